@@ -1,0 +1,175 @@
+#include "graph/executor.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+
+#include "graph/errors.h"
+
+namespace tightfit::graph {
+
+at::Tensor to_torch(const Tensor& t) {
+  auto out = torch::empty(t.shape, torch::kFloat32);
+  TIGHTFIT_CHECK(static_cast<int64_t>(t.data.size()) == out.numel(), "tensor data/shape mismatch");
+  std::memcpy(out.data_ptr<float>(), t.data.data(), t.data.size() * sizeof(float));
+  return out;
+}
+
+Tensor from_torch(const at::Tensor& src) {
+  auto t = src.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  Tensor out;
+  out.shape.assign(t.sizes().begin(), t.sizes().end());
+  out.data.resize(static_cast<size_t>(t.numel()));
+  std::memcpy(out.data.data(), t.data_ptr<float>(), out.data.size() * sizeof(float));
+  return out;
+}
+
+struct Executor::Impl {
+  struct Op {
+    OpKind op;
+    std::vector<int> inputs;
+    Attrs attrs;
+    at::Tensor weight, bias, running_mean, running_var;
+  };
+  std::vector<Op> ops;
+  int output = 0;
+  // BN recalibration: number of batches averaged so far (< 0 when not recalibrating).
+  int64_t recal_batches = -1;
+};
+
+Executor::Executor(const Network& net) : impl_(std::make_unique<Impl>()) {
+  infer_shapes(net);  // reject malformed networks before building anything
+  impl_->output = net.output();
+  for (const Node& node : net.nodes()) {
+    Impl::Op op;
+    op.op = node.op;
+    op.inputs = node.inputs;
+    op.attrs = node.attrs;
+    auto get = [&](const char* key) -> at::Tensor {
+      auto it = node.params.find(key);
+      return it == node.params.end() ? at::Tensor() : to_torch(it->second);
+    };
+    op.weight = get("weight");
+    op.bias = get("bias");
+    op.running_mean = get("running_mean");
+    op.running_var = get("running_var");
+    if (op.weight.defined()) op.weight.set_requires_grad(true);
+    if (op.bias.defined()) op.bias.set_requires_grad(true);
+    impl_->ops.push_back(std::move(op));
+  }
+}
+
+Executor::~Executor() = default;
+Executor::Executor(Executor&&) noexcept = default;
+Executor& Executor::operator=(Executor&&) noexcept = default;
+
+at::Tensor Executor::forward(const at::Tensor& x) {
+  auto& ops = impl_->ops;
+  std::vector<at::Tensor> values(ops.size());
+  values[0] = x;
+  const bool recal = impl_->recal_batches >= 0;
+  for (size_t i = 1; i < ops.size(); ++i) {
+    Impl::Op& op = ops[i];
+    const Attrs& a = op.attrs;
+    const at::Tensor& in = values[op.inputs.at(0)];
+    at::Tensor y;
+    switch (op.op) {
+      case OpKind::kInput:
+        TIGHTFIT_CHECK(false, "input node after position 0");
+        break;
+      case OpKind::kConv2d:
+        y = torch::conv2d(in, op.weight, op.bias, {a.stride[0], a.stride[1]},
+                          {a.padding[0], a.padding[1]}, {a.dilation[0], a.dilation[1]}, a.groups);
+        break;
+      case OpKind::kLinear:
+        y = torch::linear(in, op.weight, op.bias);
+        break;
+      case OpKind::kBatchNorm: {
+        // During recalibration momentum 1/(k+1) makes the running statistics the equal-weight
+        // mean of the k+1 batch statistics seen so far (PyTorch's momentum=None behaviour).
+        const double momentum =
+            recal ? 1.0 / static_cast<double>(impl_->recal_batches + 1) : a.momentum;
+        y = torch::batch_norm(in, op.weight, op.bias, op.running_mean, op.running_var,
+                              training_, momentum, a.eps, /*cudnn_enabled=*/false);
+        break;
+      }
+      case OpKind::kReLU:
+        y = torch::relu(in);
+        break;
+      case OpKind::kReLU6:
+        y = torch::clamp(in, 0.0, 6.0);
+        break;
+      case OpKind::kHardswish:
+        y = torch::hardswish(in);
+        break;
+      case OpKind::kAdd:
+        y = in;
+        for (size_t k = 1; k < op.inputs.size(); ++k) y = y + values[op.inputs[k]];
+        break;
+      case OpKind::kConcat: {
+        std::vector<at::Tensor> parts;
+        for (int j : op.inputs) parts.push_back(values[j]);
+        y = torch::cat(parts, 1);
+        break;
+      }
+      case OpKind::kMaxPool:
+        y = torch::max_pool2d(in, {a.kernel[0], a.kernel[1]}, {a.stride[0], a.stride[1]},
+                              {a.padding[0], a.padding[1]}, {1, 1}, a.ceil_mode);
+        break;
+      case OpKind::kAvgPool:
+        y = torch::avg_pool2d(in, {a.kernel[0], a.kernel[1]}, {a.stride[0], a.stride[1]},
+                              {a.padding[0], a.padding[1]}, a.ceil_mode);
+        break;
+      case OpKind::kAdaptiveAvgPool:
+        y = torch::adaptive_avg_pool2d(in, {a.output_size[0], a.output_size[1]});
+        break;
+      case OpKind::kFlatten:
+        y = in.flatten(1);
+        break;
+      case OpKind::kDropout:
+        y = torch::dropout(in, a.p, training_ && !recal);
+        break;
+    }
+    values[i] = std::move(y);
+  }
+  if (recal && training_) ++impl_->recal_batches;
+  return values[impl_->output];
+}
+
+std::vector<at::Tensor> Executor::parameters() {
+  std::vector<at::Tensor> out;
+  for (auto& op : impl_->ops) {
+    if (op.weight.defined()) out.push_back(op.weight);
+    if (op.bias.defined()) out.push_back(op.bias);
+  }
+  return out;
+}
+
+void Executor::begin_bn_recalibration() {
+  torch::NoGradGuard no_grad;
+  for (auto& op : impl_->ops) {
+    if (op.op != OpKind::kBatchNorm) continue;
+    op.running_mean.zero_();
+    op.running_var.fill_(1.0);
+  }
+  impl_->recal_batches = 0;
+}
+
+void Executor::end_bn_recalibration() { impl_->recal_batches = -1; }
+
+void Executor::write_back(Network& net) const {
+  TIGHTFIT_CHECK(net.size() == static_cast<int>(impl_->ops.size()), "structure changed");
+  for (int i = 0; i < net.size(); ++i) {
+    Node& node = net.node(i);
+    const Impl::Op& op = impl_->ops[i];
+    auto put = [&](const char* key, const at::Tensor& t) {
+      if (t.defined()) node.params[key] = from_torch(t);
+    };
+    put("weight", op.weight);
+    put("bias", op.bias);
+    put("running_mean", op.running_mean);
+    put("running_var", op.running_var);
+  }
+}
+
+}  // namespace tightfit::graph

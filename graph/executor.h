@@ -1,0 +1,50 @@
+#pragma once
+// Executor: runs a Network with LibTorch. It copies the parameters into torch tensors once (so
+// optimizers can train them with autograd) and writes them back on request. Train mode uses
+// batch statistics and updates BatchNorm running statistics; eval mode uses the running ones.
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <vector>
+
+#include "graph/network.h"
+
+namespace tightfit::graph {
+
+class Executor {
+ public:
+  explicit Executor(const Network& net);
+  ~Executor();
+  Executor(Executor&&) noexcept;
+  Executor& operator=(Executor&&) noexcept;
+
+  /// Runs the network on a batch {N, C, H, W}; returns the output node's tensor.
+  at::Tensor forward(const at::Tensor& x);
+
+  void train(bool on) { training_ = on; }
+  bool training() const { return training_; }
+
+  /// Trainable tensors (conv/linear weight and bias, BN weight and bias), requires_grad set.
+  std::vector<at::Tensor> parameters();
+
+  /// Starts BatchNorm recalibration: running statistics are reset and every following
+  /// forward() in train mode adds its batch statistics to a cumulative (equal-weight) average.
+  void begin_bn_recalibration();
+  /// Ends recalibration: BN momentum returns to each node's own value.
+  void end_bn_recalibration();
+
+  /// Copies the current parameters and running statistics back into `net` (same structure).
+  void write_back(Network& net) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  bool training_ = false;
+};
+
+/// Converts between graph tensors and torch tensors (always copies).
+at::Tensor to_torch(const Tensor& t);
+Tensor from_torch(const at::Tensor& t);
+
+}  // namespace tightfit::graph

@@ -1,0 +1,255 @@
+#include "graph/network.h"
+
+#include <sstream>
+
+#include "graph/errors.h"
+
+namespace tightfit::graph {
+
+namespace {
+
+struct OpInfo {
+  OpKind op;
+  const char* name;
+};
+
+constexpr OpInfo kOps[] = {
+    {OpKind::kInput, "input"},
+    {OpKind::kConv2d, "conv2d"},
+    {OpKind::kLinear, "linear"},
+    {OpKind::kBatchNorm, "batch_norm"},
+    {OpKind::kReLU, "relu"},
+    {OpKind::kReLU6, "relu6"},
+    {OpKind::kHardswish, "hardswish"},
+    {OpKind::kAdd, "add"},
+    {OpKind::kConcat, "concat"},
+    {OpKind::kMaxPool, "max_pool"},
+    {OpKind::kAvgPool, "avg_pool"},
+    {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
+    {OpKind::kFlatten, "flatten"},
+    {OpKind::kDropout, "dropout"},
+};
+
+int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  const int64_t eff = d * (k - 1) + 1;
+  const int64_t num = in + 2 * p - eff;
+  if (num < 0) return 0;
+  int64_t out = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+  // PyTorch rule: the last window must start inside the input (or left padding).
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+[[noreturn]] void shape_error(const Node& node, const std::string& what) {
+  throw InputError("node '" + node.name + "' (" + op_name(node.op) + "): " + what +
+                   "; fix the model definition so the shapes agree");
+}
+
+}  // namespace
+
+Tensor::Tensor(Shape s, float fill) : shape(std::move(s)) {
+  data.assign(static_cast<size_t>(numel()), fill);
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+const char* op_name(OpKind op) {
+  for (const auto& info : kOps)
+    if (info.op == op) return info.name;
+  return "unknown";
+}
+
+OpKind op_from_name(const std::string& name) {
+  std::string known;
+  for (const auto& info : kOps) {
+    if (name == info.name) return info.op;
+    known += (known.empty() ? "" : ", ") + std::string(info.name);
+  }
+  throw InputError("unknown op '" + name + "'; known ops: " + known);
+}
+
+bool has_weights(OpKind op) { return op == OpKind::kConv2d || op == OpKind::kLinear; }
+
+Network::Network(Shape input_shape) : input_shape_(std::move(input_shape)) {
+  Node in;
+  in.name = "input";
+  in.op = OpKind::kInput;
+  add(std::move(in));
+}
+
+int Network::add(Node node) {
+  const int id = size();
+  if (node.name.empty()) node.name = std::string(op_name(node.op)) + "_" + std::to_string(id);
+  if (by_name_.count(node.name)) throw InputError("duplicate node name '" + node.name + "'");
+  for (int in : node.inputs)
+    if (in < 0 || in >= id)
+      throw InputError("node '" + node.name + "' reads node " + std::to_string(in) +
+                       ", which is not an earlier node");
+  by_name_[node.name] = id;
+  nodes_.push_back(std::move(node));
+  return id;
+}
+
+const Node& Network::node(int id) const {
+  TIGHTFIT_CHECK(id >= 0 && id < size(), "node id " << id);
+  return nodes_[id];
+}
+
+Node& Network::node(int id) {
+  TIGHTFIT_CHECK(id >= 0 && id < size(), "node id " << id);
+  return nodes_[id];
+}
+
+int Network::find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? -1 : it->second;
+}
+
+void Network::set_output(int id) {
+  TIGHTFIT_CHECK(id >= 0 && id < size(), "output id " << id);
+  output_ = id;
+}
+
+int64_t Network::num_params() const {
+  int64_t n = 0;
+  for (const auto& node : nodes_)
+    for (const auto& [key, t] : node.params)
+      if (key == "weight" || key == "bias") n += t.numel();
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? "x" : "") << s[i];
+  return os.str();
+}
+
+Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
+  const Attrs& a = node.attrs;
+  auto need_inputs = [&](size_t n) {
+    if (in.size() != n)
+      shape_error(node, "expects " + std::to_string(n) + " input(s), has " +
+                            std::to_string(in.size()));
+  };
+  auto need_chw = [&](const Shape& s) {
+    if (s.size() != 3) shape_error(node, "expects a CxHxW input, got " + shape_str(s));
+  };
+  auto check_param = [&](const char* key, const Shape& expected) {
+    auto it = node.params.find(key);
+    if (it == node.params.end()) shape_error(node, std::string("parameter '") + key + "' missing");
+    if (it->second.shape != expected)
+      shape_error(node, std::string("parameter '") + key + "' has shape " +
+                            shape_str(it->second.shape) + ", expected " + shape_str(expected));
+    if (static_cast<int64_t>(it->second.data.size()) != it->second.numel())
+      shape_error(node, std::string("parameter '") + key + "' data size does not match its shape");
+  };
+
+  switch (node.op) {
+    case OpKind::kInput:
+      shape_error(node, "input nodes have no inputs to infer from");
+    case OpKind::kConv2d: {
+      need_inputs(1);
+      need_chw(in[0]);
+      if (in[0][0] != a.in_channels)
+        shape_error(node, "expects " + std::to_string(a.in_channels) + " input channels, got " +
+                              std::to_string(in[0][0]));
+      if (a.groups < 1 || a.in_channels % a.groups || a.out_channels % a.groups)
+        shape_error(node, "groups " + std::to_string(a.groups) + " must divide in (" +
+                              std::to_string(a.in_channels) + ") and out (" +
+                              std::to_string(a.out_channels) + ") channels");
+      check_param("weight",
+                  {a.out_channels, a.in_channels / a.groups, a.kernel[0], a.kernel[1]});
+      if (a.bias) check_param("bias", {a.out_channels});
+      const int64_t h =
+          pooled_size(in[0][1], a.kernel[0], a.stride[0], a.padding[0], a.dilation[0], false);
+      const int64_t w =
+          pooled_size(in[0][2], a.kernel[1], a.stride[1], a.padding[1], a.dilation[1], false);
+      if (h < 1 || w < 1) shape_error(node, "input " + shape_str(in[0]) + " is too small");
+      return {a.out_channels, h, w};
+    }
+    case OpKind::kLinear: {
+      need_inputs(1);
+      if (in[0].size() != 1)
+        shape_error(node, "expects a flat input (add a flatten node), got " + shape_str(in[0]));
+      if (in[0][0] != a.in_channels)
+        shape_error(node, "expects " + std::to_string(a.in_channels) + " input features, got " +
+                              std::to_string(in[0][0]));
+      check_param("weight", {a.out_channels, a.in_channels});
+      if (a.bias) check_param("bias", {a.out_channels});
+      return {a.out_channels};
+    }
+    case OpKind::kBatchNorm: {
+      need_inputs(1);
+      need_chw(in[0]);
+      for (const char* key : {"weight", "bias", "running_mean", "running_var"})
+        check_param(key, {in[0][0]});
+      return in[0];
+    }
+    case OpKind::kReLU:
+    case OpKind::kReLU6:
+    case OpKind::kHardswish:
+    case OpKind::kDropout:
+      need_inputs(1);
+      return in[0];
+    case OpKind::kAdd:
+      if (in.size() < 2) shape_error(node, "expects at least 2 inputs");
+      for (const auto& s : in)
+        if (s != in[0])
+          shape_error(node, "input shapes differ: " + shape_str(in[0]) + " vs " + shape_str(s));
+      return in[0];
+    case OpKind::kConcat: {
+      if (in.empty()) shape_error(node, "expects at least 1 input");
+      Shape out = in[0];
+      need_chw(out);
+      for (size_t i = 1; i < in.size(); ++i) {
+        need_chw(in[i]);
+        if (in[i][1] != out[1] || in[i][2] != out[2])
+          shape_error(node, "spatial sizes differ: " + shape_str(in[0]) + " vs " +
+                                shape_str(in[i]));
+        out[0] += in[i][0];
+      }
+      return out;
+    }
+    case OpKind::kMaxPool:
+    case OpKind::kAvgPool: {
+      need_inputs(1);
+      need_chw(in[0]);
+      const int64_t h =
+          pooled_size(in[0][1], a.kernel[0], a.stride[0], a.padding[0], 1, a.ceil_mode);
+      const int64_t w =
+          pooled_size(in[0][2], a.kernel[1], a.stride[1], a.padding[1], 1, a.ceil_mode);
+      if (h < 1 || w < 1) shape_error(node, "input " + shape_str(in[0]) + " is too small");
+      return {in[0][0], h, w};
+    }
+    case OpKind::kAdaptiveAvgPool:
+      need_inputs(1);
+      need_chw(in[0]);
+      return {in[0][0], a.output_size[0], a.output_size[1]};
+    case OpKind::kFlatten: {
+      need_inputs(1);
+      int64_t n = 1;
+      for (int64_t d : in[0]) n *= d;
+      return {n};
+    }
+  }
+  shape_error(node, "unhandled op");
+}
+
+std::vector<Shape> infer_shapes(const Network& net) {
+  std::vector<Shape> shapes(net.size());
+  if (net.input_shape().empty()) throw InputError("network has no input shape");
+  shapes[0] = net.input_shape();
+  for (int i = 1; i < net.size(); ++i) {
+    const Node& node = net.node(i);
+    std::vector<Shape> in;
+    for (int j : node.inputs) in.push_back(shapes[j]);
+    shapes[i] = infer_node_shape(node, in);
+  }
+  return shapes;
+}
+
+}  // namespace tightfit::graph
