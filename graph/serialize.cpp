@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -141,7 +142,9 @@ Network load_network(const std::string& path) {
                      "': check the path (train one with `tightfit train`)");
   std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string where = "model file '" + path + "'";
-  if (buf.size() < sizeof(kMagic) || std::memcmp(buf.data(), kMagic, sizeof(kMagic)) != 0)
+  // A file cut inside the magic bytes is a truncated network file, not a foreign one.
+  const size_t magic_bytes = std::min(buf.size(), sizeof(kMagic));
+  if (buf.empty() || std::memcmp(buf.data(), kMagic, magic_bytes) != 0)
     throw InputError(where +
                      " is not a tightfit network file (wrong magic bytes); pass a file written by "
                      "`tightfit train` or `tightfit compress`");

@@ -51,6 +51,9 @@ std::vector<double> filter_l1(const graph::Tensor& w) {
 }  // namespace
 
 int64_t channels_to_keep(int64_t channels, double fraction, int64_t multiple) {
+  // Keeping everything needs no rounding: rounding 10 channels to a multiple of 8 would prune
+  // a group the policy leaves alone (invariant 1).
+  if (fraction >= 1.0) return channels;
   multiple = std::max<int64_t>(1, multiple);
   int64_t k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(channels)));
   k = (k + multiple / 2) / multiple * multiple;  // nearest multiple

@@ -1,0 +1,72 @@
+#include "evaluators/bn_recal.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "datasets/batches.h"
+#include "graph/executor.h"
+#include "graph/json_util.h"
+#include "models/train.h"
+
+namespace tightfit::evaluators {
+
+BnRecalConfig BnRecalConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  BnRecalConfig c;
+  if (j.is_null()) return c;
+  check_keys(j, {"bn_batches", "batch_size", "validation_images", "seed", "threads"}, where);
+  c.bn_batches = get_or(j, "bn_batches", c.bn_batches, where);
+  c.batch_size = get_or(j, "batch_size", c.batch_size, where);
+  c.validation_images = get_or(j, "validation_images", c.validation_images, where);
+  c.seed = get_or(j, "seed", c.seed, where);
+  c.threads = get_or(j, "threads", c.threads, where);
+  if (c.bn_batches < 0 || c.batch_size < 1 || c.validation_images < 1 || c.threads < 1)
+    throw ConfigError(where +
+                      ": bn_batches must be >= 0, batch_size, validation_images and threads >= 1");
+  return c;
+}
+
+nlohmann::json BnRecalConfig::to_json() const {
+  return {{"bn_batches", bn_batches},
+          {"batch_size", batch_size},
+          {"validation_images", validation_images},
+          {"seed", seed},
+          {"threads", threads}};
+}
+
+BnRecalEvaluator::BnRecalEvaluator(BnRecalConfig config, const datasets::Split& data,
+                                   std::string name)
+    : config_(config), data_(data), name_(std::move(name)) {}
+
+AccuracyResult BnRecalEvaluator::evaluate(const policies::CompressedNetwork& candidate,
+                                          const graph::Network& /*original*/) {
+  const auto t0 = std::chrono::steady_clock::now();
+  AccuracyResult r;
+  try {
+    at::set_num_threads(config_.threads);
+    torch::NoGradGuard no_grad;
+    graph::Executor ex(candidate.net);
+    if (config_.bn_batches > 0) {
+      // The same seeded batches for every candidate, so candidates are compared alike.
+      datasets::Batches batches(data_.train, config_.batch_size, data_.mean, data_.std,
+                                config_.seed);
+      ex.begin_bn_recalibration();
+      ex.train(true);
+      for (int64_t b = 0; b < std::min(config_.bn_batches, batches.count()); ++b)
+        ex.forward(batches.get(b).images);
+      ex.end_bn_recalibration();
+      ex.train(false);
+    }
+    const auto e = models::evaluate(ex, data_.validation, data_.mean, data_.std,
+                                    config_.validation_images);
+    r.accuracy = e.accuracy;
+    r.loss = e.loss;
+    r.images = e.images;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace tightfit::evaluators

@@ -1,0 +1,38 @@
+#pragma once
+// `bn-recal` (and `subset`): accuracy on a fixed validation subset, after re-estimating every
+// BatchNorm layer's statistics on a few training batches. Pruning changes the statistics of
+// every layer downstream; EagleEye (Li et al., 2020) shows that scoring pruned candidates with
+// the stale statistics ranks them poorly and that this "adaptive BN" step fixes most of it.
+
+#include <cstdint>
+
+#include "evaluators/evaluator.h"
+
+namespace tightfit::evaluators {
+
+struct BnRecalConfig {
+  int64_t bn_batches = 10;        ///< training batches to re-estimate BN statistics (0 = none)
+  int64_t batch_size = 128;       ///< images per recalibration batch
+  int64_t validation_images = 2000;  ///< first N validation images scored (<= 5000)
+  uint64_t seed = 7;              ///< which training images recalibrate (same for every candidate)
+  int threads = 1;                ///< LibTorch threads for evaluation
+
+  static BnRecalConfig from_json(const nlohmann::json& j, const std::string& where);
+  nlohmann::json to_json() const;
+};
+
+class BnRecalEvaluator : public AccuracyEvaluator {
+ public:
+  BnRecalEvaluator(BnRecalConfig config, const datasets::Split& data, std::string name);
+  std::string name() const override { return name_; }
+  nlohmann::json settings() const override { return config_.to_json(); }
+  AccuracyResult evaluate(const policies::CompressedNetwork& candidate,
+                          const graph::Network& original) override;
+
+ private:
+  BnRecalConfig config_;
+  const datasets::Split& data_;
+  std::string name_;
+};
+
+}  // namespace tightfit::evaluators

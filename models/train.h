@@ -1,0 +1,51 @@
+#pragma once
+// Training a network from scratch on an image classification split (Fashion-MNIST here): SGD
+// with momentum or Adam, linear warm-up then cosine decay of the learning rate, seeded shuffling
+// and dropout. Progress goes to stderr.
+
+#include <cstdint>
+#include <string>
+
+#include "datasets/fashion_mnist.h"
+#include "graph/executor.h"
+#include "graph/network.h"
+
+namespace tightfit::models {
+
+struct TrainOptions {
+  int epochs = 3;                   ///< passes over the training split
+  int64_t batch_size = 128;         ///< images per step
+  std::string optimizer = "adam";   ///< "adam" or "sgd" (momentum 0.9, Nesterov)
+  double lr = 2e-3;                 ///< peak learning rate
+  double weight_decay = 0.0;        ///< L2 penalty (coupled, as torch.optim)
+  double warmup_fraction = 0.05;    ///< share of steps with linear LR warm-up
+  uint64_t seed = 1;                ///< shuffling and dropout
+  int threads = 2;                  ///< LibTorch intra-op threads
+  int64_t max_steps = 0;            ///< stop early after this many steps (0 = no limit)
+  bool progress = true;             ///< progress line on stderr
+};
+
+struct TrainResult {
+  double train_loss = 0;         ///< mean loss of the last epoch
+  double validation_accuracy = 0;
+  double test_accuracy = 0;
+  double seconds = 0;
+  int64_t steps = 0;
+};
+
+/// Trains `net` in place (its parameters and BN statistics are replaced by the trained ones).
+TrainResult train_model(graph::Network& net, const datasets::Split& data,
+                        const TrainOptions& opts);
+
+struct EvalResult {
+  double accuracy = 0;  ///< top-1, in [0, 1]
+  double loss = 0;      ///< mean cross-entropy
+  int64_t images = 0;
+};
+
+/// Top-1 accuracy and loss of `ex` (eval mode, no grad) on the first `limit` images of `set`
+/// (all when limit <= 0).
+EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set, float mean, float std,
+                    int64_t limit = 0, int64_t batch_size = 500);
+
+}  // namespace tightfit::models

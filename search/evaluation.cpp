@@ -1,0 +1,38 @@
+#include "search/evaluation.h"
+
+namespace tightfit::search {
+
+nlohmann::json Evaluation::to_json() const {
+  nlohmann::json j = {{"index", index},
+                      {"kind", kind},
+                      {"policy", policy.to_json()},
+                      {"accuracy", accuracy},
+                      {"loss", loss},
+                      {"latency_ms", latency_ms},
+                      {"latency_spread_ms", latency_spread_ms},
+                      {"size_bytes", size_bytes},
+                      {"params", params},
+                      {"flops", flops},
+                      {"eval_seconds", eval_seconds}};
+  if (!ok()) j["error"] = error;
+  return j;
+}
+
+Evaluation Evaluation::from_json(const nlohmann::json& j) {
+  Evaluation e;
+  e.index = j.at("index").get<int64_t>();
+  e.kind = j.at("kind").get<std::string>();
+  e.policy = policies::Policy::from_json(j.at("policy"));
+  e.accuracy = j.at("accuracy").get<double>();
+  e.loss = j.at("loss").get<double>();
+  e.latency_ms = j.at("latency_ms").get<double>();
+  e.latency_spread_ms = j.at("latency_spread_ms").get<double>();
+  e.size_bytes = j.at("size_bytes").get<int64_t>();
+  e.params = j.at("params").get<int64_t>();
+  e.flops = j.at("flops").get<int64_t>();
+  e.eval_seconds = j.value("eval_seconds", 0.0);
+  e.error = j.value("error", std::string());
+  return e;
+}
+
+}  // namespace tightfit::search

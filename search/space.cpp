@@ -1,0 +1,60 @@
+#include "search/space.h"
+
+#include <algorithm>
+
+#include "graph/json_util.h"
+
+namespace tightfit::search {
+
+SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  SpaceConfig c;
+  if (j.is_null()) return c;
+  check_keys(j, {"keep", "weight_bits", "channel_multiple"}, where);
+  c.keep = get_or(j, "keep", c.keep, where);
+  c.weight_bits = get_or(j, "weight_bits", c.weight_bits, where);
+  c.channel_multiple = get_or(j, "channel_multiple", c.channel_multiple, where);
+  if (c.keep.empty() || c.weight_bits.empty())
+    throw ConfigError(where + ": keep and weight_bits need at least one value each");
+  for (double k : c.keep)
+    if (!(k > 0.0 && k <= 1.0))
+      throw ConfigError(where + ".keep has " + std::to_string(k) + "; fractions must be in (0, 1]");
+  for (int b : c.weight_bits)
+    if (std::find(policies::kSupportedWeightBits.begin(), policies::kSupportedWeightBits.end(),
+                  b) == policies::kSupportedWeightBits.end())
+      throw ConfigError(where + ".weight_bits has " + std::to_string(b) + "; supported: 32, 8");
+  if (c.channel_multiple < 1) throw ConfigError(where + ".channel_multiple must be >= 1");
+  return c;
+}
+
+nlohmann::json SpaceConfig::to_json() const {
+  return {{"keep", keep}, {"weight_bits", weight_bits}, {"channel_multiple", channel_multiple}};
+}
+
+SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig config)
+    : points_(points), config_(std::move(config)) {}
+
+policies::Policy SearchSpace::sample(std::mt19937_64& rng) const {
+  policies::Policy p;
+  std::uniform_int_distribution<size_t> keep_pick(0, config_.keep.size() - 1);
+  std::uniform_int_distribution<size_t> bits_pick(0, config_.weight_bits.size() - 1);
+  for (const auto& c : points_.channels) {
+    const double k = config_.keep[keep_pick(rng)];
+    if (k < 1.0) p.keep[c.id] = k;
+  }
+  for (const auto& l : points_.layers) {
+    const int b = config_.weight_bits[bits_pick(rng)];
+    if (b != 32) p.weight_bits[l.name] = b;
+  }
+  return p;
+}
+
+policies::Policy SearchSpace::uniform(double keep, int bits) const {
+  policies::Policy p;
+  if (keep < 1.0)
+    for (const auto& c : points_.channels) p.keep[c.id] = keep;
+  if (bits != 32)
+    for (const auto& l : points_.layers) p.weight_bits[l.name] = bits;
+  return p;
+}
+
+}  // namespace tightfit::search

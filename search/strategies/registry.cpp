@@ -1,0 +1,40 @@
+// The strategy registry: names to factories, listed explicitly (no static self-registration).
+
+#include <functional>
+#include <map>
+
+#include "graph/json_util.h"
+#include "search/strategies/random.h"
+
+namespace tightfit::search {
+
+namespace {
+using Factory = std::function<std::unique_ptr<Strategy>(const nlohmann::json&,
+                                                        const SearchSpace&, uint64_t)>;
+const std::map<std::string, Factory>& registry() {
+  static const std::map<std::string, Factory> r = {
+      {"random",
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed) {
+         return std::make_unique<RandomStrategy>(RandomConfig::from_json(j, "strategy"), s, seed);
+       }},
+  };
+  return r;
+}
+}  // namespace
+
+std::vector<std::string> strategy_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
+                                        const SearchSpace& space, uint64_t seed) {
+  auto it = registry().find(name);
+  if (it == registry().end())
+    throw ConfigError("unknown strategy '" + name + "'; valid strategies: " +
+                      join(strategy_names()));
+  return it->second(config, space, seed);
+}
+
+}  // namespace tightfit::search

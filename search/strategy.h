@@ -1,0 +1,34 @@
+#pragma once
+// Strategies propose policies and learn from their results through ask/tell; they never run
+// anything themselves, so the same strategy works with threads, MPI ranks or a remote target.
+// Call order: ask(n) -> the controller evaluates -> tell(results) -> ask(n) ... until ask()
+// returns an empty list.
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "search/evaluation.h"
+#include "search/space.h"
+
+namespace tightfit::search {
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  /// Up to `n` new policies; empty when the strategy is done.
+  virtual std::vector<policies::Policy> ask(size_t n) = 0;
+  /// Results of the policies of the last ask(), in the same order.
+  virtual void tell(const std::vector<Evaluation>& results) = 0;
+};
+
+/// Builds strategy `name` from its config section (unknown keys rejected). Throws ConfigError
+/// listing the known names on a miss.
+std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
+                                        const SearchSpace& space, uint64_t seed);
+std::vector<std::string> strategy_names();
+
+}  // namespace tightfit::search

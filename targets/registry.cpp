@@ -1,0 +1,33 @@
+// The target registry: names to factories, listed explicitly (no static self-registration).
+
+#include <functional>
+#include <map>
+
+#include "graph/json_util.h"
+#include "targets/libtorch_cpu.h"
+
+namespace tightfit::targets {
+
+namespace {
+const std::map<std::string, std::function<std::unique_ptr<Target>()>>& registry() {
+  static const std::map<std::string, std::function<std::unique_ptr<Target>()>> r = {
+      {"cpu-libtorch", [] { return std::make_unique<LibTorchCpuTarget>(); }},
+  };
+  return r;
+}
+}  // namespace
+
+std::vector<std::string> target_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : registry()) names.push_back(name);
+  return names;
+}
+
+std::unique_ptr<Target> make_target(const std::string& name) {
+  auto it = registry().find(name);
+  if (it == registry().end())
+    throw ConfigError("unknown target '" + name + "'; valid targets: " + join(target_names()));
+  return it->second();
+}
+
+}  // namespace tightfit::targets

@@ -1,0 +1,99 @@
+#include "targets/timing.h"
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "graph/json_util.h"
+
+namespace tightfit::targets {
+
+std::mutex& measurement_lock() {
+  static std::mutex m;
+  return m;
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts,
+               Measurement& m) {
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < opts.warmup_runs; ++i) run_once();
+  std::vector<double> samples;
+  double total_ms = 0;
+  while (static_cast<int>(samples.size()) < opts.max_repeats &&
+         (static_cast<int>(samples.size()) < opts.min_repeats || total_ms < opts.min_time_ms)) {
+    const auto t0 = Clock::now();
+    run_once();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    samples.push_back(ms);
+    total_ms += ms;
+  }
+  m.samples = static_cast<int>(samples.size());
+  m.median_ms = quantile(samples, 0.5);
+  m.iqr_ms = quantile(samples, 0.75) - quantile(samples, 0.25);
+  m.min_ms = *std::min_element(samples.begin(), samples.end());
+}
+
+MeasureOptions MeasureOptions::from_json(const nlohmann::json& j, const std::string& where) {
+  MeasureOptions o;
+  if (j.is_null()) return o;
+  check_keys(j,
+             {"threads", "batch", "warmup_runs", "min_repeats", "min_time_ms", "max_repeats",
+              "seed"},
+             where);
+  o.threads = get_or(j, "threads", o.threads, where);
+  o.batch = get_or(j, "batch", o.batch, where);
+  o.warmup_runs = get_or(j, "warmup_runs", o.warmup_runs, where);
+  o.min_repeats = get_or(j, "min_repeats", o.min_repeats, where);
+  o.min_time_ms = get_or(j, "min_time_ms", o.min_time_ms, where);
+  o.max_repeats = get_or(j, "max_repeats", o.max_repeats, where);
+  o.seed = get_or(j, "seed", o.seed, where);
+  if (o.threads < 1 || o.batch < 1 || o.min_repeats < 1 || o.warmup_runs < 0 ||
+      o.max_repeats < o.min_repeats)
+    throw ConfigError(where + ": threads, batch, min_repeats must be >= 1, warmup_runs >= 0, " +
+                      "max_repeats >= min_repeats");
+  return o;
+}
+
+nlohmann::json MeasureOptions::to_json() const {
+  return {{"threads", threads},         {"batch", batch},           {"warmup_runs", warmup_runs},
+          {"min_repeats", min_repeats}, {"min_time_ms", min_time_ms}, {"max_repeats", max_repeats},
+          {"seed", seed}};
+}
+
+nlohmann::json Measurement::to_json() const {
+  nlohmann::json j = {{"target", target},   {"precision", precision}, {"threads", threads},
+                      {"batch", batch},     {"median_ms", median_ms}, {"iqr_ms", iqr_ms},
+                      {"min_ms", min_ms},   {"samples", samples}};
+  if (!ok()) j["error"] = error;
+  return j;
+}
+
+nlohmann::json machine_context() {
+  std::string cpu = "unknown";
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  return {{"cpu", cpu},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"libtorch", TORCH_VERSION},
+          {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." +
+                                std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." +
+                                std::to_string(NLOHMANN_JSON_VERSION_PATCH)}};
+}
+
+}  // namespace tightfit::targets

@@ -1,0 +1,23 @@
+#pragma once
+// The measurement protocol shared by all targets: warm-up, then timed runs until both a minimum
+// count and a minimum total time are reached; median and interquartile range of the samples.
+// One process-wide lock keeps engine work off the device while it is being timed.
+
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "targets/target.h"
+
+namespace tightfit::targets {
+
+/// Held for the whole of a measurement (invariant 3).
+std::mutex& measurement_lock();
+
+/// Runs `run_once` per the protocol in `opts` and fills the timing fields of `m`.
+void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts, Measurement& m);
+
+/// Median and interquartile range (linear interpolation between order statistics).
+double quantile(std::vector<double> sorted_or_not, double q);
+
+}  // namespace tightfit::targets
