@@ -10,12 +10,15 @@
 #include <iostream>
 
 #include "datasets/fashion_mnist.h"
+#include "evaluators/cost.h"
 #include "graph/channels.h"
 #include "graph/errors.h"
+#include "graph/executor.h"
 #include "graph/json_util.h"
 #include "graph/serialize.h"
 #include "models/train.h"
 #include "models/zoo.h"
+#include "policies/compress.h"
 #include "policies/policy.h"
 #include "search/controller.h"
 
@@ -30,8 +33,8 @@ graph::Network load_model_arg(const std::string& arg) {
   const auto names = models::zoo_names();
   if (std::find(names.begin(), names.end(), arg) != names.end())
     return models::make_model(arg, models::default_options(arg));
-  throw InputError("'" + arg + "' is neither a network file nor a zoo model; valid zoo models: " +
-                   join(names));
+  throw InputError("'" + arg +
+                   "' is neither a network file nor a zoo model; valid zoo models: " + join(names));
 }
 
 int cmd_info(const std::string& model, bool json) {
@@ -58,10 +61,8 @@ int cmd_info(const std::string& model, bool json) {
   for (const auto& g : ca.groups) {
     nlohmann::json producers = nlohmann::json::array();
     for (int p : g.producers) producers.push_back(net.node(p).name);
-    nlohmann::json group = {{"id", g.id},
-                            {"channels", g.channels},
-                            {"producers", producers},
-                            {"prunable", g.prunable}};
+    nlohmann::json group = {
+        {"id", g.id}, {"channels", g.channels}, {"producers", producers}, {"prunable", g.prunable}};
     if (!g.prunable) group["reason"] = g.reason;
     j["groups"].push_back(group);
   }
@@ -70,21 +71,22 @@ int cmd_info(const std::string& model, bool json) {
     j["decision_points"]["channels"].push_back(
         {{"id", c.id}, {"channels", c.channels}, {"layers", c.layers}, {"keep", "(0, 1]"}});
   for (const auto& l : dp.layers)
-    j["decision_points"]["weight_bits"].push_back(
-        {{"layer", l.name}, {"op", l.op}, {"weights", l.weight_params},
-         {"bits", policies::kSupportedWeightBits}});
+    j["decision_points"]["weight_bits"].push_back({{"layer", l.name},
+                                                   {"op", l.op},
+                                                   {"weights", l.weight_params},
+                                                   {"bits", policies::kSupportedWeightBits}});
   if (json) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::printf("model %s: input %s, %lld params, %d nodes\n\n", model.c_str(),
-              graph::shape_str(net.input_shape()).c_str(),
-              static_cast<long long>(net.num_params()), net.size());
+              graph::shape_str(net.input_shape()).c_str(), static_cast<long long>(net.num_params()),
+              net.size());
   std::printf("%-36s %-18s %-14s %s\n", "layer", "op", "output", "channel groups");
   for (const auto& l : j["layers"]) {
     std::string groups;
-    for (const auto& g : l["channel_groups"]) groups += (groups.empty() ? "" : "+") +
-                                                        g.get<std::string>();
+    for (const auto& g : l["channel_groups"])
+      groups += (groups.empty() ? "" : "+") + g.get<std::string>();
     std::printf("%-36s %-18s %-14s %s\n", l["name"].get<std::string>().c_str(),
                 l["op"].get<std::string>().c_str(),
                 graph::shape_str(l["shape"].get<graph::Shape>()).c_str(), groups.c_str());
@@ -92,16 +94,18 @@ int cmd_info(const std::string& model, bool json) {
   std::printf("\nchannel groups (%zu):\n", ca.groups.size());
   for (const auto& g : j["groups"]) {
     std::string producers;
-    for (const auto& p : g["producers"]) producers += (producers.empty() ? "" : ", ") +
-                                                      p.get<std::string>();
+    for (const auto& p : g["producers"])
+      producers += (producers.empty() ? "" : ", ") + p.get<std::string>();
     std::printf("  %-32s %5lld ch  %s  [%s]\n", g["id"].get<std::string>().c_str(),
                 g["channels"].get<long long>(),
-                g["prunable"].get<bool>() ? "prunable" : ("fixed: " + g["reason"].get<std::string>()).c_str(),
+                g["prunable"].get<bool>() ? "prunable"
+                                          : ("fixed: " + g["reason"].get<std::string>()).c_str(),
                 producers.c_str());
   }
-  std::printf("\ndecision points: %zu channel groups (keep fraction in (0, 1]), %zu layers "
-              "(weight bits 32 or 8)\n",
-              dp.channels.size(), dp.layers.size());
+  std::printf(
+      "\ndecision points: %zu channel groups (keep fraction in (0, 1]), %zu layers "
+      "(weight bits 32 or 8)\n",
+      dp.channels.size(), dp.layers.size());
   return 0;
 }
 
@@ -120,7 +124,8 @@ int cmd_train(const TrainArgs& a) {
   const auto parent = std::filesystem::path(a.out).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   const auto data = datasets::load_fashion_mnist(a.data_dir);
-  std::fprintf(stderr, "[train] %s on Fashion-MNIST: %lld train / %lld validation images, %d "
+  std::fprintf(stderr,
+               "[train] %s on Fashion-MNIST: %lld train / %lld validation images, %d "
                "epochs, %s lr %g, batch %lld, %d threads\n",
                a.model.c_str(), static_cast<long long>(data.train.size()),
                static_cast<long long>(data.validation.size()), a.opts.epochs,
@@ -167,10 +172,88 @@ int cmd_search(const std::string& config_path, const std::string& out, bool json
     std::ifstream in(std::filesystem::path(out) / "front.json");
     std::cout << in.rdbuf();
   } else {
-    std::printf("Pareto front (%zu of %zu candidates; accuracy up, latency down, size down):\n%s"
-                "written: %s/front.json, front.csv, evaluations.jsonl\n",
-                r.front.size(), r.evaluations.size(), search::front_table(r).c_str(),
-                out.c_str());
+    std::printf(
+        "Pareto front (%zu of %zu candidates; accuracy up, latency down, size down):\n%s"
+        "written: %s/front.json, front.csv, evaluations.jsonl\n",
+        r.front.size(), r.evaluations.size(), search::front_table(r).c_str(), out.c_str());
+  }
+  return 0;
+}
+
+struct CompressArgs {
+  std::string model, policy, out, data_dir = datasets::kFashionMnistDir;
+  int64_t channel_multiple = 1;
+  bool no_eval = false;
+  bool json = false;
+};
+
+int cmd_compress(const CompressArgs& a) {
+  const graph::Network net = load_model_arg(a.model);
+  const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
+  policies::ApplyOptions opts;
+  opts.channel_multiple = a.channel_multiple;
+  const auto c = policies::apply(net, policy, opts);
+  std::filesystem::create_directories(a.out);
+  const auto out = std::filesystem::path(a.out);
+  graph::save_network(c.net, (out / "compressed.tfn").string());
+
+  policies::CompressedNetwork original{net, {}, {}, {}};
+  const auto before_shapes = graph::infer_shapes(net);
+  const auto after_shapes = graph::infer_shapes(c.net);
+  nlohmann::json layers = nlohmann::json::array();
+  for (int i = 0; i < c.net.size(); ++i) {
+    const auto& n = c.net.node(i);
+    if (!graph::has_weights(n.op)) continue;
+    const auto& w_before = net.node(i).params.at("weight");
+    const auto& w_after = n.params.at("weight");
+    layers.push_back({{"name", n.name},
+                      {"op", graph::op_name(n.op)},
+                      {"weight_before", w_before.shape},
+                      {"weight_after", w_after.shape},
+                      {"output_before", before_shapes[i]},
+                      {"output_after", after_shapes[i]},
+                      {"weight_bits", c.weight_bits.at(n.name)}});
+  }
+  const auto cost_before = evaluators::count_cost(original);
+  const auto cost_after = evaluators::count_cost(c);
+  nlohmann::json report = {{"model", a.model},
+                           {"policy", policy.to_json()},
+                           {"layers", layers},
+                           {"kept_channels", c.kept_channels},
+                           {"before",
+                            {{"params", cost_before.params},
+                             {"flops", cost_before.flops},
+                             {"size_bytes", cost_before.size_bytes}}},
+                           {"after",
+                            {{"params", cost_after.params},
+                             {"flops", cost_after.flops},
+                             {"size_bytes", cost_after.size_bytes}}}};
+  if (!a.no_eval) {
+    const auto data = datasets::load_fashion_mnist(a.data_dir);
+    graph::Executor before(net), after(c.net);
+    report["before"]["test_accuracy"] =
+        models::evaluate(before, data.test, data.mean, data.std).accuracy;
+    report["after"]["test_accuracy"] =
+        models::evaluate(after, data.test, data.mean, data.std).accuracy;
+  }
+  {
+    std::ofstream f(out / "report.json");
+    f << report.dump(2) << "\n";
+  }
+  if (a.json) {
+    std::cout << report.dump(2) << "\n";
+  } else {
+    std::printf(
+        "%s -> %s/compressed.tfn\n  params %lld -> %lld, MFLOPs %.2f -> %.2f, "
+        "size %lld -> %lld bytes\n",
+        a.model.c_str(), a.out.c_str(), static_cast<long long>(cost_before.params),
+        static_cast<long long>(cost_after.params), cost_before.flops / 1e6, cost_after.flops / 1e6,
+        static_cast<long long>(cost_before.size_bytes),
+        static_cast<long long>(cost_after.size_bytes));
+    if (!a.no_eval)
+      std::printf("  test accuracy %.4f -> %.4f (no fine-tuning, no BN recalibration)\n",
+                  report["before"]["test_accuracy"].get<double>(),
+                  report["after"]["test_accuracy"].get<double>());
   }
   return 0;
 }
@@ -182,8 +265,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", TIGHTFIT_VERSION);
 
-  auto* info = app.add_subcommand("info", "List a model's layers, shapes, channel groups and "
-                                          "decision points");
+  auto* info = app.add_subcommand("info",
+                                  "List a model's layers, shapes, channel groups and "
+                                  "decision points");
   std::string info_model;
   bool info_json = false;
   info->add_option("--model", info_model, "Network file or zoo model name")->required();
@@ -201,6 +285,8 @@ int main(int argc, char** argv) {
   train->add_option("--batch-size", ta.opts.batch_size, "Images per step")->capture_default_str();
   train->add_option("--seed", ta.opts.seed, "Shuffling and dropout seed")->capture_default_str();
   train->add_option("--threads", ta.opts.threads, "LibTorch threads")->capture_default_str();
+  train->add_option("--max-steps", ta.opts.max_steps, "Stop after this many steps (0: no limit)")
+      ->capture_default_str();
   train->add_option("--data-dir", ta.data_dir, "Fashion-MNIST folder")->capture_default_str();
   train->add_flag("--json", ta.json, "Machine-readable result on stdout");
 
@@ -213,6 +299,20 @@ int main(int argc, char** argv) {
       ->required();
   srch->add_option("--data-dir", search_data_dir, "Fashion-MNIST folder (overrides the config)");
   srch->add_flag("--json", search_json, "Print front.json on stdout instead of the table");
+
+  auto* comp = app.add_subcommand("compress",
+                                  "Apply a policy to a model; write the compressed "
+                                  "network and a JSON report");
+  CompressArgs ca;
+  comp->add_option("--model", ca.model, "Network file or zoo model name")->required();
+  comp->add_option("--policy", ca.policy, "Policy JSON {\"keep\": {...}, \"weight_bits\": {...}}")
+      ->required();
+  comp->add_option("--out", ca.out, "Output folder (compressed.tfn, report.json)")->required();
+  comp->add_option("--channel-multiple", ca.channel_multiple, "Round kept channels to this")
+      ->capture_default_str();
+  comp->add_option("--data-dir", ca.data_dir, "Fashion-MNIST folder")->capture_default_str();
+  comp->add_flag("--no-eval", ca.no_eval, "Skip the test-set accuracy");
+  comp->add_flag("--json", ca.json, "Print the report on stdout");
 
   try {
     app.parse(argc, argv);
@@ -229,6 +329,7 @@ int main(int argc, char** argv) {
   try {
     if (*info) return cmd_info(info_model, info_json);
     if (*train) return cmd_train(ta);
+    if (*comp) return cmd_compress(ca);
     if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir);
   } catch (const InputError& e) {
     std::fprintf(stderr, "tightfit: error: %s\n", e.what());

@@ -10,8 +10,8 @@
 
 namespace tightfit::datasets {
 
-Batch make_batch(const ImageSet& set, const std::vector<int64_t>& order, int64_t begin,
-                 int64_t end, float mean, float std) {
+Batch make_batch(const ImageSet& set, const std::vector<int64_t>& order, int64_t begin, int64_t end,
+                 float mean, float std) {
   TIGHTFIT_CHECK(begin >= 0 && begin < end && end <= set.size(), "batch range");
   const int64_t n = end - begin;
   const int64_t bytes = set.image_bytes();

@@ -16,8 +16,8 @@ struct Batch {
 };
 
 /// Images [begin, end) of `order` (or of the set, when `order` is empty) as one batch.
-Batch make_batch(const ImageSet& set, const std::vector<int64_t>& order, int64_t begin,
-                 int64_t end, float mean, float std);
+Batch make_batch(const ImageSet& set, const std::vector<int64_t>& order, int64_t begin, int64_t end,
+                 float mean, float std);
 
 /// Splits `set` into batches of `batch_size` (the last one may be smaller). With a non-zero
 /// `shuffle_seed` the order is a seeded permutation, otherwise the file order.

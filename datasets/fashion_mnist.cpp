@@ -76,8 +76,7 @@ ImageSet read_idx(const std::string& images_path, const std::string& labels_path
   if (images.size() != expected)
     throw InputError("'" + images_path + "' is truncated (" + std::to_string(images.size()) +
                      " of " + std::to_string(expected) + " bytes)");
-  if (labels.size() != 8 + label_count)
-    throw InputError("'" + labels_path + "' is truncated");
+  if (labels.size() != 8 + label_count) throw InputError("'" + labels_path + "' is truncated");
   set.pixels.assign(images.begin() + 16, images.end());
   set.labels.assign(labels.begin() + 8, labels.end());
   return set;
@@ -91,8 +90,8 @@ Split load_fashion_mnist(const std::string& dir, const SplitOptions& opts) {
       throw InputError("Fashion-MNIST file '" + path.string() + "' is missing; install it with " +
                        "`apt-get install " + kFashionMnistPackage + "` or pass --data-dir");
   }
-  const ImageSet full = read_idx(dir + "/train-images-idx3-ubyte.gz",
-                                 dir + "/train-labels-idx1-ubyte.gz");
+  const ImageSet full =
+      read_idx(dir + "/train-images-idx3-ubyte.gz", dir + "/train-labels-idx1-ubyte.gz");
   if (opts.validation_count < 0 || opts.validation_count >= full.size())
     throw ConfigError("validation_count " + std::to_string(opts.validation_count) +
                       " must be in [0, " + std::to_string(full.size()) + ")");

@@ -57,8 +57,8 @@ AccuracyResult BnRecalEvaluator::evaluate(const policies::CompressedNetwork& can
       ex.end_bn_recalibration();
       ex.train(false);
     }
-    const auto e = models::evaluate(ex, data_.validation, data_.mean, data_.std,
-                                    config_.validation_images);
+    const auto e =
+        models::evaluate(ex, data_.validation, data_.mean, data_.std, config_.validation_images);
     r.accuracy = e.accuracy;
     r.loss = e.loss;
     r.images = e.images;

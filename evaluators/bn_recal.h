@@ -11,11 +11,11 @@
 namespace tightfit::evaluators {
 
 struct BnRecalConfig {
-  int64_t bn_batches = 10;        ///< training batches to re-estimate BN statistics (0 = none)
-  int64_t batch_size = 128;       ///< images per recalibration batch
+  int64_t bn_batches = 10;           ///< training batches to re-estimate BN statistics (0 = none)
+  int64_t batch_size = 128;          ///< images per recalibration batch
   int64_t validation_images = 2000;  ///< first N validation images scored (<= 5000)
-  uint64_t seed = 7;              ///< which training images recalibrate (same for every candidate)
-  int threads = 1;                ///< LibTorch threads for evaluation
+  uint64_t seed = 7;  ///< which training images recalibrate (same for every candidate)
+  int threads = 1;    ///< LibTorch threads for evaluation
 
   static BnRecalConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;

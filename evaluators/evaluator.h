@@ -15,11 +15,11 @@
 namespace tightfit::evaluators {
 
 struct AccuracyResult {
-  double accuracy = 0;   ///< top-1 on the evaluation images, in [0, 1]
-  double loss = 0;       ///< mean cross-entropy
+  double accuracy = 0;  ///< top-1 on the evaluation images, in [0, 1]
+  double loss = 0;      ///< mean cross-entropy
   int64_t images = 0;
   double seconds = 0;
-  std::string error;     ///< non-empty when the evaluation failed
+  std::string error;  ///< non-empty when the evaluation failed
   bool ok() const { return error.empty(); }
 };
 

@@ -44,8 +44,8 @@ std::unique_ptr<AccuracyEvaluator> make_evaluator(const std::string& name,
                                                   const datasets::Split& data) {
   auto it = registry().find(name);
   if (it == registry().end())
-    throw ConfigError("unknown evaluator '" + name + "'; valid evaluators: " +
-                      join(evaluator_names()));
+    throw ConfigError("unknown evaluator '" + name +
+                      "'; valid evaluators: " + join(evaluator_names()));
   return it->second(config, data);
 }
 

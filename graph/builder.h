@@ -22,19 +22,16 @@ class Builder {
   int64_t channels(int id) const { return shapes_.at(id).at(0); }
 
   /// 2-D convolution; padding < 0 means "same" for odd kernels (kernel/2 * dilation).
-  int conv(const std::string& name, int x, int64_t out_channels, int64_t kernel,
-           int64_t stride = 1, int64_t padding = -1, int64_t groups = 1, bool bias = false,
-           int64_t dilation = 1);
+  int conv(const std::string& name, int x, int64_t out_channels, int64_t kernel, int64_t stride = 1,
+           int64_t padding = -1, int64_t groups = 1, bool bias = false, int64_t dilation = 1);
   int batch_norm(const std::string& name, int x, double eps = 1e-5, double momentum = 0.1);
   int relu(const std::string& name, int x);
   int relu6(const std::string& name, int x);
   int hardswish(const std::string& name, int x);
   int add(const std::string& name, int a, int b);
   int concat(const std::string& name, const std::vector<int>& xs);
-  int max_pool(const std::string& name, int x, int64_t kernel, int64_t stride,
-               int64_t padding = 0);
-  int avg_pool(const std::string& name, int x, int64_t kernel, int64_t stride,
-               int64_t padding = 0);
+  int max_pool(const std::string& name, int x, int64_t kernel, int64_t stride, int64_t padding = 0);
+  int avg_pool(const std::string& name, int x, int64_t kernel, int64_t stride, int64_t padding = 0);
   int adaptive_avg_pool(const std::string& name, int x, int64_t out_h = 1, int64_t out_w = 1);
   int flatten(const std::string& name, int x);
   int linear(const std::string& name, int x, int64_t out_features, bool bias = true);

@@ -1,5 +1,6 @@
 #include "graph/channels.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "graph/errors.h"
@@ -72,8 +73,8 @@ ChannelAnalysis analyze_channels(const Network& net) {
         break;
       case OpKind::kConv2d: {
         const ChannelLayout& in = layouts[node.inputs[0]];
-        const bool depthwise = a.groups > 1 && a.groups == a.in_channels &&
-                               a.groups == a.out_channels;
+        const bool depthwise =
+            a.groups > 1 && a.groups == a.in_channels && a.groups == a.out_channels;
         if (depthwise) {
           layouts[i] = in;  // channel c in, channel c out: one decision for both
         } else {

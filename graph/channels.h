@@ -28,13 +28,13 @@ struct ChannelLayout {
 };
 
 struct ChannelGroup {
-  std::string id;               ///< name of its first producing layer (or "input")
-  int64_t channels = 0;         ///< size of the group
-  std::vector<int> producers;   ///< nodes that create these channels (conv/linear/input)
-  std::vector<int> members;     ///< every node whose output contains these channels
-  std::vector<int> consumers;   ///< conv/linear nodes that read these channels
+  std::string id;              ///< name of its first producing layer (or "input")
+  int64_t channels = 0;        ///< size of the group
+  std::vector<int> producers;  ///< nodes that create these channels (conv/linear/input)
+  std::vector<int> members;    ///< every node whose output contains these channels
+  std::vector<int> consumers;  ///< conv/linear nodes that read these channels
   bool prunable = false;
-  std::string reason;           ///< why not prunable (empty when prunable)
+  std::string reason;  ///< why not prunable (empty when prunable)
 };
 
 struct ChannelAnalysis {

@@ -39,11 +39,11 @@ namespace detail {
 
 }  // namespace tightfit
 
-#define TIGHTFIT_CHECK(cond, msg)                                                   \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::ostringstream tightfit_check_os_;                                        \
-      tightfit_check_os_ << msg;                                                    \
+#define TIGHTFIT_CHECK(cond, msg)                                                            \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::ostringstream tightfit_check_os_;                                                 \
+      tightfit_check_os_ << msg;                                                             \
       ::tightfit::detail::check_failed(#cond, __FILE__, __LINE__, tightfit_check_os_.str()); \
-    }                                                                               \
+    }                                                                                        \
   } while (0)

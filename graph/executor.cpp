@@ -89,8 +89,8 @@ at::Tensor Executor::forward(const at::Tensor& x) {
         // mean of the k+1 batch statistics seen so far (PyTorch's momentum=None behaviour).
         const double momentum =
             recal ? 1.0 / static_cast<double>(impl_->recal_batches + 1) : a.momentum;
-        y = torch::batch_norm(in, op.weight, op.bias, op.running_mean, op.running_var,
-                              training_, momentum, a.eps, /*cudnn_enabled=*/false);
+        y = torch::batch_norm(in, op.weight, op.bias, op.running_mean, op.running_var, training_,
+                              momentum, a.eps, /*cudnn_enabled=*/false);
         break;
       }
       case OpKind::kReLU:

@@ -44,8 +44,8 @@ void check_keys(const nlohmann::json& j, const std::vector<std::string>& valid,
     bool ok = false;
     for (const auto& v : valid) ok = ok || v == it.key();
     if (!ok)
-      throw ConfigError("unknown key '" + it.key() + "' in " + where + "; valid keys: " +
-                        join(valid));
+      throw ConfigError("unknown key '" + it.key() + "' in " + where +
+                        "; valid keys: " + join(valid));
   }
 }
 

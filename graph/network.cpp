@@ -14,20 +14,13 @@ struct OpInfo {
 };
 
 constexpr OpInfo kOps[] = {
-    {OpKind::kInput, "input"},
-    {OpKind::kConv2d, "conv2d"},
-    {OpKind::kLinear, "linear"},
-    {OpKind::kBatchNorm, "batch_norm"},
-    {OpKind::kReLU, "relu"},
-    {OpKind::kReLU6, "relu6"},
-    {OpKind::kHardswish, "hardswish"},
-    {OpKind::kAdd, "add"},
-    {OpKind::kConcat, "concat"},
-    {OpKind::kMaxPool, "max_pool"},
-    {OpKind::kAvgPool, "avg_pool"},
-    {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
-    {OpKind::kFlatten, "flatten"},
-    {OpKind::kDropout, "dropout"},
+    {OpKind::kInput, "input"},         {OpKind::kConv2d, "conv2d"},
+    {OpKind::kLinear, "linear"},       {OpKind::kBatchNorm, "batch_norm"},
+    {OpKind::kReLU, "relu"},           {OpKind::kReLU6, "relu6"},
+    {OpKind::kHardswish, "hardswish"}, {OpKind::kAdd, "add"},
+    {OpKind::kConcat, "concat"},       {OpKind::kMaxPool, "max_pool"},
+    {OpKind::kAvgPool, "avg_pool"},    {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
+    {OpKind::kFlatten, "flatten"},     {OpKind::kDropout, "dropout"},
 };
 
 int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
@@ -132,8 +125,8 @@ Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
   const Attrs& a = node.attrs;
   auto need_inputs = [&](size_t n) {
     if (in.size() != n)
-      shape_error(node, "expects " + std::to_string(n) + " input(s), has " +
-                            std::to_string(in.size()));
+      shape_error(node,
+                  "expects " + std::to_string(n) + " input(s), has " + std::to_string(in.size()));
   };
   auto need_chw = [&](const Shape& s) {
     if (s.size() != 3) shape_error(node, "expects a CxHxW input, got " + shape_str(s));
@@ -161,8 +154,7 @@ Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
         shape_error(node, "groups " + std::to_string(a.groups) + " must divide in (" +
                               std::to_string(a.in_channels) + ") and out (" +
                               std::to_string(a.out_channels) + ") channels");
-      check_param("weight",
-                  {a.out_channels, a.in_channels / a.groups, a.kernel[0], a.kernel[1]});
+      check_param("weight", {a.out_channels, a.in_channels / a.groups, a.kernel[0], a.kernel[1]});
       if (a.bias) check_param("bias", {a.out_channels});
       const int64_t h =
           pooled_size(in[0][1], a.kernel[0], a.stride[0], a.padding[0], a.dilation[0], false);
@@ -208,8 +200,8 @@ Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
       for (size_t i = 1; i < in.size(); ++i) {
         need_chw(in[i]);
         if (in[i][1] != out[1] || in[i][2] != out[2])
-          shape_error(node, "spatial sizes differ: " + shape_str(in[0]) + " vs " +
-                                shape_str(in[i]));
+          shape_error(node,
+                      "spatial sizes differ: " + shape_str(in[0]) + " vs " + shape_str(in[i]));
         out[0] += in[i][0];
       }
       return out;

@@ -50,17 +50,17 @@ bool has_weights(OpKind op);
 
 /// Attributes of every op kind; each op reads only the fields that apply to it.
 struct Attrs {
-  int64_t in_channels = 0;   ///< conv2d: input channels; linear: input features
-  int64_t out_channels = 0;  ///< conv2d: output channels; linear: output features
-  std::array<int64_t, 2> kernel{1, 1};    ///< conv2d, max/avg pool
-  std::array<int64_t, 2> stride{1, 1};    ///< conv2d, max/avg pool
-  std::array<int64_t, 2> padding{0, 0};   ///< conv2d, max/avg pool
-  std::array<int64_t, 2> dilation{1, 1};  ///< conv2d
-  int64_t groups = 1;                     ///< conv2d; == in == out channels for depthwise
-  bool bias = false;                      ///< conv2d, linear
-  bool ceil_mode = false;                 ///< max/avg pool
-  double eps = 1e-5;                      ///< batch_norm
-  double momentum = 0.1;                  ///< batch_norm running-stat update
+  int64_t in_channels = 0;                   ///< conv2d: input channels; linear: input features
+  int64_t out_channels = 0;                  ///< conv2d: output channels; linear: output features
+  std::array<int64_t, 2> kernel{1, 1};       ///< conv2d, max/avg pool
+  std::array<int64_t, 2> stride{1, 1};       ///< conv2d, max/avg pool
+  std::array<int64_t, 2> padding{0, 0};      ///< conv2d, max/avg pool
+  std::array<int64_t, 2> dilation{1, 1};     ///< conv2d
+  int64_t groups = 1;                        ///< conv2d; == in == out channels for depthwise
+  bool bias = false;                         ///< conv2d, linear
+  bool ceil_mode = false;                    ///< max/avg pool
+  double eps = 1e-5;                         ///< batch_norm
+  double momentum = 0.1;                     ///< batch_norm running-stat update
   std::array<int64_t, 2> output_size{1, 1};  ///< adaptive avg pool
   double p = 0.5;                            ///< dropout probability
 };

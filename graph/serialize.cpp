@@ -101,10 +101,8 @@ void save_network(const Network& net, const std::string& path) {
   std::string data;
   auto& nodes = header["nodes"] = nlohmann::json::array();
   for (const Node& n : net.nodes()) {
-    nlohmann::json jn = {{"name", n.name},
-                         {"op", op_name(n.op)},
-                         {"inputs", n.inputs},
-                         {"attrs", attrs_to_json(n)}};
+    nlohmann::json jn = {
+        {"name", n.name}, {"op", op_name(n.op)}, {"inputs", n.inputs}, {"attrs", attrs_to_json(n)}};
     auto& params = jn["params"] = nlohmann::json::array();
     for (const auto& [key, t] : n.params) {
       params.push_back({{"name", key}, {"shape", t.shape}});
@@ -127,7 +125,8 @@ void save_network(const Network& net, const std::string& path) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError("cannot write '" + path + "': check that the folder exists and is writable");
+    if (!out)
+      throw InputError("cannot write '" + path + "': check that the folder exists and is writable");
     out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
     if (!out) throw InputError("writing '" + path + "' failed (disk full?)");
   }

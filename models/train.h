@@ -13,20 +13,20 @@
 namespace tightfit::models {
 
 struct TrainOptions {
-  int epochs = 3;                   ///< passes over the training split
-  int64_t batch_size = 128;         ///< images per step
-  std::string optimizer = "adam";   ///< "adam" or "sgd" (momentum 0.9, Nesterov)
-  double lr = 2e-3;                 ///< peak learning rate
-  double weight_decay = 0.0;        ///< L2 penalty (coupled, as torch.optim)
-  double warmup_fraction = 0.05;    ///< share of steps with linear LR warm-up
-  uint64_t seed = 1;                ///< shuffling and dropout
-  int threads = 2;                  ///< LibTorch intra-op threads
-  int64_t max_steps = 0;            ///< stop early after this many steps (0 = no limit)
-  bool progress = true;             ///< progress line on stderr
+  int epochs = 3;                  ///< passes over the training split
+  int64_t batch_size = 128;        ///< images per step
+  std::string optimizer = "adam";  ///< "adam" or "sgd" (momentum 0.9, Nesterov)
+  double lr = 2e-3;                ///< peak learning rate
+  double weight_decay = 0.0;       ///< L2 penalty (coupled, as torch.optim)
+  double warmup_fraction = 0.05;   ///< share of steps with linear LR warm-up
+  uint64_t seed = 1;               ///< shuffling and dropout
+  int threads = 2;                 ///< LibTorch intra-op threads
+  int64_t max_steps = 0;           ///< stop early after this many steps (0 = no limit)
+  bool progress = true;            ///< progress line on stderr
 };
 
 struct TrainResult {
-  double train_loss = 0;         ///< mean loss of the last epoch
+  double train_loss = 0;  ///< mean loss of the last epoch
   double validation_accuracy = 0;
   double test_accuracy = 0;
   double seconds = 0;
@@ -34,8 +34,7 @@ struct TrainResult {
 };
 
 /// Trains `net` in place (its parameters and BN statistics are replaced by the trained ones).
-TrainResult train_model(graph::Network& net, const datasets::Split& data,
-                        const TrainOptions& opts);
+TrainResult train_model(graph::Network& net, const datasets::Split& data, const TrainOptions& opts);
 
 struct EvalResult {
   double accuracy = 0;  ///< top-1, in [0, 1]

@@ -77,8 +77,7 @@ void fake_quantize_per_channel(graph::Tensor& w, int bits) {
   }
 }
 
-CompressedNetwork apply(const graph::Network& net, const Policy& policy,
-                        const ApplyOptions& opts) {
+CompressedNetwork apply(const graph::Network& net, const Policy& policy, const ApplyOptions& opts) {
   validate(policy, net);
   const graph::ChannelAnalysis ca = graph::analyze_channels(net);
   CompressedNetwork result;

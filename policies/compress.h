@@ -25,7 +25,8 @@ struct CompressedNetwork {
   std::map<std::string, int64_t> kept_channels;  ///< every decision point -> channels kept
 };
 
-/// Number of channels a group of `channels` keeps at `fraction` (rounded to `multiple`).
+/// Number of channels a group of `channels` keeps at `fraction` (rounded to `multiple`; a
+/// fraction of 1 keeps them all, whatever the multiple).
 int64_t channels_to_keep(int64_t channels, double fraction, int64_t multiple);
 
 /// Applies `policy` to `net` (validated first). Never yields a layer with zero channels.

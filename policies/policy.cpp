@@ -9,9 +9,7 @@
 
 namespace tightfit::policies {
 
-nlohmann::json Policy::to_json() const {
-  return {{"keep", keep}, {"weight_bits", weight_bits}};
-}
+nlohmann::json Policy::to_json() const { return {{"keep", keep}, {"weight_bits", weight_bits}}; }
 
 Policy Policy::from_json(const nlohmann::json& j, const std::string& where) {
   check_keys(j, {"keep", "weight_bits"}, where);
@@ -58,16 +56,14 @@ DecisionPoints decision_points(const graph::Network& net) {
   }
   for (const auto& node : net.nodes())
     if (graph::has_weights(node.op))
-      dp.layers.push_back(
-          {node.name, graph::op_name(node.op), node.params.at("weight").numel()});
+      dp.layers.push_back({node.name, graph::op_name(node.op), node.params.at("weight").numel()});
   return dp;
 }
 
 namespace {
 std::string list_some(const std::vector<std::string>& names) {
   constexpr size_t kMaxListed = 12;
-  std::vector<std::string> head(names.begin(),
-                                names.begin() + std::min(names.size(), kMaxListed));
+  std::vector<std::string> head(names.begin(), names.begin() + std::min(names.size(), kMaxListed));
   std::string s = join(head);
   if (names.size() > kMaxListed) s += ", ... (" + std::to_string(names.size()) + " in all)";
   return s;

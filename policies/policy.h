@@ -18,8 +18,8 @@ namespace tightfit::policies {
 inline const std::vector<int> kSupportedWeightBits = {32, 8};
 
 struct Policy {
-  std::map<std::string, double> keep;     ///< channel group id -> fraction of channels kept, (0, 1]
-  std::map<std::string, int> weight_bits; ///< conv/linear layer name -> bits
+  std::map<std::string, double> keep;  ///< channel group id -> fraction of channels kept, (0, 1]
+  std::map<std::string, int> weight_bits;  ///< conv/linear layer name -> bits
 
   nlohmann::json to_json() const;
   /// Parses {"keep": {...}, "weight_bits": {...}}; unknown keys and wrong types are ConfigErrors
@@ -30,8 +30,8 @@ struct Policy {
 };
 
 struct ChannelDecision {
-  std::string id;        ///< group id (its first producing layer)
-  int64_t channels = 0;  ///< channels in the uncompressed network
+  std::string id;                   ///< group id (its first producing layer)
+  int64_t channels = 0;             ///< channels in the uncompressed network
   std::vector<std::string> layers;  ///< conv/linear layers whose outputs are these channels
 };
 

@@ -48,8 +48,9 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
   c.model_path = get_or<std::string>(model, "path", "", where + ".model");
   c.model_zoo = get_or<std::string>(model, "zoo", "", where + ".model");
   if (c.model_path.empty() && c.model_zoo.empty())
-    throw ConfigError(where + ".model needs \"path\" (a trained network file) or \"zoo\" (a zoo "
-                              "name, random weights)");
+    throw ConfigError(where +
+                      ".model needs \"path\" (a trained network file) or \"zoo\" (a zoo "
+                      "name, random weights)");
 
   const auto data = j.value("data", nlohmann::json::object());
   check_keys(data, {"dir", "validation_count"}, where + ".data");

@@ -133,7 +133,6 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     net = graph::load_network(config.model_path);
   } else {
     net = models::make_model(config.model_zoo, models::default_options(config.model_zoo));
-    say("model '" + config.model_zoo + "' has random weights: accuracies mean little");
   }
   const auto points = policies::decision_points(net);
   const SearchSpace space(points, config.space);
@@ -143,6 +142,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   split_opts.validation_count = config.validation_count;
   const datasets::Split data = datasets::load_fashion_mnist(config.data_dir, split_opts);
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
+  if (config.model_path.empty())
+    say("model '" + config.model_zoo + "' has random weights: accuracies mean little");
 
   std::filesystem::create_directories(opts.out_dir);
   const std::filesystem::path out(opts.out_dir);
@@ -221,11 +222,11 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
         total = config.strategy_config["evaluations"].get<int64_t>();
       std::ostringstream os;
       os << next_index << (total > 0 ? "/" + std::to_string(total) : "") << " evaluations"
-         << "  best accuracy " << std::fixed << std::setprecision(4) << best_accuracy
-         << "  front " << front_size << "  " << std::setprecision(0) << elapsed << "s";
+         << "  best accuracy " << std::fixed << std::setprecision(4) << best_accuracy << "  front "
+         << front_size << "  " << std::setprecision(0) << elapsed << "s";
       if (total > 0 && next_index > 0)
-        os << "  ETA " << elapsed / static_cast<double>(next_index) *
-                              static_cast<double>(total - next_index)
+        os << "  ETA "
+           << elapsed / static_cast<double>(next_index) * static_cast<double>(total - next_index)
            << "s";
       say(os.str());
     }
@@ -242,8 +243,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   for (size_t i : result.front) {
     const auto& e = result.evaluations[i];
     front.push_back(front_entry(e));
-    csv << e.index << ',' << e.accuracy << ',' << e.latency_ms << ',' << e.latency_spread_ms
-        << ',' << e.size_bytes << ',' << e.params << ',' << e.flops << ','
+    csv << e.index << ',' << e.accuracy << ',' << e.latency_ms << ',' << e.latency_spread_ms << ','
+        << e.size_bytes << ',' << e.params << ',' << e.flops << ','
         << csv_quote(e.policy.to_json().dump()) << '\n';
   }
   const nlohmann::json doc = {
@@ -263,16 +264,15 @@ std::string front_table(const SearchResult& r) {
        << static_cast<double>(e.flops) / 1e6 << std::setprecision(2) << std::setw(10)
        << mean_keep(e.policy, channels) << std::setw(8) << e.policy.weight_bits.size() << '\n';
   };
-  const size_t channels =
-      r.context.contains("decision_points") ? r.context["decision_points"]["channels"].get<size_t>()
-                                            : 0;
+  const size_t channels = r.context.contains("decision_points")
+                              ? r.context["decision_points"]["channels"].get<size_t>()
+                              : 0;
   os << std::left << std::setw(10) << "candidate" << std::right << std::setw(9) << "accuracy"
      << std::setw(12) << "latency_ms" << std::setw(10) << "iqr_ms" << std::setw(11) << "size_KiB"
-     << std::setw(10) << "MFLOPs" << std::setw(10) << "mean_keep" << std::setw(8) << "int8"
-     << '\n';
+     << std::setw(10) << "MFLOPs" << std::setw(10) << "mean_keep" << std::setw(8) << "int8" << '\n';
   row("baseline", r.baseline, channels);
-  for (size_t i : r.front) row("#" + std::to_string(r.evaluations[i].index), r.evaluations[i],
-                               channels);
+  for (size_t i : r.front)
+    row("#" + std::to_string(r.evaluations[i].index), r.evaluations[i], channels);
   return os.str();
 }
 

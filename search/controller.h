@@ -13,8 +13,8 @@
 namespace tightfit::search {
 
 struct RunOptions {
-  std::string out_dir;     ///< created if missing
-  bool progress = true;    ///< progress lines on stderr
+  std::string out_dir;   ///< created if missing
+  bool progress = true;  ///< progress lines on stderr
 };
 
 struct SearchResult {

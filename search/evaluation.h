@@ -11,18 +11,18 @@
 namespace tightfit::search {
 
 struct Evaluation {
-  int64_t index = -1;            ///< order of evaluation in the run (-1 = baseline)
-  std::string kind = "search";   ///< "search" or "baseline"
+  int64_t index = -1;           ///< order of evaluation in the run (-1 = baseline)
+  std::string kind = "search";  ///< "search" or "baseline"
   policies::Policy policy;
-  double accuracy = 0;           ///< proxy top-1 on the validation subset, [0, 1]
+  double accuracy = 0;  ///< proxy top-1 on the validation subset, [0, 1]
   double loss = 0;
   double latency_ms = 0;         ///< median on the target, lower is better
   double latency_spread_ms = 0;  ///< interquartile range of the timed runs
   int64_t size_bytes = 0;
   int64_t params = 0;
   int64_t flops = 0;
-  double eval_seconds = 0;       ///< wall time spent on this candidate
-  std::string error;             ///< non-empty: the candidate failed (and why)
+  double eval_seconds = 0;  ///< wall time spent on this candidate
+  std::string error;        ///< non-empty: the candidate failed (and why)
 
   bool ok() const { return error.empty(); }
   nlohmann::json to_json() const;

@@ -13,13 +13,13 @@
 namespace tightfit::targets {
 
 struct MeasureOptions {
-  int threads = 1;             ///< intra-op threads, fixed for the measurement and recorded
-  int64_t batch = 1;           ///< images per run
-  int warmup_runs = 10;        ///< untimed runs first (primitive caches, OpenMP start-up)
-  int min_repeats = 30;        ///< timed runs, at least
-  double min_time_ms = 200;    ///< and at least this much total timed time
-  int max_repeats = 10000;     ///< upper bound on timed runs
-  uint64_t seed = 0;           ///< random input data
+  int threads = 1;           ///< intra-op threads, fixed for the measurement and recorded
+  int64_t batch = 1;         ///< images per run
+  int warmup_runs = 10;      ///< untimed runs first (primitive caches, OpenMP start-up)
+  int min_repeats = 30;      ///< timed runs, at least
+  double min_time_ms = 200;  ///< and at least this much total timed time
+  int max_repeats = 10000;   ///< upper bound on timed runs
+  uint64_t seed = 0;         ///< random input data
 
   static MeasureOptions from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
@@ -27,14 +27,14 @@ struct MeasureOptions {
 
 struct Measurement {
   std::string target;
-  std::string precision;       ///< what actually ran ("fp32")
+  std::string precision;  ///< what actually ran ("fp32")
   int threads = 0;
   int64_t batch = 0;
-  double median_ms = 0;        ///< per run (per batch), lower is better
-  double iqr_ms = 0;           ///< interquartile range of the timed runs
+  double median_ms = 0;  ///< per run (per batch), lower is better
+  double iqr_ms = 0;     ///< interquartile range of the timed runs
   double min_ms = 0;
   int samples = 0;
-  std::string error;           ///< non-empty when the network could not be run
+  std::string error;  ///< non-empty when the network could not be run
   bool ok() const { return error.empty(); }
   nlohmann::json to_json() const;
 };
@@ -50,8 +50,7 @@ class Target {
   virtual std::string name() const = 0;
   virtual Capabilities capabilities() const = 0;
   /// Times `c` under the process-wide measurement lock (invariant 3).
-  virtual Measurement measure(const policies::CompressedNetwork& c,
-                              const MeasureOptions& opts) = 0;
+  virtual Measurement measure(const policies::CompressedNetwork& c, const MeasureOptions& opts) = 0;
 };
 
 std::unique_ptr<Target> make_target(const std::string& name);

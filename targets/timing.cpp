@@ -25,8 +25,7 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts,
-               Measurement& m) {
+void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts, Measurement& m) {
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < opts.warmup_runs; ++i) run_once();
   std::vector<double> samples;
@@ -48,10 +47,9 @@ void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts
 MeasureOptions MeasureOptions::from_json(const nlohmann::json& j, const std::string& where) {
   MeasureOptions o;
   if (j.is_null()) return o;
-  check_keys(j,
-             {"threads", "batch", "warmup_runs", "min_repeats", "min_time_ms", "max_repeats",
-              "seed"},
-             where);
+  check_keys(
+      j, {"threads", "batch", "warmup_runs", "min_repeats", "min_time_ms", "max_repeats", "seed"},
+      where);
   o.threads = get_or(j, "threads", o.threads, where);
   o.batch = get_or(j, "batch", o.batch, where);
   o.warmup_runs = get_or(j, "warmup_runs", o.warmup_runs, where);
@@ -67,15 +65,19 @@ MeasureOptions MeasureOptions::from_json(const nlohmann::json& j, const std::str
 }
 
 nlohmann::json MeasureOptions::to_json() const {
-  return {{"threads", threads},         {"batch", batch},           {"warmup_runs", warmup_runs},
-          {"min_repeats", min_repeats}, {"min_time_ms", min_time_ms}, {"max_repeats", max_repeats},
+  return {{"threads", threads},
+          {"batch", batch},
+          {"warmup_runs", warmup_runs},
+          {"min_repeats", min_repeats},
+          {"min_time_ms", min_time_ms},
+          {"max_repeats", max_repeats},
           {"seed", seed}};
 }
 
 nlohmann::json Measurement::to_json() const {
-  nlohmann::json j = {{"target", target},   {"precision", precision}, {"threads", threads},
-                      {"batch", batch},     {"median_ms", median_ms}, {"iqr_ms", iqr_ms},
-                      {"min_ms", min_ms},   {"samples", samples}};
+  nlohmann::json j = {{"target", target}, {"precision", precision}, {"threads", threads},
+                      {"batch", batch},   {"median_ms", median_ms}, {"iqr_ms", iqr_ms},
+                      {"min_ms", min_ms}, {"samples", samples}};
   if (!ok()) j["error"] = error;
   return j;
 }

@@ -9,8 +9,8 @@
 namespace tightfit::search {
 
 namespace {
-using Factory = std::function<std::unique_ptr<Strategy>(const nlohmann::json&,
-                                                        const SearchSpace&, uint64_t)>;
+using Factory =
+    std::function<std::unique_ptr<Strategy>(const nlohmann::json&, const SearchSpace&, uint64_t)>;
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> r = {
       {"random",
@@ -32,8 +32,8 @@ std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann:
                                         const SearchSpace& space, uint64_t seed) {
   auto it = registry().find(name);
   if (it == registry().end())
-    throw ConfigError("unknown strategy '" + name + "'; valid strategies: " +
-                      join(strategy_names()));
+    throw ConfigError("unknown strategy '" + name +
+                      "'; valid strategies: " + join(strategy_names()));
   return it->second(config, space, seed);
 }
 

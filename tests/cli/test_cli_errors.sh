@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Every user mistake ends in exactly one line on stderr that names the problem, exit code 2, and
+# no stack trace. Usage: test_cli_errors.sh path/to/tightfit
+set -uo pipefail
+TF=${1:?usage: $0 path/to/tightfit}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+passes=0
+
+# expect_user_error NAME PATTERN -- command...
+expect_user_error() {
+  local name=$1 pattern=$2
+  shift 3
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$TMP/err")
+  if [ "$rc" -ne 2 ]; then
+    echo "FAIL $name: exit code $rc, expected 2"; cat "$TMP/err"; failures=$((failures + 1)); return
+  fi
+  if [ "$lines" -ne 1 ]; then
+    echo "FAIL $name: $lines lines on stderr, expected 1"; cat "$TMP/err"; failures=$((failures + 1)); return
+  fi
+  if ! grep -qE -- "$pattern" "$TMP/err"; then
+    echo "FAIL $name: message does not match /$pattern/:"; cat "$TMP/err"; failures=$((failures + 1)); return
+  fi
+  if grep -qiE "terminate called|what\(\)|internal error" "$TMP/err"; then
+    echo "FAIL $name: looks like a crash:"; cat "$TMP/err"; failures=$((failures + 1)); return
+  fi
+  echo "ok   $name: $(cat "$TMP/err")"
+  passes=$((passes + 1))
+}
+
+# A real model file to damage: the zoo vgg_small written through `compress` (no data needed).
+echo '{}' >"$TMP/empty_policy.json"
+"$TF" compress --model vgg_small --policy "$TMP/empty_policy.json" --out "$TMP/m" --no-eval >/dev/null \
+  || { echo "FAIL setup: compress"; exit 1; }
+MODEL="$TMP/m/compressed.tfn"
+size=$(stat -c %s "$MODEL")
+head -c $((size / 2)) "$MODEL" >"$TMP/truncated.tfn"
+head -c 20 "$MODEL" >"$TMP/truncated_header.tfn"
+printf 'this is not a model\n' >"$TMP/foreign.tfn"
+
+expect_user_error "missing data set" "dataset-fashion-mnist" -- \
+  "$TF" train --model vgg_small --data-dir "$TMP/no-such-dir" --out "$TMP/x.tfn"
+printf '{\n  "seed": 1\n  "model": {"zoo": "vgg_small"}\n}\n' >"$TMP/malformed.json"
+expect_user_error "malformed JSON" "malformed.json:3:9: malformed JSON" -- \
+  "$TF" search --config "$TMP/malformed.json" --out "$TMP/run"
+expect_user_error "unknown model (info)" "valid zoo models: .*resnet20" -- \
+  "$TF" info --model no_such_net
+expect_user_error "unknown model (train)" "unknown model 'no_such_net'; valid models: .*vgg_small" -- \
+  "$TF" train --model no_such_net --out "$TMP/x.tfn"
+printf '{"model": {"zoo": "vgg_small"}, "sede": 3}\n' >"$TMP/unknown_key.json"
+expect_user_error "unknown config key" "unknown key 'sede'.*valid keys: seed, model" -- \
+  "$TF" search --config "$TMP/unknown_key.json" --out "$TMP/run"
+printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "random", "evals": 3}}\n' >"$TMP/unknown_strategy_key.json"
+expect_user_error "unknown strategy key" "unknown key 'evals'.*valid keys: evaluations" -- \
+  "$TF" search --config "$TMP/unknown_strategy_key.json" --out "$TMP/run"
+printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "anneal"}}\n' >"$TMP/unknown_strategy.json"
+expect_user_error "unknown strategy" "unknown strategy 'anneal'; valid strategies: random" -- \
+  "$TF" search --config "$TMP/unknown_strategy.json" --out "$TMP/run"
+expect_user_error "truncated model file" "truncated" -- "$TF" info --model "$TMP/truncated.tfn"
+expect_user_error "truncated model header" "truncated" -- "$TF" info --model "$TMP/truncated_header.tfn"
+expect_user_error "foreign model file" "not a tightfit network file" -- "$TF" info --model "$TMP/foreign.tfn"
+printf '{"keep": {"no.such.layer": 0.5}}\n' >"$TMP/bad_policy.json"
+expect_user_error "policy with unknown decision point" "'no.such.layer'.*valid ones: .*classifier" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/bad_policy.json" --out "$TMP/c" --no-eval
+printf '{"keep": {"features.0": 0.5}, "weight_bits": {"features.0": 5}}\n' >"$TMP/bad_bits.json"
+expect_user_error "policy with unsupported bits" "weight bits for 'features.0' is 5" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/bad_bits.json" --out "$TMP/c" --no-eval
+expect_user_error "missing required option" "--out is required" -- "$TF" train --model vgg_small
+expect_user_error "missing config file" "cannot open" -- "$TF" search --config "$TMP/none.json" --out "$TMP/run"
+
+"$TF" --help >/dev/null || { echo "FAIL --help"; failures=$((failures + 1)); }
+for sub in info train search compress; do
+  "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
+done
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]

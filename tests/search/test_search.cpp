@@ -1,0 +1,143 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "graph/json_util.h"
+#include "models/zoo.h"
+#include "policies/compress.h"
+#include "search/config.h"
+#include "search/controller.h"
+#include "search/pareto.h"
+#include "search/strategy.h"
+
+using namespace tightfit;
+
+TEST_CASE("non_dominated keeps exactly the points nothing beats", "[search][pareto]") {
+  // minimize both: (1,5) (2,2) (5,1) are a front; (3,3) is beaten by (2,2); (2,2) duplicate kept.
+  const std::vector<std::vector<double>> pts = {{1, 5}, {3, 3}, {2, 2}, {5, 1}, {2, 2}, {6, 6}};
+  const auto front = search::non_dominated(pts);
+  CHECK(front == std::vector<size_t>{0, 2, 3, 4});
+  CHECK(search::dominates({1, 1}, {1, 2}));
+  CHECK_FALSE(search::dominates({1, 2}, {1, 2}));
+  CHECK_FALSE(search::dominates({0, 3}, {1, 2}));
+}
+
+TEST_CASE("pareto_front ignores failed candidates and sorts by latency", "[search][pareto]") {
+  std::vector<search::Evaluation> evs(4);
+  evs[0].accuracy = 0.9, evs[0].latency_ms = 2.0, evs[0].size_bytes = 100;
+  evs[1].accuracy = 0.8, evs[1].latency_ms = 1.0, evs[1].size_bytes = 100;
+  evs[2].accuracy = 0.99, evs[2].latency_ms = 0.1, evs[2].size_bytes = 1;
+  evs[2].error = "failed";  // would dominate everything if it counted
+  evs[3].accuracy = 0.7, evs[3].latency_ms = 1.5, evs[3].size_bytes = 200;  // dominated by 1
+  CHECK(search::pareto_front(evs) == std::vector<size_t>{1, 0});
+}
+
+TEST_CASE("random strategy proposes distinct valid policies, reproducibly", "[search][random]") {
+  const auto net = models::make_model("resnet8", models::default_options("resnet8"));
+  const search::SearchSpace space(policies::decision_points(net), search::SpaceConfig{});
+  auto run = [&](uint64_t seed) {
+    auto s = search::make_strategy("random", {{"evaluations", 25}}, space, seed);
+    std::vector<std::string> keys;
+    for (;;) {
+      const auto asked = s->ask(4);
+      if (asked.empty()) break;
+      CHECK(asked.size() <= 4);
+      for (const auto& p : asked) {
+        policies::validate(p, net);
+        keys.push_back(p.key());
+      }
+      s->tell(std::vector<search::Evaluation>(asked.size()));
+    }
+    return keys;
+  };
+  const auto a = run(3);
+  CHECK(a.size() == 25);
+  CHECK(std::set<std::string>(a.begin(), a.end()).size() == a.size());
+  CHECK(run(3) == a);
+  CHECK(run(4) != a);
+  CHECK_THROWS_WITH(search::make_strategy("random", {{"evals", 3}}, space, 1),
+                    Catch::Contains("valid keys: evaluations"));
+  CHECK_THROWS_WITH(search::make_strategy("nope", {}, space, 1),
+                    Catch::Contains("valid strategies: random"));
+}
+
+TEST_CASE("search config is parsed strictly", "[search][config]") {
+  const auto ok = nlohmann::json::parse(R"({"model": {"zoo": "vgg_small"},
+      "strategy": {"name": "random", "evaluations": 5, "ask_batch": 2},
+      "target": {"name": "cpu-libtorch", "threads": 1}})");
+  const auto c = search::SearchConfig::from_json(ok, "cfg");
+  CHECK(c.strategy == "random");
+  CHECK(c.ask_batch == 2);
+  CHECK(c.strategy_config == nlohmann::json{{"evaluations", 5}});
+  CHECK(c.measure.threads == 1);
+  CHECK(c.hash == search::SearchConfig::from_json(ok, "cfg").hash);
+
+  auto bad = ok;
+  bad["target"]["thread"] = 2;
+  CHECK_THROWS_AS(search::SearchConfig::from_json(bad, "cfg"), ConfigError);
+  bad = ok;
+  bad["space"] = {{"keep", {0.5, 1.5}}};
+  CHECK_THROWS_WITH(search::SearchConfig::from_json(bad, "cfg"), Catch::Contains("(0, 1]"));
+  bad = ok;
+  bad.erase("model");
+  CHECK_THROWS_WITH(search::SearchConfig::from_json(bad, "cfg"), Catch::Contains("model"));
+}
+
+TEST_CASE("a small search writes a journal and a consistent front", "[search][e2e]") {
+  const auto dir = std::filesystem::temp_directory_path() / "tightfit_test_search";
+  std::filesystem::remove_all(dir);
+  const auto config_json = nlohmann::json::parse(R"({
+      "seed": 5, "model": {"zoo": "vgg_small"},
+      "strategy": {"name": "random", "evaluations": 8, "ask_batch": 3},
+      "evaluator": {"name": "bn-recal", "bn_batches": 2, "validation_images": 300},
+      "target": {"name": "cpu-libtorch", "threads": 1, "warmup_runs": 2, "min_repeats": 5,
+                 "min_time_ms": 5}})");
+  const auto config = search::SearchConfig::from_json(config_json, "test");
+  search::RunOptions opts;
+  opts.out_dir = dir.string();
+  opts.progress = false;
+  const auto r = search::run_search(config, opts);
+
+  REQUIRE(r.evaluations.size() == 8);
+  // Journal: the baseline and every evaluation, one JSON line each, in order.
+  std::ifstream journal(dir / "evaluations.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(journal, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 9);
+  CHECK(lines[0]["kind"] == "baseline");
+  for (size_t i = 1; i < lines.size(); ++i) CHECK(lines[i]["index"] == i - 1);
+
+  const auto front = read_json_file((dir / "front.json").string());
+  REQUIRE(front["front"].size() == r.front.size());
+  REQUIRE(!r.front.empty());
+  for (const auto& key :
+       {"policy", "accuracy", "latency_ms", "latency_spread_ms", "size_bytes", "params", "flops"}) {
+    CHECK(front["baseline"].contains(key));
+    for (const auto& m : front["front"]) CHECK(m.contains(key));
+  }
+  for (const auto& key : {"target", "threads", "cpu", "seed", "config_hash", "libtorch"})
+    CHECK(front["context"].contains(key));
+  // Members are mutually non-dominated.
+  for (const auto& a : front["front"])
+    for (const auto& b : front["front"])
+      CHECK_FALSE(search::dominates({-a["accuracy"].get<double>(), a["latency_ms"].get<double>(),
+                                     a["size_bytes"].get<double>()},
+                                    {-b["accuracy"].get<double>(), b["latency_ms"].get<double>(),
+                                     b["size_bytes"].get<double>()}));
+  // Compression shows in the figures: every candidate is at most the baseline's size.
+  for (const auto& e : r.evaluations) {
+    CHECK(e.ok());
+    CHECK(e.size_bytes <= r.baseline.size_bytes);
+    CHECK(e.flops <= r.baseline.flops);
+  }
+
+  // Invariant 5: the same seed gives the same policies and accuracies (latency aside).
+  const auto again = search::run_search(config, opts);
+  REQUIRE(again.evaluations.size() == r.evaluations.size());
+  for (size_t i = 0; i < r.evaluations.size(); ++i) {
+    CHECK(again.evaluations[i].policy.key() == r.evaluations[i].policy.key());
+    CHECK(again.evaluations[i].accuracy == r.evaluations[i].accuracy);
+  }
+  std::filesystem::remove_all(dir);
+}
