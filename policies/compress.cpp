@@ -78,8 +78,8 @@ void fake_quantize_per_channel(graph::Tensor& w, int bits) {
 }
 
 CompressedNetwork apply(const graph::Network& net, const Policy& policy, const ApplyOptions& opts) {
-  validate(policy, net);
   const graph::ChannelAnalysis ca = graph::analyze_channels(net);
+  validate(policy, decision_points(net, ca));
   CompressedNetwork result;
   result.policy = policy;
 

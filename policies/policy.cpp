@@ -46,8 +46,11 @@ std::string Policy::key() const {
 }
 
 DecisionPoints decision_points(const graph::Network& net) {
+  return decision_points(net, graph::analyze_channels(net));
+}
+
+DecisionPoints decision_points(const graph::Network& net, const graph::ChannelAnalysis& ca) {
   DecisionPoints dp;
-  const graph::ChannelAnalysis ca = graph::analyze_channels(net);
   for (int g : ca.decision_points) {
     const auto& group = ca.groups[g];
     ChannelDecision c{group.id, group.channels, {}};
@@ -71,7 +74,10 @@ std::string list_some(const std::vector<std::string>& names) {
 }  // namespace
 
 void validate(const Policy& policy, const graph::Network& net) {
-  const DecisionPoints dp = decision_points(net);
+  validate(policy, decision_points(net));
+}
+
+void validate(const Policy& policy, const DecisionPoints& dp) {
   std::vector<std::string> group_ids, layer_names;
   for (const auto& c : dp.channels) group_ids.push_back(c.id);
   for (const auto& l : dp.layers) layer_names.push_back(l.name);

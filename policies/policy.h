@@ -47,9 +47,13 @@ struct DecisionPoints {
 };
 
 DecisionPoints decision_points(const graph::Network& net);
+/// Same, from an analysis already made for `net`.
+DecisionPoints decision_points(const graph::Network& net, const graph::ChannelAnalysis& ca);
 
 /// Throws ConfigError naming the first decision point that does not exist (listing valid ids)
 /// or the first value outside its allowed range.
 void validate(const Policy& policy, const graph::Network& net);
+/// Same, against decision points already listed.
+void validate(const Policy& policy, const DecisionPoints& dp);
 
 }  // namespace tightfit::policies
