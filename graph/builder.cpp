@@ -88,22 +88,25 @@ int Builder::concat(const std::string& name, const std::vector<int>& xs) {
   return push(simple(name, OpKind::kConcat, xs));
 }
 
-int Builder::max_pool(const std::string& name, int x, int64_t kernel, int64_t stride,
-                      int64_t padding) {
-  Node n = simple(name, OpKind::kMaxPool, {x});
+namespace {
+Node pool(const std::string& name, OpKind op, int x, int64_t kernel, int64_t stride,
+          int64_t padding) {
+  Node n = simple(name, op, {x});
   n.attrs.kernel = {kernel, kernel};
   n.attrs.stride = {stride, stride};
   n.attrs.padding = {padding, padding};
-  return push(std::move(n));
+  return n;
+}
+}  // namespace
+
+int Builder::max_pool(const std::string& name, int x, int64_t kernel, int64_t stride,
+                      int64_t padding) {
+  return push(pool(name, OpKind::kMaxPool, x, kernel, stride, padding));
 }
 
 int Builder::avg_pool(const std::string& name, int x, int64_t kernel, int64_t stride,
                       int64_t padding) {
-  Node n = simple(name, OpKind::kAvgPool, {x});
-  n.attrs.kernel = {kernel, kernel};
-  n.attrs.stride = {stride, stride};
-  n.attrs.padding = {padding, padding};
-  return push(std::move(n));
+  return push(pool(name, OpKind::kAvgPool, x, kernel, stride, padding));
 }
 
 int Builder::adaptive_avg_pool(const std::string& name, int x, int64_t out_h, int64_t out_w) {

@@ -5,11 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_DIR=${BUILD_DIR:-build}
-JOBS=${JOBS:-$(nproc)}
+source scripts/common.sh
 MODEL=runs/models/vgg_small.tfn
-stage() { echo "== $1 ($(date +%T))" >&2; }
-SECONDS=0
 
 stage "install dependencies"
 scripts/install-deps.sh

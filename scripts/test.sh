@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_DIR=${BUILD_DIR:-build}
-JOBS=${JOBS:-$(nproc)}
-stage() { echo "== $1 ($(date +%T))" >&2; }
-SECONDS=0
+source scripts/common.sh
 
 stage "install dependencies"
 scripts/install-deps.sh
