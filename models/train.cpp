@@ -1,6 +1,7 @@
 #include "models/train.h"
 
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -73,6 +74,8 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
   if (opts.max_steps > 0) total_steps = std::min(total_steps, opts.max_steps);
   const int64_t warmup = static_cast<int64_t>(opts.warmup_fraction * total_steps);
 
+  // A live step counter on a terminal; in a log file only the per-epoch lines.
+  const bool live = opts.progress && ::isatty(STDERR_FILENO);
   TrainResult result;
   int64_t step = 0;
   for (int epoch = 0; epoch < opts.epochs && step < total_steps; ++epoch) {
@@ -99,7 +102,7 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
       optimizer->step();
       loss_sum += loss.item<double>();
       ++loss_count;
-      if (opts.progress && (b % 20 == 0 || b + 1 == batches.count()))
+      if (live && (b % 20 == 0 || b + 1 == batches.count()))
         std::fprintf(stderr, "\r[train] epoch %d/%d  step %lld/%lld  loss %.4f  %.0fs   ",
                      epoch + 1, opts.epochs, static_cast<long long>(b + 1),
                      static_cast<long long>(batches.count()), loss_sum / loss_count,
@@ -108,8 +111,9 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
     result.train_loss = loss_count ? loss_sum / loss_count : 0.0;
     if (opts.progress) {
       const auto val = evaluate(ex, data.validation, data.mean, data.std);
-      std::fprintf(stderr, "\r[train] epoch %d/%d  loss %.4f  validation accuracy %.4f  %.0fs\n",
-                   epoch + 1, opts.epochs, result.train_loss, val.accuracy, seconds_since(t0));
+      std::fprintf(stderr, "%s[train] epoch %d/%d  loss %.4f  validation accuracy %.4f  %.0fs\n",
+                   live ? "\r" : "", epoch + 1, opts.epochs, result.train_loss, val.accuracy,
+                   seconds_since(t0));
     }
   }
   result.steps = step;
