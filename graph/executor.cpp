@@ -63,7 +63,9 @@ Executor::~Executor() = default;
 Executor::Executor(Executor&&) noexcept = default;
 Executor& Executor::operator=(Executor&&) noexcept = default;
 
-at::Tensor Executor::forward(const at::Tensor& x) {
+at::Tensor Executor::forward(const at::Tensor& x) { return forward_all(x)[impl_->output]; }
+
+std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
   auto& ops = impl_->ops;
   std::vector<at::Tensor> values(ops.size());
   values[0] = x;
@@ -129,11 +131,17 @@ at::Tensor Executor::forward(const at::Tensor& x) {
       case OpKind::kDropout:
         y = torch::dropout(in, a.p, training_ && !recal);
         break;
+      case OpKind::kFakeQuant:
+        // Rounds to the integer grid in the forward pass; the gradient passes straight through
+        // inside [q_min, q_max] (LibTorch's built-in straight-through estimator).
+        y = torch::fake_quantize_per_tensor_affine(in, a.q_scale, a.q_zero_point, a.q_min,
+                                                   a.q_max);
+        break;
     }
     values[i] = std::move(y);
   }
   if (recal && training_) ++impl_->recal_batches;
-  return values[impl_->output];
+  return values;
 }
 
 std::vector<at::Tensor> Executor::parameters() {

@@ -21,6 +21,9 @@ class Executor {
 
   /// Runs the network on a batch {N, C, H, W}; returns the output node's tensor.
   at::Tensor forward(const at::Tensor& x);
+  /// Same, returning every node's output (index = node id); for activation statistics and
+  /// gradients of feature maps (call retain_grad() on the ones needed before backward()).
+  std::vector<at::Tensor> forward_all(const at::Tensor& x);
 
   void train(bool on) { training_ = on; }
   bool training() const { return training_; }

@@ -21,6 +21,7 @@ constexpr OpInfo kOps[] = {
     {OpKind::kConcat, "concat"},       {OpKind::kMaxPool, "max_pool"},
     {OpKind::kAvgPool, "avg_pool"},    {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
     {OpKind::kFlatten, "flatten"},     {OpKind::kDropout, "dropout"},
+    {OpKind::kFakeQuant, "fake_quant"},
 };
 
 int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
@@ -186,6 +187,12 @@ Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
     case OpKind::kHardswish:
     case OpKind::kDropout:
       need_inputs(1);
+      return in[0];
+    case OpKind::kFakeQuant:
+      need_inputs(1);
+      if (!(a.q_scale > 0) || a.q_min >= a.q_max || a.q_zero_point < a.q_min ||
+          a.q_zero_point > a.q_max)
+        shape_error(node, "needs scale > 0 and q_min <= zero_point <= q_max, q_min < q_max");
       return in[0];
     case OpKind::kAdd:
       if (in.size() < 2) shape_error(node, "expects at least 2 inputs");

@@ -39,6 +39,7 @@ enum class OpKind {
   kAdaptiveAvgPool,
   kFlatten,
   kDropout,
+  kFakeQuant,  ///< activation fake quantization (uniform, per tensor), straight-through gradient
 };
 
 /// Name used in files, JSON and messages ("conv2d", "batch_norm", ...).
@@ -63,6 +64,10 @@ struct Attrs {
   double momentum = 0.1;                     ///< batch_norm running-stat update
   std::array<int64_t, 2> output_size{1, 1};  ///< adaptive avg pool
   double p = 0.5;                            ///< dropout probability
+  double q_scale = 1.0;                      ///< fake_quant: step size
+  int64_t q_zero_point = 0;                  ///< fake_quant: integer that represents 0.0
+  int64_t q_min = 0;                         ///< fake_quant: smallest integer level
+  int64_t q_max = 255;                       ///< fake_quant: largest integer level
 };
 
 struct Node {

@@ -59,6 +59,12 @@ nlohmann::json attrs_to_json(const Node& n) {
     case OpKind::kDropout:
       j = {{"p", a.p}};
       break;
+    case OpKind::kFakeQuant:
+      j = {{"scale", a.q_scale},
+           {"zero_point", a.q_zero_point},
+           {"q_min", a.q_min},
+           {"q_max", a.q_max}};
+      break;
     default:
       j = nlohmann::json::object();
   }
@@ -87,6 +93,10 @@ Attrs attrs_from_json(OpKind op, const nlohmann::json& j) {
   opt("momentum", a.momentum);
   opt("output_size", a.output_size);
   opt("p", a.p);
+  opt("scale", a.q_scale);
+  opt("zero_point", a.q_zero_point);
+  opt("q_min", a.q_min);
+  opt("q_max", a.q_max);
   return a;
 }
 
