@@ -30,6 +30,14 @@ Batch make_batch(const ImageSet& set, const std::vector<int64_t>& order, int64_t
   return {images, labels};
 }
 
+std::vector<Batch> sample_batches(const ImageSet& set, int64_t count, int64_t batch_size,
+                                  float mean, float std, uint64_t seed) {
+  Batches batches(set, batch_size, mean, std, seed == 0 ? 1 : seed);
+  std::vector<Batch> out;
+  for (int64_t b = 0; b < std::min(count, batches.count()); ++b) out.push_back(batches.get(b));
+  return out;
+}
+
 Batches::Batches(const ImageSet& set, int64_t batch_size, float mean, float std,
                  uint64_t shuffle_seed)
     : set_(set), batch_size_(batch_size), mean_(mean), std_(std) {

@@ -21,6 +21,11 @@ Batch make_batch(const ImageSet& set, const std::vector<int64_t>& order, int64_t
 
 /// Splits `set` into batches of `batch_size` (the last one may be smaller). With a non-zero
 /// `shuffle_seed` the order is a seeded permutation, otherwise the file order.
+/// `count` seeded batches of `batch_size` images from `set` (for calibration: activation ranges,
+/// data-driven pruning criteria).
+std::vector<Batch> sample_batches(const ImageSet& set, int64_t count, int64_t batch_size,
+                                  float mean, float std, uint64_t seed);
+
 class Batches {
  public:
   Batches(const ImageSet& set, int64_t batch_size, float mean, float std,

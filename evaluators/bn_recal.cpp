@@ -11,6 +11,18 @@
 
 namespace tightfit::evaluators {
 
+void recalibrate_bn(graph::Executor& ex, const datasets::Split& data, int64_t batches,
+                    int64_t batch_size, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  // The same seeded batches for every candidate, so candidates are compared alike.
+  datasets::Batches source(data.train, batch_size, data.mean, data.std, seed);
+  ex.begin_bn_recalibration();
+  ex.train(true);
+  for (int64_t b = 0; b < std::min(batches, source.count()); ++b) ex.forward(source.get(b).images);
+  ex.end_bn_recalibration();
+  ex.train(false);
+}
+
 BnRecalConfig BnRecalConfig::from_json(const nlohmann::json& j, const std::string& where) {
   BnRecalConfig c;
   if (j.is_null()) return c;
@@ -46,17 +58,8 @@ AccuracyResult BnRecalEvaluator::evaluate(const policies::CompressedNetwork& can
     at::set_num_threads(config_.threads);
     torch::NoGradGuard no_grad;
     graph::Executor ex(candidate.net);
-    if (config_.bn_batches > 0) {
-      // The same seeded batches for every candidate, so candidates are compared alike.
-      datasets::Batches batches(data_.train, config_.batch_size, data_.mean, data_.std,
-                                config_.seed);
-      ex.begin_bn_recalibration();
-      ex.train(true);
-      for (int64_t b = 0; b < std::min(config_.bn_batches, batches.count()); ++b)
-        ex.forward(batches.get(b).images);
-      ex.end_bn_recalibration();
-      ex.train(false);
-    }
+    if (config_.bn_batches > 0)
+      recalibrate_bn(ex, data_, config_.bn_batches, config_.batch_size, config_.seed);
     const auto e =
         models::evaluate(ex, data_.validation, data_.mean, data_.std, config_.validation_images);
     r.accuracy = e.accuracy;

@@ -7,8 +7,14 @@
 #include <cstdint>
 
 #include "evaluators/evaluator.h"
+#include "graph/executor.h"
 
 namespace tightfit::evaluators {
+
+/// Re-estimates every BatchNorm layer's running statistics of `ex` as the equal-weight mean over
+/// `batches` seeded training batches (EagleEye's adaptive BN); leaves `ex` in eval mode.
+void recalibrate_bn(graph::Executor& ex, const datasets::Split& data, int64_t batches,
+                    int64_t batch_size, uint64_t seed);
 
 struct BnRecalConfig {
   int64_t bn_batches = 10;           ///< training batches to re-estimate BN statistics (0 = none)

@@ -26,8 +26,7 @@ bool criterion_needs_data(const std::string& criterion);
 std::vector<std::vector<double>> channel_importance(const std::string& criterion,
                                                     const graph::Network& net,
                                                     const graph::ChannelAnalysis& ca,
-                                                    const Calibration& calibration,
-                                                    uint64_t seed);
+                                                    const Calibration& calibration, uint64_t seed);
 
 /// ThiNet's second step: after `pruned` was made from `original` by keeping `kept[g]` channels of
 /// each group g of `ca` (analysis of `original`; empty = all kept; node ids are the same in both

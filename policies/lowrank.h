@@ -21,8 +21,11 @@
 namespace tightfit::policies {
 
 struct LowRankConfig {
-  std::string conv = "tucker2";     ///< tucker2 | spatial
+  std::string conv = "tucker2";      ///< tucker2 | spatial
   std::string rank_by = "fraction";  ///< fraction (0,1] | count (>= 1) | energy (0,1]
+  /// Apply a factorization even when it has more params or MACs than the layer (exactness
+  /// checks, studies of the approximation error); off in searches.
+  bool allow_larger = false;
 
   static LowRankConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
@@ -30,14 +33,14 @@ struct LowRankConfig {
 
 struct LowRankReport {
   std::string layer;
-  std::string kind;                    ///< svd | tucker2 | spatial
-  int64_t full_rank = 0;               ///< svd/spatial: min of the unfolding; tucker2: in channels
-  std::vector<int64_t> ranks;          ///< svd/spatial: {r}; tucker2: {r_in, r_out}
+  std::string kind;            ///< svd | tucker2 | spatial
+  int64_t full_rank = 0;       ///< svd/spatial: min of the unfolding; tucker2: in channels
+  std::vector<int64_t> ranks;  ///< svd/spatial: {r}; tucker2: {r_in, r_out}
   int64_t params_before = 0, params_after = 0;
   int64_t macs_before = 0, macs_after = 0;  ///< per image
   bool applied = false;
-  std::string note;                    ///< why not applied, when not
-  std::vector<std::string> new_layers; ///< names of the factor layers, input side first
+  std::string note;                     ///< why not applied, when not
+  std::vector<std::string> new_layers;  ///< names of the factor layers, input side first
   nlohmann::json to_json() const;
 };
 

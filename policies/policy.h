@@ -1,8 +1,17 @@
 #pragma once
-// Policy: the compression decisions for one network, keyed by decision-point id. Channel
-// decision points are the prunable channel groups of graph::analyze_channels (keep a fraction of
-// their channels); layer decision points are the conv/linear layers (weight bits). A policy that
-// names nothing compresses nothing.
+// Policy: the compression decisions for one network, keyed by decision-point id, plus the global
+// choices of method. Channel decision points are the prunable channel groups of
+// graph::analyze_channels (how many channels to keep); layer decision points are the conv/linear
+// layers (weight bits, activation bits, rank, unstructured sparsity). A policy that names nothing
+// compresses nothing (invariant 1).
+//
+// JSON form (every key optional):
+//   {"criterion": "l1", "sparsity_scope": "layer",
+//    "quantization": {"scheme": "symmetric", "granularity": "per_channel", ...},
+//    "factorization": {"conv": "tucker2", "rank_by": "fraction"},
+//    "keep": {group: fraction}, "keep_count": {group: channels},
+//    "weight_bits": {layer: bits}, "act_bits": {layer: bits},
+//    "rank": {layer: value}, "sparsity": {layer: fraction}}
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -11,22 +20,34 @@
 
 #include "graph/channels.h"
 #include "graph/network.h"
+#include "policies/lowrank.h"
+#include "policies/quantize.h"
 
 namespace tightfit::policies {
 
-/// Weight bit-widths the skeleton's quantizer supports (32 = float, 8 = per-channel symmetric).
-inline const std::vector<int> kSupportedWeightBits = {32, 8};
+/// Kept for the search space of the skeleton: the weight bit-widths it samples by default.
+inline const std::vector<int> kSupportedWeightBits = kWeightBits;
 
 struct Policy {
-  std::map<std::string, double> keep;  ///< channel group id -> fraction of channels kept, (0, 1]
-  std::map<std::string, int> weight_bits;  ///< conv/linear layer name -> bits
+  std::map<std::string, double> keep;         ///< group -> fraction of channels kept, (0, 1]
+  std::map<std::string, int64_t> keep_count;  ///< group -> channels kept (wins over `keep`)
+  std::map<std::string, int> weight_bits;     ///< layer -> bits (kWeightBits)
+  std::map<std::string, int> act_bits;        ///< layer -> bits of its input (kActivationBits)
+  std::map<std::string, double> rank;         ///< layer -> rank, read per factorization.rank_by
+  std::map<std::string, double> sparsity;     ///< layer -> share of weights zeroed, [0, 1)
+
+  std::string criterion = "l1";          ///< channel importance (policies/importance.h)
+  std::string sparsity_scope = "layer";  ///< layer: per-layer threshold; global: one threshold
+  QuantConfig quantization;
+  LowRankConfig factorization;
 
   nlohmann::json to_json() const;
-  /// Parses {"keep": {...}, "weight_bits": {...}}; unknown keys and wrong types are ConfigErrors
-  /// that name `where` (a file or config path).
+  /// Strict: unknown keys and wrong types are ConfigErrors that name `where` (a file or path).
   static Policy from_json(const nlohmann::json& j, const std::string& where = "policy");
   /// Canonical text form (sorted keys, fixed precision): equal policies give equal keys.
   std::string key() const;
+  /// True when the policy changes nothing.
+  bool is_identity() const;
 };
 
 struct ChannelDecision {
@@ -39,6 +60,7 @@ struct LayerDecision {
   std::string name;  ///< conv/linear node name
   std::string op;    ///< "conv2d" or "linear"
   int64_t weight_params = 0;
+  int64_t full_rank = 0;  ///< linear: min(out, in); conv: in channels (tucker2); 0 if grouped
 };
 
 struct DecisionPoints {

@@ -6,10 +6,10 @@
 //
 // Schemes:  symmetric / affine   uniform grid, per output channel or per tensor, range from the
 //                                calibration method (minmax, percentile, mse)
-//           kmeans               codebook of 2^b centroids per tensor (Gong et al.; Deep Compression)
-//           pow2                 levels 0 and +-2^k times a scale (INQ)
-//           binary               sign(w) times a per-channel scale mean|w| (BinaryConnect/XNOR)
-//           16 bits              rounding to fp16 or bf16, whatever the scheme
+//           kmeans               codebook of 2^b centroids per tensor (Gong et al.; Deep
+//           Compression) pow2                 levels 0 and +-2^k times a scale (INQ) binary sign(w)
+//           times a per-channel scale mean|w| (BinaryConnect/XNOR) 16 bits              rounding to
+//           fp16 or bf16, whatever the scheme
 
 #include <cstdint>
 #include <nlohmann/json.hpp>

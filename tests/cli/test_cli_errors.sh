@@ -67,8 +67,23 @@ printf '{"keep": {"no.such.layer": 0.5}}\n' >"$TMP/bad_policy.json"
 expect_user_error "policy with unknown decision point" "'no.such.layer'.*valid ones: .*classifier" -- \
   "$TF" compress --model "$MODEL" --policy "$TMP/bad_policy.json" --out "$TMP/c" --no-eval
 printf '{"keep": {"features.0": 0.5}, "weight_bits": {"features.0": 5}}\n' >"$TMP/bad_bits.json"
-expect_user_error "policy with unsupported bits" "weight bits for 'features.0' is 5" -- \
+expect_user_error "policy with unsupported bits" "features.0.*5.*(allowed|valid|supported)" -- \
   "$TF" compress --model "$MODEL" --policy "$TMP/bad_bits.json" --out "$TMP/c" --no-eval
+printf '{"criterion": "magic", "keep": {"features.0": 0.5}}\n' >"$TMP/bad_criterion.json"
+expect_user_error "unknown criterion" "criterion 'magic' is unknown; valid criteria: .*fpgm" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/bad_criterion.json" --out "$TMP/c" --no-eval
+printf '{"quantization": {"scheme": "ternary"}}\n' >"$TMP/bad_scheme.json"
+expect_user_error "unknown quantization scheme" "ternary.*symmetric" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/bad_scheme.json" --out "$TMP/c" --no-eval
+printf '{"rank": {"classifier.0": 1.5}}\n' >"$TMP/bad_rank.json"
+expect_user_error "rank out of range" "rank for 'classifier.0' is 1.5.*\\(0, 1\\]" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/bad_rank.json" --out "$TMP/c" --no-eval
+printf '{"keep": {"layer1.0.conv1": 0.5}}\n' >"$TMP/resnet_policy.json"
+expect_user_error "policy for a different network" "'layer1.0.conv1'.*different network" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/resnet_policy.json" --out "$TMP/c" --no-eval
+printf '{"act_bits": {"features.0": 8}}\n' >"$TMP/act_policy.json"
+expect_user_error "calibration data missing" "Fashion-MNIST file .* is missing" -- \
+  "$TF" compress --model "$MODEL" --policy "$TMP/act_policy.json" --out "$TMP/c" --no-eval --data-dir "$TMP/none"
 expect_user_error "missing required option" "--out is required" -- "$TF" train --model vgg_small
 expect_user_error "missing config file" "cannot open" -- "$TF" search --config "$TMP/none.json" --out "$TMP/run"
 

@@ -109,6 +109,10 @@ std::vector<at::Tensor> forward_all(const Network& net, const at::Tensor& x) {
       case OpKind::kReLU:
         v[i] = in.clamp_min(0);
         break;
+      case OpKind::kFakeQuant:
+        v[i] =
+            torch::fake_quantize_per_tensor_affine(in, a.q_scale, a.q_zero_point, a.q_min, a.q_max);
+        break;
       case OpKind::kReLU6:
         v[i] = torch::nn::functional::relu6(in);
         break;
@@ -532,7 +536,7 @@ TEST_CASE("invalid policies are ConfigErrors that say what is valid", "[policies
   require_invalid(nan, {"(0, 1]"});
   Policy bits;
   bits.weight_bits["fc"] = 5;
-  require_invalid(bits, {"'fc'", "5", "supported: 32, 8"});
+  require_invalid(bits, {"'fc'", "5", "valid values: 32, 16, 8"});
   Policy bad_layer;
   bad_layer.weight_bits["bn1"] = 8;
   require_invalid(bad_layer, {"'bn1'", "not a conv/linear layer", "valid"});
@@ -559,11 +563,11 @@ TEST_CASE("policies round-trip through JSON and reject unknown keys", "[policies
 
   const auto bad = nlohmann::json::parse(R"({"keep": {}, "bits": {}})");
   REQUIRE_THROWS_AS(Policy::from_json(bad, "best.json"), ConfigError);
-  REQUIRE_THROWS_WITH(
-      Policy::from_json(bad, "best.json"),
-      Catch::Contains("unknown key 'bits' in best.json") && Catch::Contains("keep, weight_bits"));
+  REQUIRE_THROWS_WITH(Policy::from_json(bad, "best.json"),
+                      Catch::Contains("unknown key 'bits' in best.json") &&
+                          Catch::Contains("keep, keep_count, weight_bits"));
   REQUIRE_THROWS_WITH(Policy::from_json(nlohmann::json::parse(R"({"keep": {"a": "x"}})")),
-                      Catch::Contains("policy.keep.a must be a number"));
+                      Catch::Contains("policy.keep.a must be a fraction in (0, 1]"));
   REQUIRE_THROWS_WITH(Policy::from_json(nlohmann::json::parse(R"({"weight_bits": {"a": 8.5}})")),
                       Catch::Contains("policy.weight_bits.a must be an integer"));
   REQUIRE_THROWS_WITH(Policy::from_json(nlohmann::json::parse(R"({"keep": [1]})")),

@@ -39,7 +39,8 @@ TEST_CASE("cpu-libtorch measures with the requested protocol and records its con
 TEST_CASE("a network that cannot run is a failed measurement, not an exception", "[targets]") {
   auto target = targets::make_target("cpu-libtorch");
   auto net = models::make_model("vgg_small", models::default_options("vgg_small"));
-  policies::CompressedNetwork c{net, {}, {}, {}};
+  policies::CompressedNetwork c;
+  c.net = net;
   // Break a weight's shape: the executor refuses the network.
   c.net.node(c.net.find("features.0")).params.at("weight").shape[0] = 3;
   targets::MeasureOptions opts;

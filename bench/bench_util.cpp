@@ -1,0 +1,51 @@
+#include "bench/bench_util.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "graph/serialize.h"
+#include "models/train.h"
+#include "models/zoo.h"
+#include "search/config.h"
+#include "targets/target.h"
+
+namespace tightfit::bench {
+
+nlohmann::json context(const std::string& program, int threads, uint64_t seed,
+                       const nlohmann::json& args) {
+  nlohmann::json c = targets::machine_context();
+  c["program"] = program;
+  c["tightfit"] = TIGHTFIT_VERSION;
+  c["threads"] = threads;
+  c["seed"] = seed;
+  c["args"] = args;
+  c["config_hash"] = search::fnv1a_hex(args.dump());
+  return c;
+}
+
+graph::Network trained_model(const std::string& path, const std::string& zoo, int epochs,
+                             const datasets::Split& data, int threads) {
+  if (std::filesystem::exists(path)) return graph::load_network(path);
+  std::fprintf(stderr, "[bench] %s not found: training %s for %d epochs first\n", path.c_str(),
+               zoo.c_str(), epochs);
+  graph::Network net = models::make_model(zoo, models::default_options(zoo));
+  models::TrainOptions opts;
+  opts.epochs = epochs;
+  opts.threads = threads;
+  const auto r = models::train_model(net, data, opts);
+  net.meta()["test_accuracy"] = std::to_string(r.test_accuracy);
+  net.meta()["epochs"] = std::to_string(epochs);
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  graph::save_network(net, path);
+  return net;
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+}
+
+}  // namespace tightfit::bench

@@ -1,0 +1,25 @@
+#pragma once
+// Shared by the bench programs: the run context every result carries and a trained model that
+// is reused when present.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "datasets/fashion_mnist.h"
+#include "graph/network.h"
+
+namespace tightfit::bench {
+
+/// CPU, library versions, threads, seed and the program's arguments.
+nlohmann::json context(const std::string& program, int threads, uint64_t seed,
+                       const nlohmann::json& args);
+
+/// Loads `path`; when it does not exist, trains zoo model `zoo` for `epochs` (Adam, seed 1, the
+/// README's settings) and saves it there first.
+graph::Network trained_model(const std::string& path, const std::string& zoo, int epochs,
+                             const datasets::Split& data, int threads);
+
+/// Writes `j` to `path` (creating its folder).
+void write_json(const std::string& path, const nlohmann::json& j);
+
+}  // namespace tightfit::bench

@@ -1,0 +1,43 @@
+#pragma once
+// The `tightfit` subcommands, one file each. Each returns the process exit code; user mistakes
+// are thrown as InputError/ConfigError and turned into one line and exit code 2 by main.cpp.
+
+#include <cstdint>
+#include <string>
+
+#include "datasets/fashion_mnist.h"
+#include "graph/network.h"
+#include "models/train.h"
+
+namespace tightfit::cli {
+
+/// A model argument: a network file, or a zoo model name (random weights).
+graph::Network load_model_arg(const std::string& arg);
+
+int cmd_info(const std::string& model, bool json);
+
+struct TrainArgs {
+  std::string model = "vgg_small";
+  std::string out;
+  std::string data_dir = datasets::kFashionMnistDir;
+  models::TrainOptions opts;
+  bool json = false;
+};
+int cmd_train(const TrainArgs& a);
+
+int cmd_search(const std::string& config_path, const std::string& out, bool json,
+               const std::string& data_dir);
+
+struct CompressArgs {
+  std::string model, policy, out, data_dir = datasets::kFashionMnistDir;
+  int64_t channel_multiple = 1;
+  int64_t calibration_batches = 4;  ///< training batches for criteria / activation ranges
+  int64_t calibration_batch_size = 64;
+  int64_t bn_batches = 10;  ///< BN recalibration before the test accuracy
+  uint64_t seed = 1;
+  bool no_eval = false;
+  bool json = false;
+};
+int cmd_compress(const CompressArgs& a);
+
+}  // namespace tightfit::cli
