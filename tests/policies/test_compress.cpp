@@ -9,6 +9,9 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <string>
@@ -19,8 +22,10 @@
 #include "graph/errors.h"
 #include "graph/executor.h"
 #include "graph/network.h"
+#include "graph/serialize.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
+#include "policies/importance.h"
 #include "policies/policy.h"
 
 using tightfit::ConfigError;
@@ -588,4 +593,174 @@ TEST_CASE("decision points list prunable groups and every weighted layer", "[pol
   CHECK(dp.layers.back().name == "fc");
   CHECK(dp.layers.back().op == "linear");
   CHECK(dp.layers.back().weight_params == 64 * 10);
+}
+
+namespace {
+
+tightfit::policies::Calibration random_calibration(const Network& net, uint64_t seed) {
+  tightfit::policies::Calibration c;
+  for (int b = 0; b < 2; ++b) {
+    c.images.push_back(random_input(net, 16, seed + b));
+    c.labels.push_back(torch::randint(0, 10, {16}, torch::kLong));
+  }
+  return c;
+}
+
+double max_rel_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("the identity setting of every operator reproduces the original outputs",
+          "[policies][compress][identity]") {
+  for (const auto& name : kSmallModels) {
+    INFO("model " << name);
+    const Network net = zoo(name);
+    const auto calibration = random_calibration(net, 11);
+    ApplyOptions opts;
+    opts.calibration = &calibration;
+    const DecisionPoints dp = decision_points(net);
+    const at::Tensor x = random_input(net, 3, 2);
+    const at::Tensor y = run_eval(net, x);
+    // Keep all (by fraction and by count) with every criterion, 32-bit weights and activations,
+    // zero sparsity with either scope: nothing may change.
+    for (const auto& criterion : tightfit::policies::criterion_names()) {
+      INFO("criterion " << criterion);
+      Policy p;
+      p.criterion = criterion;
+      for (const auto& c : dp.channels) p.keep_count[c.id] = c.channels;
+      for (const auto& l : dp.layers) {
+        p.weight_bits[l.name] = 32;
+        p.act_bits[l.name] = 32;
+        p.sparsity[l.name] = 0.0;
+      }
+      for (const std::string scope : {"layer", "global"}) {
+        p.sparsity_scope = scope;
+        const CompressedNetwork c = apply(net, p, opts);
+        CHECK(c.net.size() == net.size());
+        CHECK(max_abs_diff(run_eval(c.net, x), y) < 1e-5);
+        CHECK(size_bytes(c) == size_bytes(apply(net, Policy{})));
+      }
+    }
+  }
+}
+
+TEST_CASE("full-rank factorization through apply() reproduces the outputs",
+          "[policies][compress][lowrank]") {
+  for (const auto& name : {"vgg_small", "resnet8"}) {
+    INFO("model " << name);
+    const Network net = zoo(name);
+    const at::Tensor x = random_input(net, 3, 3);
+    const at::Tensor y = run_eval(net, x);
+    for (const std::string kind : {"tucker2", "spatial"}) {
+      INFO("kind " << kind);
+      Policy p;
+      p.factorization.conv = kind;
+      p.factorization.rank_by = "energy";
+      p.factorization.allow_larger =
+          true;  // full rank is always larger: allow it to test exactness
+      for (const auto& l : decision_points(net).layers)
+        if (l.full_rank > 0) p.rank[l.name] = 1.0;
+      const CompressedNetwork c = apply(net, p);
+      CHECK(c.net.size() > net.size());
+      CHECK(max_rel_diff(run_eval(c.net, x), y) < 1e-4);
+    }
+  }
+}
+
+TEST_CASE("activation bits insert calibrated fake-quant nodes", "[policies][compress][act]") {
+  const Network net = zoo("vgg_small");
+  const auto calibration = random_calibration(net, 5);
+  ApplyOptions opts;
+  opts.calibration = &calibration;
+  const at::Tensor x = random_input(net, 4, 6);
+  const at::Tensor y = run_eval(net, x);
+  double previous_error = 1e9;
+  for (int bits : {2, 4, 8}) {
+    Policy p;
+    for (const auto& l : decision_points(net).layers) p.act_bits[l.name] = bits;
+    const CompressedNetwork c = apply(net, p, opts);
+    int quant_nodes = 0;
+    for (const auto& n : c.net.nodes())
+      if (n.op == OpKind::kFakeQuant) {
+        ++quant_nodes;
+        CHECK(n.attrs.q_max - n.attrs.q_min <= (1 << bits) - 1);
+        CHECK(n.attrs.q_scale > 0);
+      }
+    CHECK(quant_nodes == static_cast<int>(decision_points(net).layers.size()));
+    for (const auto& l : decision_points(net).layers) CHECK(c.layers.at(l.name).act_bits == bits);
+    const double error = max_rel_diff(run_eval(c.net, x), y);
+    CHECK(error < previous_error);  // more bits, less error
+    previous_error = error;
+  }
+  CHECK(previous_error < 0.05);
+  // Without calibration data the policy is refused, not guessed.
+  Policy p;
+  p.act_bits["features.0"] = 8;
+  CHECK_THROWS_WITH(apply(net, p), Catch::Contains("calibration data"));
+}
+
+TEST_CASE("magnitude pruning masks the smallest weights and sizes them sparsely",
+          "[policies][compress][sparsity]") {
+  const Network net = zoo("vgg_small");
+  Policy p;
+  p.sparsity["classifier.0"] = 0.9;
+  p.weight_bits["classifier.0"] = 8;
+  const CompressedNetwork c = apply(net, p);
+  const auto& w = c.net.node(c.net.find("classifier.0")).params.at("weight");
+  const auto zeros = std::count(w.data.begin(), w.data.end(), 0.0f);
+  CHECK(zeros >= static_cast<int64_t>(0.9 * w.numel()) - 1);
+  // The kept weights are the largest ones of the original.
+  const auto& w0 = net.node(net.find("classifier.0")).params.at("weight");
+  float largest_pruned = 0, smallest_kept = 1e9f;
+  for (size_t k = 0; k < w.data.size(); ++k) {
+    if (w.data[k] == 0.0f)
+      largest_pruned = std::max(largest_pruned, std::fabs(w0.data[k]));
+    else
+      smallest_kept = std::min(smallest_kept, std::fabs(w0.data[k]));
+  }
+  CHECK(largest_pruned <= smallest_kept);
+  REQUIRE(c.masks.count("classifier.0"));
+  const auto& info = c.layers.at("classifier.0");
+  CHECK(info.sparsity == Approx(0.9).margin(1e-3));
+  // Codes only for non-zeros at 8 bits; positions as the cheaper of bitmask and CSR.
+  CHECK(info.code_bytes == (info.nonzeros * 8 + 7) / 8);
+  CHECK(info.index_bytes ==
+        (tightfit::policies::sparse_index_bits(128, 3136, info.nonzeros) + 7) / 8);
+  CHECK(info.index_bytes <= (128 * 3136 + 7) / 8);
+  // Global scope: one threshold across layers.
+  Policy g;
+  g.sparsity_scope = "global";
+  g.sparsity["classifier.0"] = 0.5;
+  g.sparsity["features.8"] = 0.5;
+  const CompressedNetwork cg = apply(net, g);
+  const double total = static_cast<double>(cg.layers.at("classifier.0").weights +
+                                           cg.layers.at("features.8").weights);
+  const double nonzero = static_cast<double>(cg.layers.at("classifier.0").nonzeros +
+                                             cg.layers.at("features.8").nonzeros);
+  CHECK(1.0 - nonzero / total == Approx(0.5).margin(1e-3));
+  g.sparsity["features.8"] = 0.4;
+  CHECK_THROWS_WITH(apply(net, g), Catch::Contains("global"));
+}
+
+TEST_CASE("the size formula equals the parameter bytes written to disk (fp32)",
+          "[policies][size]") {
+  const Network net = zoo("resnet8");
+  Policy p;
+  for (const auto& c : decision_points(net).channels) p.keep[c.id] = 0.5;
+  const CompressedNetwork c = apply(net, p);
+  const auto dir = std::filesystem::temp_directory_path() / "tightfit_size_test";
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "pruned.tfn").string();
+  tightfit::graph::save_network(c.net, path);
+  // File = magic(8) + version(4) + header length(8) + header + data length(8) + data + crc(4).
+  std::ifstream in(path, std::ios::binary);
+  std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  uint64_t header_len = 0, data_len = 0;
+  std::memcpy(&header_len, buf.data() + 12, 8);
+  std::memcpy(&data_len, buf.data() + 20 + header_len, 8);
+  CHECK(static_cast<int64_t>(data_len) == size_bytes(c));
+  CHECK(buf.size() == 20 + header_len + 8 + data_len + 4);
+  std::filesystem::remove_all(dir);
 }
