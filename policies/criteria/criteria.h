@@ -65,6 +65,9 @@ Scores for_decision_points(const graph::ChannelAnalysis& ca,
 /// Copies a 1-D tensor (any floating type) into a vector of doubles.
 std::vector<double> to_vector(const at::Tensor& t);
 
+/// Every producer (conv/linear) of every decision point, sorted and unique.
+std::vector<int> decision_producers(const graph::ChannelAnalysis& ca);
+
 /// Runs `net` in eval mode without autograd over every calibration batch and hands each batch's
 /// per-node outputs (index = node id) to `visit`. The outputs are released after each call, so
 /// memory stays at one batch's feature maps. Throws InputError for a batch that does not fit the

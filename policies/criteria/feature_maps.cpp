@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 #include "graph/errors.h"
@@ -193,6 +194,13 @@ Scores activation_scores(const CriterionInput& in, bool any_activation,
       }
     return to_vector(total / std::max(n, 1));
   });
+}
+
+std::vector<int> decision_producers(const graph::ChannelAnalysis& ca) {
+  std::set<int> producers;
+  for (int g : ca.decision_points)
+    producers.insert(ca.groups[g].producers.begin(), ca.groups[g].producers.end());
+  return {producers.begin(), producers.end()};
 }
 
 }  // namespace tightfit::policies::criteria

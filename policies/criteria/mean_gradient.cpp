@@ -19,10 +19,7 @@
 namespace tightfit::policies::criteria {
 
 Scores mean_gradient_scores(const CriterionInput& in) {
-  std::set<int> producer_set;
-  for (int g : in.ca.decision_points)
-    producer_set.insert(in.ca.groups[g].producers.begin(), in.ca.groups[g].producers.end());
-  const std::vector<int> producers(producer_set.begin(), producer_set.end());
+  const std::vector<int> producers = decision_producers(in.ca);
 
   std::map<int, at::Tensor> sum;  // per producer: {channels} float64, per-image means summed
   for (int p : producers)

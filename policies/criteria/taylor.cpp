@@ -20,10 +20,7 @@
 namespace tightfit::policies::criteria {
 
 Scores taylor_scores(const CriterionInput& in) {
-  std::set<int> producer_set;
-  for (int g : in.ca.decision_points)
-    producer_set.insert(in.ca.groups[g].producers.begin(), in.ca.groups[g].producers.end());
-  const std::vector<int> producers(producer_set.begin(), producer_set.end());
+  const std::vector<int> producers = decision_producers(in.ca);
 
   std::map<int, at::Tensor> sum;  // per producer: {channels} float64, summed over images
   for (int p : producers)
