@@ -40,4 +40,13 @@ struct CompressArgs {
 };
 int cmd_compress(const CompressArgs& a);
 
+struct MeasureArgs {
+  std::string model, policy, target = "cpu-libtorch", precision = "fp32", data_dir;
+  int threads = 1;
+  int64_t batch = 1;
+  uint64_t seed = 1;
+  bool json = false;
+};
+int cmd_measure(const MeasureArgs& a);
+
 }  // namespace tightfit::cli

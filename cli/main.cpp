@@ -81,6 +81,21 @@ int main(int argc, char** argv) {
   comp->add_flag("--no-eval", ca.no_eval, "Skip the test-set accuracy");
   comp->add_flag("--json", ca.json, "Print the report on stdout");
 
+  auto* meas = app.add_subcommand("measure",
+                                  "Measure a model's latency on a target (optionally "
+                                  "compressed by a policy)");
+  MeasureArgs ma;
+  meas->add_option("--model", ma.model, "Network file or zoo model name")->required();
+  meas->add_option("--policy", ma.policy, "Policy JSON applied first");
+  meas->add_option("--target", ma.target, "Target name")->capture_default_str();
+  meas->add_option("--precision", ma.precision, "fp32 or int8 (what the target runs)")
+      ->capture_default_str();
+  meas->add_option("--threads", ma.threads, "Threads, fixed and recorded")->capture_default_str();
+  meas->add_option("--batch", ma.batch, "Images per run")->capture_default_str();
+  meas->add_option("--seed", ma.seed, "Random input and calibration seed")->capture_default_str();
+  meas->add_option("--data-dir", ma.data_dir, "Fashion-MNIST folder (calibration, if needed)");
+  meas->add_flag("--json", ma.json, "Machine-readable result on stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -97,6 +112,7 @@ int main(int argc, char** argv) {
     if (*info) return cmd_info(info_model, info_json);
     if (*train) return cmd_train(ta);
     if (*comp) return cmd_compress(ca);
+    if (*meas) return cmd_measure(ma);
     if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir);
   } catch (const InputError& e) {
     std::fprintf(stderr, "tightfit: error: %s\n", e.what());

@@ -12,6 +12,10 @@ Measurement LibTorchCpuTarget::measure(const policies::CompressedNetwork& c,
   Measurement m;
   m.target = name();
   m.precision = "fp32";
+  if (opts.precision != "fp32") {
+    m.error = "cpu-libtorch runs fp32 only (asked for " + opts.precision + ")";
+    return m;
+  }
   m.threads = opts.threads;
   m.batch = opts.batch;
   std::lock_guard<std::mutex> lock(measurement_lock());

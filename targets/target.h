@@ -12,14 +12,20 @@
 
 namespace tightfit::targets {
 
+/// A measurement whose interquartile range is this share of its median or more is suspect and
+/// measured again (shared 2-core machines stall now and then).
+inline constexpr double kSuspectSpread = 0.10;
+
 struct MeasureOptions {
-  int threads = 1;           ///< intra-op threads, fixed for the measurement and recorded
-  int64_t batch = 1;         ///< images per run
-  int warmup_runs = 10;      ///< untimed runs first (primitive caches, OpenMP start-up)
-  int min_repeats = 30;      ///< timed runs, at least
-  double min_time_ms = 200;  ///< and at least this much total timed time
-  int max_repeats = 10000;   ///< upper bound on timed runs
-  uint64_t seed = 0;         ///< random input data
+  std::string precision = "fp32";  ///< what to run: fp32, int8 (targets say what they support)
+  int threads = 1;                 ///< intra-op threads, fixed for the measurement and recorded
+  int64_t batch = 1;               ///< images per run
+  int warmup_runs = 10;            ///< untimed runs first (primitive caches, OpenMP start-up)
+  int min_repeats = 30;            ///< timed runs, at least
+  double min_time_ms = 200;        ///< and at least this much total timed time
+  int max_repeats = 10000;         ///< upper bound on timed runs
+  int max_attempts = 3;            ///< measurements in all while the earlier ones are suspect
+  uint64_t seed = 0;               ///< random input data
 
   static MeasureOptions from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
@@ -33,8 +39,11 @@ struct Measurement {
   double median_ms = 0;  ///< per run (per batch), lower is better
   double iqr_ms = 0;     ///< interquartile range of the timed runs
   double min_ms = 0;
+  double cv = 0;  ///< coefficient of variation (stddev / mean) of the timed runs
   int samples = 0;
-  std::string error;  ///< non-empty when the network could not be run
+  int attempts = 0;      ///< measurements made; > 1 when an earlier one was suspect
+  bool suspect = false;  ///< IQR / median still >= kSuspectSpread after every attempt
+  std::string error;     ///< non-empty when the network could not be run
   bool ok() const { return error.empty(); }
   nlohmann::json to_json() const;
 };

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
+#include <chrono>
 
+#include "graph/errors.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "targets/target.h"
@@ -55,4 +57,40 @@ TEST_CASE("a network that cannot run is a failed measurement, not an exception",
 TEST_CASE("unknown target lists the valid ones", "[targets]") {
   CHECK_THROWS_WITH(targets::make_target("gpu-9000"),
                     Catch::Contains("valid targets: cpu-libtorch"));
+}
+
+TEST_CASE("the protocol re-measures a suspect spread and says so", "[targets][protocol]") {
+  // Runs that alternate between ~1 ms and ~6 ms: IQR / median stays far above 10% however often
+  // it is measured, so every attempt is made and the result is flagged.
+  int calls = 0;
+  auto uneven = [&] {
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(calls++ % 2 ? 6000 : 1000);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  targets::MeasureOptions opts;
+  opts.warmup_runs = 1;
+  opts.min_repeats = 8;
+  opts.min_time_ms = 1;
+  opts.max_attempts = 3;
+  targets::Measurement m;
+  targets::time_runs(uneven, opts, m);
+  CHECK(m.attempts == 3);
+  CHECK(m.suspect);
+  CHECK(m.samples >= 8);
+  CHECK(m.iqr_ms / m.median_ms >= targets::kSuspectSpread);
+  CHECK(m.cv > 0.2);
+  CHECK(m.min_ms <= m.median_ms);
+}
+
+TEST_CASE("measure options are parsed strictly", "[targets][protocol]") {
+  const auto o = targets::MeasureOptions::from_json(
+      {{"precision", "int8"}, {"threads", 2}, {"max_attempts", 2}}, "target");
+  CHECK(o.precision == "int8");
+  CHECK(o.threads == 2);
+  CHECK(o.max_attempts == 2);
+  CHECK_THROWS_WITH(targets::MeasureOptions::from_json({{"repeats", 3}}, "target"),
+                    Catch::Contains("valid keys: precision, threads"));
+  CHECK_THROWS_AS(targets::MeasureOptions::from_json({{"max_attempts", 0}}, "target"), ConfigError);
 }
