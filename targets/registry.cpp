@@ -4,7 +4,9 @@
 #include <map>
 
 #include "graph/json_util.h"
+#include "targets/analytic.h"
 #include "targets/libtorch_cpu.h"
+#include "targets/onednn_cpu.h"
 
 namespace tightfit::targets {
 
@@ -12,6 +14,9 @@ namespace {
 const std::map<std::string, std::function<std::unique_ptr<Target>()>>& registry() {
   static const std::map<std::string, std::function<std::unique_ptr<Target>()>> r = {
       {"cpu-libtorch", [] { return std::make_unique<LibTorchCpuTarget>(); }},
+      {"cpu-onednn", [] { return std::make_unique<OneDnnCpuTarget>(); }},
+      {"analytic-roofline", [] { return std::make_unique<RooflineTarget>(); }},
+      {"analytic-bitfusion", [] { return std::make_unique<BitFusionTarget>(); }},
   };
   return r;
 }

@@ -41,9 +41,10 @@ struct Measurement {
   double min_ms = 0;
   double cv = 0;  ///< coefficient of variation (stddev / mean) of the timed runs
   int samples = 0;
-  int attempts = 0;      ///< measurements made; > 1 when an earlier one was suspect
-  bool suspect = false;  ///< IQR / median still >= kSuspectSpread after every attempt
-  std::string error;     ///< non-empty when the network could not be run
+  int attempts = 0;       ///< measurements made; > 1 when an earlier one was suspect
+  bool suspect = false;   ///< IQR / median still >= kSuspectSpread after every attempt
+  bool modelled = false;  ///< computed by an analytic model, not timed on hardware
+  std::string error;      ///< non-empty when the network could not be run
   bool ok() const { return error.empty(); }
   nlohmann::json to_json() const;
 };

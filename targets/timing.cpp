@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <thread>
 
 #include "graph/json_util.h"
@@ -125,6 +126,7 @@ nlohmann::json Measurement::to_json() const {
       {"target", target},       {"precision", precision}, {"threads", threads}, {"batch", batch},
       {"median_ms", median_ms}, {"iqr_ms", iqr_ms},       {"min_ms", min_ms},   {"cv", cv},
       {"samples", samples},     {"attempts", attempts},   {"suspect", suspect}};
+  if (modelled) j["modelled"] = true;
   if (!ok()) j["error"] = error;
   return j;
 }
@@ -140,6 +142,9 @@ nlohmann::json machine_context() {
   return {{"cpu", cpu},
           {"hardware_threads", std::thread::hardware_concurrency()},
           {"libtorch", TORCH_VERSION},
+          {"onednn", std::to_string(dnnl::version()->major) + "." +
+                         std::to_string(dnnl::version()->minor) + "." +
+                         std::to_string(dnnl::version()->patch)},
           {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." +
                                 std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." +
                                 std::to_string(NLOHMANN_JSON_VERSION_PATCH)}};

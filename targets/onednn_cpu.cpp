@@ -1,0 +1,46 @@
+#include "targets/onednn_cpu.h"
+
+#include <ATen/Parallel.h>
+
+#include <random>
+
+#include "targets/onednn_engine.h"
+#include "targets/timing.h"
+
+namespace tightfit::targets {
+
+Capabilities OneDnnCpuTarget::capabilities() const {
+  return {OneDnnEngine::supported_precisions(), false};
+}
+
+Measurement OneDnnCpuTarget::measure(const policies::CompressedNetwork& c,
+                                     const MeasureOptions& opts) {
+  Measurement m;
+  m.target = name();
+  m.precision = opts.precision;
+  m.threads = opts.threads;
+  m.batch = opts.batch;
+  std::lock_guard<std::mutex> lock(measurement_lock());
+  // Debian's oneDNN runs on OpenMP, the same libgomp as LibTorch: at::set_num_threads sets
+  // OpenMP's thread count (omp_set_num_threads directly would need linking OpenMP).
+  const int previous_threads = at::get_num_threads();
+  try {
+    at::set_num_threads(opts.threads);
+    OneDnnEngine engine(c.net, opts.batch, opts.precision);
+    m.precision = engine.precision();
+    const auto& in_shape = engine.input_shape();
+    int64_t count = 1;
+    for (int64_t d : in_shape) count *= d;
+    std::mt19937_64 rng(opts.seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(count));
+    for (float& v : x) v = normal(rng);
+    time_runs([&] { engine.run(x.data()); }, opts, m);
+  } catch (const std::exception& e) {
+    m.error = e.what();
+  }
+  at::set_num_threads(previous_threads);
+  return m;
+}
+
+}  // namespace tightfit::targets

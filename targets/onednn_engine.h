@@ -1,0 +1,49 @@
+#pragma once
+// OneDnnEngine: a graph::Network compiled once into a list of oneDNN primitives for the CPU.
+// Compilation folds each batch_norm that follows a conv into the conv's weights and bias, fuses a
+// following relu / relu6 / hardswish into the producing conv, linear or add as a post-op, lets
+// convolutions pick their own (blocked) layouts and inserts reorders only where a consumer wants
+// a layout its producer did not give. run() then only copies the input in, executes the list and
+// reorders the output to plain row-major floats. Plain floats only: no LibTorch types here.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/network.h"
+
+namespace tightfit::targets {
+
+class OneDnnEngine {
+ public:
+  /// Compiles `net` for `batch` images. Precisions: "fp32". Throws InputError for an op,
+  /// attribute or precision the engine does not support and for oneDNN errors (naming the node).
+  OneDnnEngine(const graph::Network& net, int64_t batch, const std::string& precision = "fp32");
+  ~OneDnnEngine();
+  OneDnnEngine(OneDnnEngine&&) noexcept;
+  OneDnnEngine& operator=(OneDnnEngine&&) noexcept;
+
+  /// Runs one batch. `input` is NCHW float32 ({batch} + net.input_shape(), row-major); returns the
+  /// output node's values row-major with shape output_shape() ({batch, classes} for a classifier).
+  std::vector<float> run(const float* input);
+
+  /// Output shape including the batch dimension.
+  const graph::Shape& output_shape() const;
+  /// Input shape including the batch dimension.
+  const graph::Shape& input_shape() const;
+  /// Precision the network runs in ("fp32").
+  const std::string& precision() const;
+  /// Number of primitives and custom steps executed per run (reorders included).
+  int num_steps() const;
+
+  /// Precisions the engine supports on this CPU.
+  static std::vector<std::string> supported_precisions();
+
+  struct Impl;  ///< compiled state (defined in the .cpp; public so its compiler can fill it)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tightfit::targets
