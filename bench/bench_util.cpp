@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "graph/json_util.h"
 #include "graph/serialize.h"
 #include "models/train.h"
 #include "models/zoo.h"
@@ -19,7 +20,7 @@ nlohmann::json context(const std::string& program, int threads, uint64_t seed,
   c["threads"] = threads;
   c["seed"] = seed;
   c["args"] = args;
-  c["config_hash"] = search::fnv1a_hex(args.dump());
+  c["config_hash"] = fnv1a_hex(args.dump());
   return c;
 }
 

@@ -49,4 +49,16 @@ struct MeasureArgs {
 };
 int cmd_measure(const MeasureArgs& a);
 
+struct ProfileArgs {
+  std::string model, target = "cpu-onednn", precision = "fp32", space, out;
+  int threads = 1;
+  int64_t batch = 1;
+  uint64_t seed = 1;
+  double min_time_ms = 100;    ///< per layer configuration
+  int calibration_points = 6;  ///< whole networks measured to calibrate the sum
+  int check = 0;               ///< random policies to check the predictor on
+  bool json = false;
+};
+int cmd_profile(const ProfileArgs& a);
+
 }  // namespace tightfit::cli

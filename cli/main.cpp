@@ -96,6 +96,27 @@ int main(int argc, char** argv) {
   meas->add_option("--data-dir", ma.data_dir, "Fashion-MNIST folder (calibration, if needed)");
   meas->add_flag("--json", ma.json, "Machine-readable result on stdout");
 
+  auto* prof = app.add_subcommand("profile",
+                                  "Build a latency lookup table for a model and search "
+                                  "space on a target; --check N tests it");
+  ProfileArgs pa;
+  prof->add_option("--model", pa.model, "Network file or zoo model name")->required();
+  prof->add_option("--target", pa.target, "Target name")->capture_default_str();
+  prof->add_option("--precision", pa.precision, "Precision the target runs")->capture_default_str();
+  prof->add_option("--space", pa.space, "Search config or space JSON (keep, channel_multiple)");
+  prof->add_option("--out", pa.out, "Latency table JSON (resumed when it exists)")->required();
+  prof->add_option("--threads", pa.threads, "Threads, fixed and recorded")->capture_default_str();
+  prof->add_option("--batch", pa.batch, "Images per run")->capture_default_str();
+  prof->add_option("--min-time-ms", pa.min_time_ms, "Timed time per layer configuration")
+      ->capture_default_str();
+  prof->add_option("--calibration-points", pa.calibration_points,
+                   "Whole networks measured to calibrate the table")
+      ->capture_default_str();
+  prof->add_option("--check", pa.check, "Random policies measured to check the prediction")
+      ->capture_default_str();
+  prof->add_option("--seed", pa.seed, "Random policies and input")->capture_default_str();
+  prof->add_flag("--json", pa.json, "Machine-readable result on stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -113,6 +134,7 @@ int main(int argc, char** argv) {
     if (*train) return cmd_train(ta);
     if (*comp) return cmd_compress(ca);
     if (*meas) return cmd_measure(ma);
+    if (*prof) return cmd_profile(pa);
     if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir);
   } catch (const InputError& e) {
     std::fprintf(stderr, "tightfit: error: %s\n", e.what());

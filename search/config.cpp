@@ -25,17 +25,6 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
 }
 }  // namespace
 
-std::string fnv1a_hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
 SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
   check_keys(j, {"seed", "model", "data", "space", "strategy", "evaluator", "target"}, where);
   SearchConfig c;

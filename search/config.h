@@ -33,7 +33,4 @@ struct SearchConfig {
   static SearchConfig load(const std::string& path);
 };
 
-/// 64-bit FNV-1a of `text`, as 16 hex digits: stable across builds and machines.
-std::string fnv1a_hex(const std::string& text);
-
 }  // namespace tightfit::search

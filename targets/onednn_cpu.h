@@ -1,6 +1,8 @@
 #pragma once
 // `cpu-onednn`: the network compiled by OneDnnEngine (oneDNN primitives, blocked layouts, batch
-// norm folded, activations fused) and timed on the CPU. Fake-quantized weights run as fp32.
+// norm folded, activations fused) and timed on the CPU. Precision "int8" runs the layers fed by
+// unsigned fake_quant nodes with 8-bit symmetric per-channel weights as u8 x s8 primitives and the
+// rest in fp32; the measurement records what ran (fp32, int8 or int8+fp32).
 
 #include "targets/target.h"
 

@@ -17,7 +17,10 @@ namespace tightfit::targets {
 
 class OneDnnEngine {
  public:
-  /// Compiles `net` for `batch` images. Precisions: "fp32". Throws InputError for an op,
+  /// Compiles `net` for `batch` images. Precisions: "fp32"; "int8" runs each conv/linear fed by
+  /// an unsigned fake_quant (zero point 0) with <= 8-bit symmetric per-channel weights as a
+  /// u8 x s8 primitive (exact: without VNNI only when activations are <= 127 or weights within
+  /// [-64, 63]) and every other layer in fp32. Throws InputError for an op,
   /// attribute or precision the engine does not support and for oneDNN errors (naming the node).
   OneDnnEngine(const graph::Network& net, int64_t batch, const std::string& precision = "fp32");
   ~OneDnnEngine();
@@ -32,11 +35,18 @@ class OneDnnEngine {
   const graph::Shape& output_shape() const;
   /// Input shape including the batch dimension.
   const graph::Shape& input_shape() const;
-  /// Precision the network runs in ("fp32").
+  /// Precision the network actually runs in: "fp32", "int8" (every conv/linear in int8) or
+  /// "int8+fp32" (some of them).
   const std::string& precision() const;
+  /// Conv/linear layers compiled as int8 and as fp32 primitives.
+  int64_t int8_layers() const;
+  int64_t fp32_layers() const;
   /// Number of primitives and custom steps executed per run (reorders included).
   int num_steps() const;
 
+  /// True when this CPU multiplies full-range u8 activations by 8-bit weights exactly (VNNI);
+  /// without it int8 needs activation codes <= 127 or weight codes within [-64, 63].
+  static bool exact_full_range_int8();
   /// Precisions the engine supports on this CPU.
   static std::vector<std::string> supported_precisions();
 

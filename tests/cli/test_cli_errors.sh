@@ -92,8 +92,18 @@ expect_user_error "unknown target" "unknown target 'tpu'; valid targets: .*cpu-l
 expect_user_error "unsupported precision" "does not run precision 'int4'" -- \
   "$TF" measure --model vgg_small --precision int4
 
+printf '{"format": "tightfit-latency-table", "version": 1, "target": "cpu-onednn",' >"$TMP/corrupt_lut.json"
+expect_user_error "corrupt latency table" "latency table .* is corrupt" -- \
+  "$TF" profile --model vgg_small --target analytic-roofline --out "$TMP/corrupt_lut.json"
+"$TF" profile --model vgg_small --target analytic-roofline --out "$TMP/lut.json" \
+  --calibration-points 2 >/dev/null 2>&1 || { echo "FAIL setup: profile"; failures=$((failures + 1)); }
+expect_user_error "latency table of another target" "profiled for target 'analytic-roofline', not 'analytic-bitfusion'" -- \
+  "$TF" profile --model vgg_small --target analytic-bitfusion --out "$TMP/lut.json"
+expect_user_error "latency table of another model" "profiled for model structure" -- \
+  "$TF" profile --model resnet8 --target analytic-roofline --out "$TMP/lut.json"
+
 "$TF" --help >/dev/null || { echo "FAIL --help"; failures=$((failures + 1)); }
-for sub in info train search compress measure; do
+for sub in info train search compress measure profile; do
   "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
 done
 

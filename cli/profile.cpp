@@ -1,0 +1,199 @@
+// `tightfit profile`: builds a latency lookup table for a model and search space on a target —
+// every conv/linear configuration the space can reach, timed as the target runs it — calibrates
+// it against whole-network measurements, and with --check reports how well it predicts.
+// The table is saved after every entry, so an interrupted profile resumes where it stopped.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <set>
+
+#include "cli/commands.h"
+#include "graph/channels.h"
+#include "graph/json_util.h"
+#include "latency_models/lut.h"
+#include "policies/compress.h"
+#include "search/space.h"
+#include "targets/target.h"
+
+namespace tightfit::cli {
+
+namespace {
+
+/// Channel counts each group can take under `space` (all groups; fixed ones keep theirs).
+std::vector<std::set<int64_t>> reachable_counts(const graph::ChannelAnalysis& ca,
+                                                const search::SpaceConfig& space) {
+  std::vector<std::set<int64_t>> counts(ca.groups.size());
+  for (size_t g = 0; g < ca.groups.size(); ++g) {
+    const auto& group = ca.groups[g];
+    if (!group.prunable) {
+      counts[g] = {group.channels};
+      continue;
+    }
+    for (double f : space.keep)
+      counts[g].insert(policies::channels_to_keep(group.channels, f, space.channel_multiple));
+  }
+  return counts;
+}
+
+/// Every channel total a layout can take (sums over its segments' choices, times spatial).
+std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
+                                const std::vector<std::set<int64_t>>& counts) {
+  std::set<int64_t> totals = {0};
+  for (const auto& seg : layout.segments) {
+    std::set<int64_t> next;
+    for (int64_t t : totals)
+      for (int64_t c : counts[seg.group]) next.insert(t + c);
+    totals = std::move(next);
+  }
+  std::set<int64_t> out;
+  for (int64_t t : totals) out.insert(t * layout.spatial);
+  return out;
+}
+
+}  // namespace
+
+int cmd_profile(const ProfileArgs& a) {
+  auto target = targets::make_target(a.target);
+  const auto caps = target->capabilities();
+  if (std::find(caps.precisions.begin(), caps.precisions.end(), a.precision) ==
+      caps.precisions.end())
+    throw ConfigError("target '" + a.target + "' does not run precision '" + a.precision +
+                      "'; it runs: " + join(caps.precisions));
+  const graph::Network net = load_model_arg(a.model);
+  search::SpaceConfig space;
+  if (!a.space.empty()) {
+    const auto j = read_json_file(a.space);
+    space = search::SpaceConfig::from_json(j.contains("space") ? j["space"] : j, a.space);
+  }
+  targets::MeasureOptions opts;
+  opts.precision = a.precision;
+  opts.threads = a.threads;
+  opts.batch = a.batch;
+  opts.seed = a.seed;
+  opts.min_time_ms = a.min_time_ms;
+
+  latency_models::LutContext context;
+  context.target = a.target;
+  context.precision = a.precision;
+  context.threads = a.threads;
+  context.batch = a.batch;
+  context.model = a.model;
+  context.model_hash = latency_models::structure_hash(net);
+  latency_models::LookupTable table(context);
+  if (std::filesystem::exists(a.out)) {
+    table = latency_models::LookupTable::load(a.out, context);
+    std::fprintf(stderr, "[profile] resuming %s: %zu entries already measured\n", a.out.c_str(),
+                 table.entries().size());
+  }
+
+  // Every layer configuration the space can reach: each conv/linear with each reachable input and
+  // output channel count (depthwise: both tied to the same group).
+  const auto ca = graph::analyze_channels(net);
+  const auto counts = reachable_counts(ca, space);
+  const auto base_keys = latency_models::layer_keys(net);
+  std::vector<latency_models::LayerKey> keys;
+  size_t layer = 0;
+  for (int i = 0; i < net.size(); ++i) {
+    const auto& node = net.node(i);
+    if (!graph::has_weights(node.op)) continue;
+    const auto& base = base_keys[layer++];
+    const auto ins = layout_counts(ca.layouts[node.inputs[0]], counts);
+    const auto outs = layout_counts(ca.layouts[i], counts);
+    const bool depthwise =
+        base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
+    for (int64_t in : ins)
+      for (int64_t out : outs) {
+        if (depthwise && in != out) continue;
+        auto k = base;
+        k.in_channels = in;
+        k.out_channels = out;
+        if (depthwise) k.groups = in;
+        keys.push_back(k);
+      }
+  }
+  std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
+               a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, keys.size());
+  const std::filesystem::path out_path(a.out);
+  if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
+  latency_models::profile(table, keys, *target, opts, [&](size_t done, size_t total) {
+    table.save(a.out);  // resumable: every entry is on disk as soon as it is measured
+    constexpr int kBarWidth = 30;
+    const int filled = static_cast<int>(kBarWidth * done / std::max<size_t>(1, total));
+    std::fprintf(stderr, "\r[profile] [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+                 std::string(kBarWidth - filled, '.').c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  });
+
+  // Calibration: the uncompressed network and a few random policies, measured end to end.
+  const search::SearchSpace search_space(policies::decision_points(net), space);
+  std::mt19937_64 rng(a.seed);
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = space.channel_multiple;
+  auto sample = [&](bool first) {
+    policies::Policy p = first ? policies::Policy{} : search_space.sample(rng);
+    p.weight_bits.clear();  // latency tables are per precision: bits do not change fp32 time
+    return policies::apply(net, p, apply_opts);
+  };
+  std::vector<double> sums, measured;
+  for (int k = 0; k < a.calibration_points; ++k) {
+    const auto c = sample(k == 0);
+    const auto m = target->measure(c, opts);
+    if (!m.ok()) throw InputError("calibration measurement failed: " + m.error);
+    sums.push_back(table.layer_sum_ms(c.net));
+    measured.push_back(m.median_ms);
+  }
+  table.calibrate(sums, measured);
+  table.save(a.out);
+  nlohmann::json result = {{"out", a.out},
+                           {"entries", table.entries().size()},
+                           {"scale", table.scale()},
+                           {"offset_ms", table.offset_ms()}};
+  std::fprintf(stderr,
+               "[profile] calibrated on %d networks: latency = %.3f x layer sum + %.3f ms\n",
+               a.calibration_points, table.scale(), table.offset_ms());
+
+  if (a.check > 0) {
+    std::vector<double> errors;
+    int within5 = 0, within10 = 0;
+    for (int k = 0; k < a.check; ++k) {
+      const auto c = sample(false);
+      const auto m = target->measure(c, opts);
+      if (!m.ok()) continue;
+      const double predicted = table.predict({&c}).front();
+      const double err = (predicted - m.median_ms) / m.median_ms;
+      errors.push_back(err);
+      within5 += std::fabs(err) <= 0.05;
+      within10 += std::fabs(err) <= 0.10;
+      std::fprintf(stderr, "\r[profile] check %d/%d", k + 1, a.check);
+    }
+    std::fprintf(stderr, "\n");
+    double sq = 0;
+    for (double e : errors) sq += e * e;
+    const double n = static_cast<double>(std::max<size_t>(1, errors.size()));
+    result["check"] = {{"policies", errors.size()},
+                       {"rmspe", std::sqrt(sq / n)},
+                       {"within_5pct", within5 / n},
+                       {"within_10pct", within10 / n}};
+  }
+  result["context"] = targets::machine_context();
+  if (a.json) {
+    std::cout << result.dump(2) << "\n";
+  } else {
+    std::printf("latency table %s: %zu entries, calibrated %.3f x sum + %.3f ms\n", a.out.c_str(),
+                table.entries().size(), table.scale(), table.offset_ms());
+    if (result.contains("check"))
+      std::printf(
+          "check on %d random policies: RMSPE %.1f%%, within 5%%: %.0f%%, within 10%%: "
+          "%.0f%%\n",
+          a.check, 100 * result["check"]["rmspe"].get<double>(),
+          100 * result["check"]["within_5pct"].get<double>(),
+          100 * result["check"]["within_10pct"].get<double>());
+  }
+  return 0;
+}
+
+}  // namespace tightfit::cli

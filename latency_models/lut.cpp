@@ -1,0 +1,298 @@
+#include "latency_models/lut.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "graph/errors.h"
+#include "graph/json_util.h"
+
+namespace tightfit::latency_models {
+
+namespace {
+
+constexpr int kLutFormatVersion = 1;
+
+/// The single consumer of node `id`, or -1 when it has none or several.
+std::vector<int> single_consumers(const graph::Network& net) {
+  std::vector<int> count(net.size(), 0), consumer(net.size(), -1);
+  for (int i = 0; i < net.size(); ++i)
+    for (int in : net.node(i).inputs) {
+      ++count[in];
+      consumer[in] = i;
+    }
+  for (int i = 0; i < net.size(); ++i)
+    if (count[i] != 1 || i == net.output()) consumer[i] = -1;
+  return consumer;
+}
+
+const char* activation_name(graph::OpKind op) {
+  switch (op) {
+    case graph::OpKind::kReLU:
+      return "relu";
+    case graph::OpKind::kReLU6:
+      return "relu6";
+    case graph::OpKind::kHardswish:
+      return "hardswish";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+std::string LayerKey::str() const {
+  std::ostringstream os;
+  os << op << ':' << in_channels << '>' << out_channels << '@' << in_h << 'x' << in_w << ",k"
+     << kernel_h << 'x' << kernel_w << ",s" << stride_h << 'x' << stride_w << ",p" << pad_h << 'x'
+     << pad_w << ",d" << dilation_h << 'x' << dilation_w << ",g" << groups << (bias ? ",bias" : "")
+     << (batch_norm ? ",bn" : "") << (activation.empty() ? "" : "," + activation);
+  return os.str();
+}
+
+std::vector<LayerKey> layer_keys(const graph::Network& net) {
+  const auto shapes = graph::infer_shapes(net);
+  const auto consumer = single_consumers(net);
+  std::vector<LayerKey> keys;
+  for (int i = 0; i < net.size(); ++i) {
+    const auto& node = net.node(i);
+    if (!graph::has_weights(node.op)) continue;
+    const auto& a = node.attrs;
+    LayerKey k;
+    k.op = graph::op_name(node.op);
+    k.in_channels = a.in_channels;
+    k.out_channels = a.out_channels;
+    k.bias = a.bias;
+    if (node.op == graph::OpKind::kConv2d) {
+      const auto& in = shapes[node.inputs[0]];
+      k.in_h = in[1];
+      k.in_w = in[2];
+      k.kernel_h = a.kernel[0], k.kernel_w = a.kernel[1];
+      k.stride_h = a.stride[0], k.stride_w = a.stride[1];
+      k.pad_h = a.padding[0], k.pad_w = a.padding[1];
+      k.dilation_h = a.dilation[0], k.dilation_w = a.dilation[1];
+      k.groups = a.groups;
+    }
+    int next = consumer[i];
+    if (next >= 0 && net.node(next).op == graph::OpKind::kBatchNorm) {
+      k.batch_norm = true;
+      next = consumer[next];
+    }
+    if (next >= 0)
+      if (const char* act = activation_name(net.node(next).op)) k.activation = act;
+    keys.push_back(k);
+  }
+  return keys;
+}
+
+graph::Network layer_network(const LayerKey& k) {
+  // Weights are irrelevant to the time of dense kernels: constant values keep it fast to build.
+  const bool conv = k.op == "conv2d";
+  graph::Network net(conv ? graph::Shape{k.in_channels, k.in_h, k.in_w}
+                          : graph::Shape{k.in_channels, 1, 1});
+  int x = 0;
+  if (!conv) {
+    graph::Node flat;
+    flat.name = "flatten";
+    flat.op = graph::OpKind::kFlatten;
+    flat.inputs = {x};
+    x = net.add(std::move(flat));
+  }
+  graph::Node layer;
+  layer.name = "layer";
+  layer.op = conv ? graph::OpKind::kConv2d : graph::OpKind::kLinear;
+  layer.inputs = {x};
+  auto& a = layer.attrs;
+  a.in_channels = k.in_channels;
+  a.out_channels = k.out_channels;
+  a.bias = k.bias;
+  if (conv) {
+    a.kernel = {k.kernel_h, k.kernel_w};
+    a.stride = {k.stride_h, k.stride_w};
+    a.padding = {k.pad_h, k.pad_w};
+    a.dilation = {k.dilation_h, k.dilation_w};
+    a.groups = k.groups;
+    layer.params["weight"] =
+        graph::Tensor({k.out_channels, k.in_channels / k.groups, k.kernel_h, k.kernel_w}, 0.01f);
+  } else {
+    layer.params["weight"] = graph::Tensor({k.out_channels, k.in_channels}, 0.01f);
+  }
+  if (k.bias) layer.params["bias"] = graph::Tensor({k.out_channels}, 0.0f);
+  x = net.add(std::move(layer));
+  if (k.batch_norm) {
+    graph::Node bn;
+    bn.name = "bn";
+    bn.op = graph::OpKind::kBatchNorm;
+    bn.inputs = {x};
+    bn.params["weight"] = graph::Tensor({k.out_channels}, 1.0f);
+    bn.params["bias"] = graph::Tensor({k.out_channels}, 0.0f);
+    bn.params["running_mean"] = graph::Tensor({k.out_channels}, 0.0f);
+    bn.params["running_var"] = graph::Tensor({k.out_channels}, 1.0f);
+    x = net.add(std::move(bn));
+  }
+  if (!k.activation.empty()) {
+    graph::Node act;
+    act.name = "act";
+    act.op = graph::op_from_name(k.activation);
+    act.inputs = {x};
+    x = net.add(std::move(act));
+  }
+  // An identity at inference as the output, so a target that fuses the activation into the
+  // layer still has a node of its own to return.
+  graph::Node out;
+  out.name = "output";
+  out.op = graph::OpKind::kDropout;
+  out.attrs.p = 0.0;
+  out.inputs = {x};
+  net.set_output(net.add(std::move(out)));
+  return net;
+}
+
+std::string structure_hash(const graph::Network& net) {
+  std::ostringstream os;
+  const auto shapes = graph::infer_shapes(net);
+  for (int i = 0; i < net.size(); ++i) {
+    const auto& n = net.node(i);
+    os << n.name << '|' << graph::op_name(n.op) << '|' << graph::shape_str(shapes[i]) << '|';
+    for (int in : n.inputs) os << in << ',';
+    os << ';';
+  }
+  return fnv1a_hex(os.str());
+}
+
+double LookupTable::layer_sum_ms(const graph::Network& net) const {
+  double sum = 0;
+  for (const auto& k : layer_keys(net)) {
+    auto it = entries_.find(k.str());
+    if (it == entries_.end())
+      throw InputError("the latency table has no entry for layer " + k.str() +
+                       "; profile this model and search space again (`tightfit profile`)");
+    sum += it->second;
+  }
+  return sum;
+}
+
+std::vector<double> LookupTable::predict(
+    const std::vector<const policies::CompressedNetwork*>& candidates) {
+  std::vector<double> out;
+  for (const auto* c : candidates) out.push_back(scale_ * layer_sum_ms(c->net) + offset_ms_);
+  return out;
+}
+
+void LookupTable::calibrate(const std::vector<double>& sums, const std::vector<double>& measured) {
+  TIGHTFIT_CHECK(sums.size() == measured.size() && !sums.empty(), "calibration points");
+  const double n = static_cast<double>(sums.size());
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t i = 0; i < sums.size(); ++i) {
+    sx += sums[i], sy += measured[i], sxx += sums[i] * sums[i], sxy += sums[i] * measured[i];
+  }
+  const double denom = n * sxx - sx * sx;
+  if (sums.size() < 2 || std::fabs(denom) < 1e-12) {
+    // One point (or identical sums): a pure ratio.
+    scale_ = sx > 0 ? sy / sx : 1.0;
+    offset_ms_ = 0;
+    return;
+  }
+  scale_ = (n * sxy - sx * sy) / denom;
+  offset_ms_ = (sy - scale_ * sx) / n;
+}
+
+nlohmann::json LookupTable::to_json() const {
+  return {{"format", "tightfit-latency-table"},
+          {"version", kLutFormatVersion},
+          {"target", context_.target},
+          {"precision", context_.precision},
+          {"threads", context_.threads},
+          {"batch", context_.batch},
+          {"model", context_.model},
+          {"model_hash", context_.model_hash},
+          {"scale", scale_},
+          {"offset_ms", offset_ms_},
+          {"entries", entries_},
+          {"context", targets::machine_context()}};
+}
+
+LookupTable LookupTable::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object() || j.value("format", "") != "tightfit-latency-table")
+    throw InputError(where + " is not a tightfit latency table; make one with `tightfit profile`");
+  if (j.value("version", 0) > kLutFormatVersion)
+    throw InputError(where + " was written by a newer tightfit; upgrade or profile again");
+  try {
+    LutContext c;
+    c.target = j.at("target").get<std::string>();
+    c.precision = j.at("precision").get<std::string>();
+    c.threads = j.at("threads").get<int>();
+    c.batch = j.at("batch").get<int64_t>();
+    c.model = j.at("model").get<std::string>();
+    c.model_hash = j.at("model_hash").get<std::string>();
+    LookupTable t(c);
+    t.scale_ = j.at("scale").get<double>();
+    t.offset_ms_ = j.at("offset_ms").get<double>();
+    t.entries_ = j.at("entries").get<std::map<std::string, double>>();
+    for (const auto& [key, ms] : t.entries_)
+      if (!(ms >= 0) || !std::isfinite(ms))
+        throw InputError(where + " is corrupt: entry " + key + " is " + std::to_string(ms) +
+                         " ms; profile again");
+    return t;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(where + " is corrupt (" + std::string(e.what()) + "); profile again");
+  }
+}
+
+void LookupTable::save(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) throw InputError("cannot write '" + path + "': check the folder exists");
+    out << to_json().dump(1) << "\n";
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw InputError("cannot rename '" + tmp + "' to '" + path + "'");
+}
+
+LookupTable LookupTable::load(const std::string& path, const LutContext& expected) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot open latency table '" + path + "': check the path");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error&) {
+    throw InputError("latency table '" + path + "' is corrupt (not JSON); profile again");
+  }
+  LookupTable t = from_json(j, "latency table '" + path + "'");
+  auto mismatch = [&](const char* what, const std::string& got, const std::string& want) {
+    if (!want.empty() && got != want)
+      throw InputError("latency table '" + path + "' was profiled for " + what + " '" + got +
+                       "', not '" + want + "'; profile it for this one with `tightfit profile`");
+  };
+  mismatch("target", t.context_.target, expected.target);
+  mismatch("precision", t.context_.precision, expected.precision);
+  mismatch("model structure", t.context_.model_hash, expected.model_hash);
+  return t;
+}
+
+void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Target& target,
+             const targets::MeasureOptions& opts,
+             const std::function<void(size_t, size_t)>& on_entry) {
+  std::vector<const LayerKey*> todo;
+  std::map<std::string, bool> queued;
+  for (const auto& k : keys) {
+    const std::string s = k.str();
+    if (table.entries().count(s) || queued[s]) continue;
+    queued[s] = true;
+    todo.push_back(&k);
+  }
+  size_t done = 0;
+  for (const LayerKey* k : todo) {
+    policies::CompressedNetwork c;
+    c.net = layer_network(*k);
+    const auto m = target.measure(c, opts);
+    if (!m.ok()) throw InputError("profiling layer " + k->str() + " failed: " + m.error);
+    table.entries()[k->str()] = m.median_ms;
+    if (on_entry) on_entry(++done, todo.size());
+  }
+}
+
+}  // namespace tightfit::latency_models

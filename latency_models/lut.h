@@ -1,0 +1,90 @@
+#pragma once
+// Latency lookup tables (NetAdapt, OFA, nn-Meter): every conv/linear configuration a search
+// space can reach is timed once on the target, as the fused kernel the target really runs
+// (convolution with its BatchNorm and activation); a candidate's latency is then the sum of its
+// layers' entries, calibrated by a linear fit against a few whole-network measurements (which
+// absorbs pooling, adds and per-network overheads the sum leaves out).
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "latency_models/latency_model.h"
+#include "targets/target.h"
+
+namespace tightfit::latency_models {
+
+/// One layer as a target runs it: op, shapes, kernel geometry and what is fused after it.
+struct LayerKey {
+  std::string op;  ///< conv2d | linear
+  int64_t in_channels = 0, out_channels = 0, in_h = 1, in_w = 1;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1, groups = 1;
+  bool bias = false;
+  bool batch_norm = false;  ///< followed by a BatchNorm (folded by fusing targets)
+  std::string activation;   ///< relu | relu6 | hardswish | "" (fused by fusing targets)
+
+  std::string str() const;  ///< canonical key
+};
+
+/// The conv/linear layers of `net` as LUT keys (in node order).
+std::vector<LayerKey> layer_keys(const graph::Network& net);
+
+/// A one-layer network that runs `key` (input, layer, optional BN and activation).
+graph::Network layer_network(const LayerKey& key);
+
+struct LutContext {
+  std::string target;
+  std::string precision = "fp32";
+  int threads = 1;
+  int64_t batch = 1;
+  std::string model;       ///< the model it was profiled for (path or zoo name)
+  std::string model_hash;  ///< FNV-1a of the model's structure
+};
+
+class LookupTable : public LatencyModel {
+ public:
+  LookupTable() = default;
+  explicit LookupTable(LutContext context) : context_(std::move(context)) {}
+  std::string name() const override { return "lut:" + context_.target; }
+  std::vector<double> predict(
+      const std::vector<const policies::CompressedNetwork*>& candidates) override;
+
+  /// Sum of the layer entries of `net`, in ms; throws InputError naming a missing layer.
+  double layer_sum_ms(const graph::Network& net) const;
+
+  const LutContext& context() const { return context_; }
+  std::map<std::string, double>& entries() { return entries_; }
+  const std::map<std::string, double>& entries() const { return entries_; }
+  /// predicted = scale * layer sum + offset_ms (least squares over the calibration points).
+  void calibrate(const std::vector<double>& layer_sums_ms, const std::vector<double>& measured_ms);
+  double scale() const { return scale_; }
+  double offset_ms() const { return offset_ms_; }
+
+  nlohmann::json to_json() const;
+  static LookupTable from_json(const nlohmann::json& j, const std::string& where);
+  void save(const std::string& path) const;
+  /// Loads `path`; a corrupt file, or one made for another target, precision or model
+  /// (`expected`, fields left empty are not checked), is an InputError that names the mismatch.
+  static LookupTable load(const std::string& path, const LutContext& expected);
+
+ private:
+  LutContext context_;
+  std::map<std::string, double> entries_;
+  double scale_ = 1.0;
+  double offset_ms_ = 0.0;
+};
+
+/// FNV-1a of a network's structure (ops, inputs, attributes; not weights).
+std::string structure_hash(const graph::Network& net);
+
+/// Times every key not yet in `table` on `target`; `on_entry` runs after each new entry (for
+/// progress and for saving partial tables, so an interrupted profile resumes).
+void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Target& target,
+             const targets::MeasureOptions& opts,
+             const std::function<void(size_t done, size_t total)>& on_entry);
+
+}  // namespace tightfit::latency_models

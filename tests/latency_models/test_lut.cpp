@@ -1,0 +1,97 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "graph/errors.h"
+#include "latency_models/lut.h"
+#include "models/zoo.h"
+#include "policies/compress.h"
+#include "targets/target.h"
+
+using namespace tightfit;
+
+namespace {
+std::string temp_path(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "tightfit_lut_test";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+}  // namespace
+
+TEST_CASE("layer keys describe the fused layers of a network", "[latency_models][lut]") {
+  const auto net = models::make_model("resnet8", models::default_options("resnet8"));
+  const auto keys = latency_models::layer_keys(net);
+  REQUIRE(keys.size() == 10);  // 7 convs + 2 downsample + fc
+  CHECK(keys.front().str() == "conv2d:1>16@28x28,k3x3,s1x1,p1x1,d1x1,g1,bn,relu");
+  CHECK(keys.back().op == "linear");
+  // The one-layer network of a key has that key.
+  for (const auto& k : keys) {
+    const auto one = latency_models::layer_network(k);
+    const auto again = latency_models::layer_keys(one);
+    REQUIRE(again.size() == 1);
+    CHECK(again.front().str() == k.str());
+  }
+}
+
+TEST_CASE("a table profiled on an additive target predicts it exactly", "[latency_models][lut]") {
+  // The roofline model is a sum over conv/linear layers: the table's sum must reproduce it.
+  const auto net = models::make_model("vgg_small", models::default_options("vgg_small"));
+  auto target = targets::make_target("analytic-roofline");
+  targets::MeasureOptions opts;
+  latency_models::LutContext context{
+      "analytic-roofline", "fp32", 1, 1, "vgg_small", latency_models::structure_hash(net)};
+  latency_models::LookupTable table(context);
+  policies::Policy half;
+  for (const auto& c : policies::decision_points(net).channels) half.keep[c.id] = 0.5;
+  const auto pruned = policies::apply(net, half);
+  auto keys = latency_models::layer_keys(net);
+  const auto pruned_keys = latency_models::layer_keys(pruned.net);
+  keys.insert(keys.end(), pruned_keys.begin(), pruned_keys.end());
+  size_t calls = 0;
+  latency_models::profile(table, keys, *target, opts, [&](size_t, size_t) { ++calls; });
+  CHECK(calls == table.entries().size());
+  CHECK(table.entries().size() <= keys.size());
+  const auto full = policies::apply(net, {});
+  const double sum_full = table.layer_sum_ms(full.net);
+  const double sum_pruned = table.layer_sum_ms(pruned.net);
+  CHECK(sum_full == Approx(target->measure(full, opts).median_ms).epsilon(1e-9));
+  CHECK(sum_pruned == Approx(target->measure(pruned, opts).median_ms).epsilon(1e-9));
+  table.calibrate({sum_full, sum_pruned}, {2 * sum_full + 1, 2 * sum_pruned + 1});
+  CHECK(table.scale() == Approx(2.0));
+  CHECK(table.offset_ms() == Approx(1.0));
+  CHECK(table.predict({&pruned}).front() == Approx(2 * sum_pruned + 1));
+
+  // Round trip through the file format.
+  const auto path = temp_path("vgg.json");
+  table.save(path);
+  const auto loaded = latency_models::LookupTable::load(path, context);
+  CHECK(loaded.entries() == table.entries());
+  CHECK(loaded.scale() == Approx(table.scale()));
+  CHECK(loaded.offset_ms() == Approx(table.offset_ms()));
+
+  // A table for another target or model is refused, naming the mismatch.
+  auto other = context;
+  other.target = "cpu-onednn";
+  CHECK_THROWS_WITH(latency_models::LookupTable::load(path, other),
+                    Catch::Contains("profiled for target 'analytic-roofline', not 'cpu-onednn'"));
+  other = context;
+  other.model_hash = latency_models::structure_hash(
+      models::make_model("resnet8", models::default_options("resnet8")));
+  CHECK_THROWS_WITH(latency_models::LookupTable::load(path, other),
+                    Catch::Contains("model structure"));
+  // A layer the table never saw is an error that says how to fix it.
+  const auto resnet = models::make_model("resnet8", models::default_options("resnet8"));
+  CHECK_THROWS_WITH(table.layer_sum_ms(resnet), Catch::Contains("tightfit profile"));
+}
+
+TEST_CASE("corrupt latency tables are refused", "[latency_models][lut]") {
+  const auto path = temp_path("corrupt.json");
+  { std::ofstream(path) << "{\"format\": \"tightfit-latency-table\", \"version\": 1, \"entr"; }
+  CHECK_THROWS_WITH(latency_models::LookupTable::load(path, {}), Catch::Contains("corrupt"));
+  { std::ofstream(path) << R"({"format": "tightfit-latency-table", "version": 1})"; }
+  CHECK_THROWS_WITH(latency_models::LookupTable::load(path, {}), Catch::Contains("corrupt"));
+  { std::ofstream(path) << R"({"something": "else"})"; }
+  CHECK_THROWS_WITH(latency_models::LookupTable::load(path, {}),
+                    Catch::Contains("not a tightfit latency table"));
+  CHECK_THROWS_AS(latency_models::LookupTable::load(temp_path("missing.json"), {}), InputError);
+}
