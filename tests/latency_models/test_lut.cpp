@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +14,8 @@ using namespace tightfit;
 
 namespace {
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "tightfit_lut_test";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tightfit_lut_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return (dir / name).string();
 }

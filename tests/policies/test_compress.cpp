@@ -4,6 +4,7 @@
 // symmetric, size accounting matches a hand count, and bad policies are ConfigErrors.
 
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -750,7 +751,8 @@ TEST_CASE("the size formula equals the parameter bytes written to disk (fp32)",
   Policy p;
   for (const auto& c : decision_points(net).channels) p.keep[c.id] = 0.5;
   const CompressedNetwork c = apply(net, p);
-  const auto dir = std::filesystem::temp_directory_path() / "tightfit_size_test";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tightfit_size_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = (dir / "pruned.tfn").string();
   tightfit::graph::save_network(c.net, path);

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -85,7 +87,8 @@ TEST_CASE("search config is parsed strictly", "[search][config]") {
 }
 
 TEST_CASE("a small search writes a journal and a consistent front", "[search][e2e]") {
-  const auto dir = std::filesystem::temp_directory_path() / "tightfit_test_search";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_search_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const auto config_json = nlohmann::json::parse(R"({
       "seed": 5, "model": {"zoo": "vgg_small"},
