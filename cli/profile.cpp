@@ -3,6 +3,8 @@
 // it against whole-network measurements, and with --check reports how well it predicts.
 // The table is saved after every entry, so an interrupted profile resumes where it stopped.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -119,13 +121,19 @@ int cmd_profile(const ProfileArgs& a) {
                a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, keys.size());
   const std::filesystem::path out_path(a.out);
   if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
+  // A live progress bar on a terminal; a line per tenth in a log file.
+  const bool live = ::isatty(STDERR_FILENO);
   latency_models::profile(table, keys, *target, opts, [&](size_t done, size_t total) {
     table.save(a.out);  // resumable: every entry is on disk as soon as it is measured
     constexpr int kBarWidth = 30;
     const int filled = static_cast<int>(kBarWidth * done / std::max<size_t>(1, total));
-    std::fprintf(stderr, "\r[profile] [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-                 std::string(kBarWidth - filled, '.').c_str(), done, total);
-    if (done == total) std::fprintf(stderr, "\n");
+    if (live) {
+      std::fprintf(stderr, "\r[profile] [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+                   std::string(kBarWidth - filled, '.').c_str(), done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+    } else if (done == total || done % std::max<size_t>(1, total / 10) == 0) {
+      std::fprintf(stderr, "[profile] %zu/%zu layer configurations\n", done, total);
+    }
   });
 
   // Calibration: the uncompressed network and a few random policies, measured end to end.
@@ -168,9 +176,9 @@ int cmd_profile(const ProfileArgs& a) {
       errors.push_back(err);
       within5 += std::fabs(err) <= 0.05;
       within10 += std::fabs(err) <= 0.10;
-      std::fprintf(stderr, "\r[profile] check %d/%d", k + 1, a.check);
+      if (live) std::fprintf(stderr, "\r[profile] check %d/%d", k + 1, a.check);
     }
-    std::fprintf(stderr, "\n");
+    if (live) std::fprintf(stderr, "\n");
     double sq = 0;
     for (double e : errors) sq += e * e;
     const double n = static_cast<double>(std::max<size_t>(1, errors.size()));
