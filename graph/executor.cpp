@@ -30,7 +30,23 @@ struct Executor::Impl {
     std::vector<int> inputs;
     Attrs attrs;
     at::Tensor weight, bias, running_mean, running_var;
+    at::Tensor mask;       ///< 0/1, same shape as weight (undefined: dense)
+    int weight_bits = 32;  ///< < 32: fake-quantized in the forward pass
+
+    /// The weight the forward pass uses: masked, then fake-quantized (straight-through).
+    at::Tensor effective_weight() const {
+      at::Tensor w = mask.defined() ? weight * mask : weight;
+      if (weight_bits >= 32) return w;
+      const double qmax = static_cast<double>((1 << (weight_bits - 1)) - 1);
+      const int64_t out = w.size(0);
+      const at::Tensor scale =
+          (w.detach().reshape({out, -1}).abs().amax(1) / qmax).clamp_min(1e-12).to(torch::kFloat);
+      const at::Tensor zero = torch::zeros({out}, torch::kInt);
+      return torch::fake_quantize_per_channel_affine(w, scale, zero, 0, static_cast<int64_t>(-qmax),
+                                                     static_cast<int64_t>(qmax));
+    }
   };
+  std::map<std::string, int> by_name;
   std::vector<Op> ops;
   int output = 0;
   // BN recalibration: number of batches averaged so far (< 0 when not recalibrating).
@@ -55,6 +71,7 @@ Executor::Executor(const Network& net) : impl_(std::make_unique<Impl>()) {
     op.running_var = get("running_var");
     if (op.weight.defined()) op.weight.set_requires_grad(true);
     if (op.bias.defined()) op.bias.set_requires_grad(true);
+    impl_->by_name[node.name] = static_cast<int>(impl_->ops.size());
     impl_->ops.push_back(std::move(op));
   }
 }
@@ -80,11 +97,11 @@ std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
         TIGHTFIT_CHECK(false, "input node after position 0");
         break;
       case OpKind::kConv2d:
-        y = torch::conv2d(in, op.weight, op.bias, {a.stride[0], a.stride[1]},
+        y = torch::conv2d(in, op.effective_weight(), op.bias, {a.stride[0], a.stride[1]},
                           {a.padding[0], a.padding[1]}, {a.dilation[0], a.dilation[1]}, a.groups);
         break;
       case OpKind::kLinear:
-        y = torch::linear(in, op.weight, op.bias);
+        y = torch::linear(in, op.effective_weight(), op.bias);
         break;
       case OpKind::kBatchNorm: {
         // During recalibration momentum 1/(k+1) makes the running statistics the equal-weight
@@ -134,8 +151,7 @@ std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
       case OpKind::kFakeQuant:
         // Rounds to the integer grid in the forward pass; the gradient passes straight through
         // inside [q_min, q_max] (LibTorch's built-in straight-through estimator).
-        y = torch::fake_quantize_per_tensor_affine(in, a.q_scale, a.q_zero_point, a.q_min,
-                                                   a.q_max);
+        y = torch::fake_quantize_per_tensor_affine(in, a.q_scale, a.q_zero_point, a.q_min, a.q_max);
         break;
     }
     values[i] = std::move(y);
@@ -165,6 +181,30 @@ void Executor::begin_bn_recalibration() {
 
 void Executor::end_bn_recalibration() { impl_->recal_batches = -1; }
 
+void Executor::constrain_weights(const std::map<std::string, Tensor>& masks,
+                                 const std::map<std::string, int>& weight_bits) {
+  auto layer = [&](const std::string& name) -> Impl::Op& {
+    auto it = impl_->by_name.find(name);
+    if (it == impl_->by_name.end() || !has_weights(impl_->ops[it->second].op))
+      throw InputError("cannot constrain '" + name + "': not a conv/linear layer of this network");
+    return impl_->ops[it->second];
+  };
+  for (const auto& [name, mask] : masks) {
+    Impl::Op& op = layer(name);
+    at::Tensor m = to_torch(mask);
+    if (m.sizes() != op.weight.sizes())
+      throw InputError("mask of '" + name + "' does not match its weight's shape");
+    op.mask = m;
+  }
+  for (const auto& [name, bits] : weight_bits) {
+    if (bits >= 32) continue;
+    if (bits < 2 || bits > 16)
+      throw InputError("fine-tuning '" + name + "' at " + std::to_string(bits) +
+                       " bits: straight-through fake quantization needs 2 to 16 bits");
+    layer(name).weight_bits = bits;
+  }
+}
+
 void Executor::write_back(Network& net) const {
   TIGHTFIT_CHECK(net.size() == static_cast<int>(impl_->ops.size()), "structure changed");
   for (int i = 0; i < net.size(); ++i) {
@@ -173,7 +213,12 @@ void Executor::write_back(Network& net) const {
     auto put = [&](const char* key, const at::Tensor& t) {
       if (t.defined()) node.params[key] = from_torch(t);
     };
-    put("weight", op.weight);
+    if (op.weight.defined() && (op.mask.defined() || op.weight_bits < 32)) {
+      torch::NoGradGuard no_grad;
+      put("weight", op.effective_weight());
+    } else {
+      put("weight", op.weight);
+    }
     put("bias", op.bias);
     put("running_mean", op.running_mean);
     put("running_var", op.running_var);

@@ -5,7 +5,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graph/network.h"
@@ -36,6 +38,14 @@ class Executor {
   void begin_bn_recalibration();
   /// Ends recalibration: BN momentum returns to each node's own value.
   void end_bn_recalibration();
+
+  /// Fine-tuning a compressed network: `masks` (layer -> 0/1 tensor shaped like its weight) keep
+  /// pruned weights at zero — the forward pass multiplies by the mask, so they get no gradient
+  /// either; `weight_bits` (layer -> bits < 32) fake-quantize weights in every forward pass
+  /// (per output channel, symmetric) with a straight-through gradient to the float weights.
+  /// write_back() then writes the masked, quantized weights. Unknown layer names are InputErrors.
+  void constrain_weights(const std::map<std::string, Tensor>& masks,
+                         const std::map<std::string, int>& weight_bits);
 
   /// Copies the current parameters and running statistics back into `net` (same structure).
   void write_back(Network& net) const;

@@ -57,6 +57,7 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
   const auto t0 = Clock::now();
 
   graph::Executor ex(net);
+  ex.constrain_weights(opts.masks, opts.weight_bits);
   ex.train(true);
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (opts.optimizer == "adam") {

@@ -4,6 +4,7 @@
 // and dropout. Progress goes to stderr.
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "datasets/fashion_mnist.h"
@@ -23,6 +24,10 @@ struct TrainOptions {
   int threads = 2;                 ///< LibTorch intra-op threads
   int64_t max_steps = 0;           ///< stop early after this many steps (0 = no limit)
   bool progress = true;            ///< progress line on stderr
+  /// Fine-tuning a compressed network: pruning masks kept applied and weights fake-quantized with
+  /// a straight-through estimator (graph::Executor::constrain_weights).
+  std::map<std::string, graph::Tensor> masks;
+  std::map<std::string, int> weight_bits;
 };
 
 struct TrainResult {
