@@ -1,0 +1,442 @@
+// bench latency: how far the latency numbers of the CPU targets can be trusted, in one run at a
+// fixed thread count.
+//   repeatability  5 whole-network measurements per small zoo model and CPU target; the CV of
+//                  the 5 medians
+//   predictor      a latency lookup table profiled over the reachable layer configurations of
+//                  the default search space (cpu-onednn, fp32), calibrated on 6 networks, checked
+//                  against measurements of random policies
+//   onednn         oneDNN engine over LibTorch time, fp32, per zoo model (small ones and 224x224)
+//   int8           8-bit weights and activations on every layer vs fp32 on cpu-onednn
+//   gflops         the oneDNN engine's GFLOP/s on ResNet-50 against this core's measured fp32 peak
+// Prints a table per part and writes {"cv", "cv_median", "predictor", "predictor_within_10pct",
+// "onednn_over_libtorch_fp32", "int8_speedup", "int8_precision", "gflops_resnet50",
+// "peak_gflops", "gflops_over_peak", "context"}.
+
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <set>
+
+#include "bench/bench_util.h"
+#include "evaluators/cost.h"
+#include "graph/channels.h"
+#include "latency_models/lut.h"
+#include "models/zoo.h"
+#include "policies/compress.h"
+#include "search/space.h"
+#include "targets/target.h"
+
+using namespace tightfit;
+
+namespace {
+
+struct Args {
+  std::string out = "bench/results/latency.json";
+  int threads = 1;
+  int policies = 100;
+  uint64_t seed = 1;
+};
+
+const std::vector<std::string> kSmallModels = {"vgg_small", "resnet8", "resnet20",
+                                               "mobilenetv2_small"};
+const std::vector<std::string> kLargeModels = {"resnet18", "resnet50", "mobilenetv2"};
+const std::vector<std::string> kTargets = {"cpu-libtorch", "cpu-onednn"};
+constexpr int kRepeats = 5;
+constexpr int kCalibrationPoints = 6;
+constexpr double kWholeNetworkMs = 100;  // min_time_ms of a whole-network measurement
+constexpr double kLayerMs = 50;          // min_time_ms of a lookup-table entry
+constexpr int kLargeRepeats = 10;        // min_repeats for the 224x224 models
+constexpr int kLargeWarmup = 3;
+constexpr double kPeakSeconds = 0.3;
+
+/// Channel counts each group can take under `space` (all groups; fixed ones keep theirs).
+/// Copied from cli/profile.cpp.
+std::vector<std::set<int64_t>> reachable_counts(const graph::ChannelAnalysis& ca,
+                                                const search::SpaceConfig& space) {
+  std::vector<std::set<int64_t>> counts(ca.groups.size());
+  for (size_t g = 0; g < ca.groups.size(); ++g) {
+    const auto& group = ca.groups[g];
+    if (!group.prunable) {
+      counts[g] = {group.channels};
+      continue;
+    }
+    for (double f : space.keep)
+      counts[g].insert(policies::channels_to_keep(group.channels, f, space.channel_multiple));
+  }
+  return counts;
+}
+
+/// Every channel total a layout can take (sums over its segments' choices, times spatial).
+/// Copied from cli/profile.cpp.
+std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
+                                const std::vector<std::set<int64_t>>& counts) {
+  std::set<int64_t> totals = {0};
+  for (const auto& seg : layout.segments) {
+    std::set<int64_t> next;
+    for (int64_t t : totals)
+      for (int64_t c : counts[seg.group]) next.insert(t + c);
+    totals = std::move(next);
+  }
+  std::set<int64_t> out;
+  for (int64_t t : totals) out.insert(t * layout.spatial);
+  return out;
+}
+
+/// Every conv/linear configuration `space` can reach in `net` (as in cli/profile.cpp).
+std::vector<latency_models::LayerKey> reachable_keys(const graph::Network& net,
+                                                     const search::SpaceConfig& space) {
+  const auto ca = graph::analyze_channels(net);
+  const auto counts = reachable_counts(ca, space);
+  const auto base_keys = latency_models::layer_keys(net);
+  std::vector<latency_models::LayerKey> keys;
+  size_t layer = 0;
+  for (int i = 0; i < net.size(); ++i) {
+    const auto& node = net.node(i);
+    if (!graph::has_weights(node.op)) continue;
+    const auto& base = base_keys[layer++];
+    const auto ins = layout_counts(ca.layouts[node.inputs[0]], counts);
+    const auto outs = layout_counts(ca.layouts[i], counts);
+    const bool depthwise =
+        base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
+    for (int64_t in : ins)
+      for (int64_t out : outs) {
+        if (depthwise && in != out) continue;
+        auto k = base;
+        k.in_channels = in;
+        k.out_channels = out;
+        if (depthwise) k.groups = in;
+        keys.push_back(k);
+      }
+  }
+  return keys;
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+
+/// Sample standard deviation over mean.
+double coefficient_of_variation(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double sq = 0;
+  for (double x : v) sq += (x - m) * (x - m);
+  return std::sqrt(sq / static_cast<double>(v.size() - 1)) / m;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef float v8 __attribute__((vector_size(32)));
+constexpr int kAccumulators = 12;  // enough independent FMA chains to hide the FMA latency
+constexpr int64_t kPeakChunk = 1 << 20;
+
+/// Runs `iterations` x kAccumulators multiply-adds on 8-float vectors; returns a value that
+/// depends on all of them so nothing is optimized away.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iterations) {
+  v8 acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = v8{} + static_cast<float>(i) * 1e-3f;
+  const v8 mul = v8{} + 0.999999f;
+  const v8 add = v8{} + 1e-6f;
+  for (int64_t n = 0; n < iterations; ++n)
+    for (int i = 0; i < kAccumulators; ++i) acc[i] = __builtin_ia32_vfmaddps256(acc[i], mul, add);
+  float sum = 0;
+  for (int i = 0; i < kAccumulators; ++i)
+    for (int j = 0; j < 8; ++j) sum += acc[i][j];
+  return sum;
+}
+#endif
+
+/// Portable fallback: separate multiply and add (lowered to SSE without AVX).
+float fma_loop_generic(int64_t iterations) {
+  v8 acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = v8{} + static_cast<float>(i) * 1e-3f;
+  const v8 mul = v8{} + 0.999999f;
+  const v8 add = v8{} + 1e-6f;
+  for (int64_t n = 0; n < iterations; ++n)
+    for (int i = 0; i < kAccumulators; ++i) acc[i] = acc[i] * mul + add;
+  float sum = 0;
+  for (int i = 0; i < kAccumulators; ++i)
+    for (int j = 0; j < 8; ++j) sum += acc[i][j];
+  return sum;
+}
+
+/// This core's fp32 peak in GFLOP/s (2 flops per multiply-add), timed for ~kPeakSeconds on the
+/// calling thread; `isa` says which loop ran.
+double peak_gflops(std::string& isa) {
+  bool avx2 = false;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  isa = avx2 ? "avx2+fma" : "generic";
+  auto run = [&](int64_t iterations) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (avx2) return fma_loop_avx2(iterations);
+#endif
+    return fma_loop_generic(iterations);
+  };
+  volatile float sink = run(kPeakChunk / 16);  // warm-up (clocks, page faults)
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t iterations = 0;
+  double seconds = 0;
+  while (seconds < kPeakSeconds) {
+    sink = sink + run(kPeakChunk);
+    iterations += kPeakChunk;
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const double flops = 2.0 * 8 * kAccumulators * static_cast<double>(iterations);
+  return flops / seconds / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "bench latency: repeatability, lookup-table accuracy, oneDNN vs LibTorch, int8 speed-up "
+      "and GFLOP/s of the CPU targets"};
+  Args a;
+  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
+  app.add_option("--threads", a.threads, "Intra-op threads of every measurement")
+      ->capture_default_str();
+  app.add_option("--policies", a.policies, "Random policies checked per model (predictor)")
+      ->capture_default_str();
+  app.add_option("--seed", a.seed, "Policy sampling and input seed")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    std::map<std::string, std::unique_ptr<targets::Target>> targets;
+    for (const auto& t : kTargets) targets[t] = targets::make_target(t);
+
+    targets::MeasureOptions small_opts;
+    small_opts.threads = a.threads;
+    small_opts.min_time_ms = kWholeNetworkMs;
+    small_opts.seed = a.seed;
+    targets::MeasureOptions large_opts = small_opts;
+    large_opts.min_repeats = kLargeRepeats;
+    large_opts.warmup_runs = kLargeWarmup;
+
+    nlohmann::json result;
+    // A failed measurement is recorded with its reason and reads as null.
+    auto measure = [&](const std::string& target, const policies::CompressedNetwork& c,
+                       const targets::MeasureOptions& opts, const std::string& what) {
+      const auto m = targets.at(target)->measure(c, opts);
+      if (!m.ok()) result["errors"][what] = m.error;
+      return m;
+    };
+    auto ms_or_null = [](const targets::Measurement& m) {
+      return m.ok() ? nlohmann::json(m.median_ms) : nlohmann::json(nullptr);
+    };
+
+    // (a) repeatability
+    std::printf("repeatability: %d whole-network measurements, batch 1, %d thread(s)\n", kRepeats,
+                a.threads);
+    std::printf("%-14s %-18s %10s %8s %8s\n", "target", "model", "median_ms", "cv", "suspect");
+    std::vector<double> all_cv;
+    std::map<std::string, std::map<std::string, double>> small_fp32_ms;  // target -> model -> ms
+    for (const auto& target : kTargets) {
+      for (const auto& model : kSmallModels) {
+        const auto net = models::make_model(model, models::default_options(model));
+        const auto c = policies::apply(net, policies::Policy{});
+        std::vector<double> medians;
+        int suspect = 0;
+        for (int r = 0; r < kRepeats; ++r) {
+          const auto m = measure(target, c, small_opts, "cv." + target + "." + model);
+          if (!m.ok()) break;
+          medians.push_back(m.median_ms);
+          suspect += m.suspect;
+        }
+        if (medians.size() < 2) {
+          result["cv"][target][model] = nullptr;
+          std::printf("%-14s %-18s %10s\n", target.c_str(), model.c_str(), "failed");
+          continue;
+        }
+        const double cv = coefficient_of_variation(medians);
+        all_cv.push_back(cv);
+        small_fp32_ms[target][model] = median(medians);
+        result["cv"][target][model] = cv;
+        std::printf("%-14s %-18s %10.3f %8.4f %5d/%d\n", target.c_str(), model.c_str(),
+                    median(medians), cv, suspect, kRepeats);
+      }
+    }
+    result["cv_median"] = median(all_cv);
+    std::printf("cv_median %.4f   (%.0f s)\n\n", median(all_cv), elapsed());
+
+    // (b) predictor accuracy
+    std::printf(
+        "predictor: lookup table (cpu-onednn, fp32), default search space, calibrated on %d "
+        "networks\n%-18s %8s %8s %8s %8s %8s %8s\n",
+        kCalibrationPoints, "model", "entries", "scale", "offset", "rmspe", "<=5%", "<=10%");
+    int within10_all = 0, checked_all = 0;
+    for (const std::string model : {"resnet20", "mobilenetv2_small"}) {
+      const auto net = models::make_model(model, models::default_options(model));
+      const search::SpaceConfig space;
+      latency_models::LutContext context;
+      context.target = "cpu-onednn";
+      context.threads = a.threads;
+      context.model = model;
+      context.model_hash = latency_models::structure_hash(net);
+      latency_models::LookupTable table(context);
+      targets::MeasureOptions layer_opts = small_opts;
+      layer_opts.min_time_ms = kLayerMs;
+      latency_models::profile(table, reachable_keys(net, space), *targets.at("cpu-onednn"),
+                              layer_opts, [](size_t, size_t) {});
+
+      const search::SearchSpace search_space(policies::decision_points(net), space);
+      std::mt19937_64 rng(a.seed);
+      policies::ApplyOptions apply_opts;
+      apply_opts.channel_multiple = space.channel_multiple;
+      auto sample = [&](bool identity) {
+        policies::Policy p = identity ? policies::Policy{} : search_space.sample(rng);
+        p.weight_bits.clear();  // fp32 table: bits do not change fp32 time
+        return policies::apply(net, p, apply_opts);
+      };
+      std::vector<double> sums, measured;
+      for (int k = 0; k < kCalibrationPoints; ++k) {
+        const auto c = sample(k == 0);
+        const auto m = measure("cpu-onednn", c, small_opts, "predictor." + model + ".calibration");
+        if (!m.ok()) continue;
+        sums.push_back(table.layer_sum_ms(c.net));
+        measured.push_back(m.median_ms);
+      }
+      table.calibrate(sums, measured);
+
+      double sq = 0;
+      int within5 = 0, within10 = 0, checked = 0;
+      for (int k = 0; k < a.policies; ++k) {
+        const auto c = sample(false);
+        const auto m = measure("cpu-onednn", c, small_opts, "predictor." + model + ".check");
+        if (!m.ok()) continue;
+        const double err = (table.predict({&c}).front() - m.median_ms) / m.median_ms;
+        sq += err * err;
+        within5 += std::fabs(err) <= 0.05;
+        within10 += std::fabs(err) <= 0.10;
+        ++checked;
+      }
+      const double n = std::max(1, checked);
+      result["predictor"][model] = {
+          {"rmspe", std::sqrt(sq / n)},        {"within_5pct", within5 / n},
+          {"within_10pct", within10 / n},      {"policies", checked},
+          {"entries", table.entries().size()}, {"scale", table.scale()},
+          {"offset_ms", table.offset_ms()}};
+      within10_all += within10;
+      checked_all += checked;
+      std::printf("%-18s %8zu %8.3f %8.3f %7.1f%% %7.0f%% %7.0f%%   (%d policies, %.0f s)\n",
+                  model.c_str(), table.entries().size(), table.scale(), table.offset_ms(),
+                  100 * std::sqrt(sq / n), 100 * within5 / n, 100 * within10 / n, checked,
+                  elapsed());
+    }
+    result["predictor_within_10pct"] = static_cast<double>(within10_all) / std::max(1, checked_all);
+    std::printf("predictor_within_10pct %.3f\n\n",
+                static_cast<double>(within10_all) / std::max(1, checked_all));
+
+    // (c) oneDNN over LibTorch, fp32 (small models reuse the repeatability medians)
+    std::printf("oneDNN vs LibTorch, fp32, batch 1\n%-18s %12s %12s %8s\n", "model", "libtorch_ms",
+                "onednn_ms", "ratio");
+    std::map<std::string, targets::Measurement> onednn_fp32;  // 224x224 models
+    auto print_ratio = [&](const std::string& model, double lt, double dn) {
+      const bool ok = lt > 0 && dn > 0;
+      result["onednn_over_libtorch_fp32"][model] = ok ? nlohmann::json(dn / lt) : nullptr;
+      std::printf("%-18s %12.3f %12.3f %8.3f\n", model.c_str(), lt, dn, ok ? dn / lt : 0.0);
+    };
+    for (const auto& model : kSmallModels)
+      print_ratio(model, small_fp32_ms["cpu-libtorch"][model], small_fp32_ms["cpu-onednn"][model]);
+    std::map<std::string, graph::Network> large_nets;
+    for (const auto& model : kLargeModels) {
+      large_nets.emplace(model, models::make_model(model, models::default_options(model)));
+      const auto c = policies::apply(large_nets.at(model), policies::Policy{});
+      const auto lt = measure("cpu-libtorch", c, large_opts, "fp32.cpu-libtorch." + model);
+      const auto dn = measure("cpu-onednn", c, large_opts, "fp32.cpu-onednn." + model);
+      onednn_fp32[model] = dn;
+      print_ratio(model, lt.ok() ? lt.median_ms : 0, dn.ok() ? dn.median_ms : 0);
+    }
+    std::printf("(%.0f s)\n\n", elapsed());
+
+    // (d) int8 vs fp32 on cpu-onednn
+    std::printf("int8 vs fp32 on cpu-onednn (8-bit weights and activations on every layer)\n");
+    std::printf("%-14s %10s %10s %8s %10s\n", "model", "fp32_ms", "int8_ms", "speedup", "ran");
+    policies::Calibration calibration;
+    torch::manual_seed(a.seed);
+    constexpr int kCalibrationBatches = 2;
+    constexpr int64_t kCalibrationImages = 4;
+    for (int b = 0; b < kCalibrationBatches; ++b) {
+      calibration.images.push_back(torch::randn({kCalibrationImages, 3, 224, 224}));
+      calibration.labels.push_back(torch::zeros({kCalibrationImages}, torch::kLong));
+    }
+    for (const std::string model : {"resnet50", "mobilenetv2"}) {
+      const auto& net = large_nets.at(model);
+      policies::Policy p;
+      for (const auto& l : policies::decision_points(net).layers) {
+        p.weight_bits[l.name] = 8;
+        p.act_bits[l.name] = 8;
+      }
+      policies::ApplyOptions apply_opts;
+      apply_opts.calibration = &calibration;
+      apply_opts.seed = a.seed;
+      targets::MeasureOptions int8_opts = large_opts;
+      int8_opts.precision = "int8";
+      targets::Measurement q;
+      try {
+        const auto c = policies::apply(net, p, apply_opts);
+        q = measure("cpu-onednn", c, int8_opts, "int8." + model);
+      } catch (const std::exception& e) {
+        q.error = e.what();
+        result["errors"]["int8." + model] = q.error;
+      }
+      const auto& f = onednn_fp32.at(model);
+      const bool ok = q.ok() && f.ok();
+      result["int8_speedup"][model] = ok ? nlohmann::json(f.median_ms / q.median_ms) : nullptr;
+      result["int8_precision"][model] = q.precision;
+      result["int8_ms"][model] = ms_or_null(q);
+      result["fp32_ms"][model] = ms_or_null(f);
+      std::printf("%-14s %10.3f %10.3f %8.3f %10s%s\n", model.c_str(), f.median_ms, q.median_ms,
+                  ok ? f.median_ms / q.median_ms : 0.0, q.precision.c_str(),
+                  q.ok() ? "" : ("  failed: " + q.error).c_str());
+    }
+    std::printf("(%.0f s)\n\n", elapsed());
+
+    // (e) GFLOP/s of the engine on ResNet-50 against this core's peak
+    const auto& r50 = onednn_fp32.at("resnet50");
+    const double macs = static_cast<double>(evaluators::count_macs(large_nets.at("resnet50")));
+    const double gflops = r50.ok() ? 2 * macs / (r50.median_ms / 1e3) / 1e9 : 0;
+    std::string isa;
+    const double peak = peak_gflops(isa);
+    result["gflops_resnet50"] = r50.ok() ? nlohmann::json(gflops) : nullptr;
+    result["peak_gflops"] = peak;
+    result["peak_isa"] = isa;
+    result["gflops_over_peak"] = r50.ok() ? nlohmann::json(gflops / peak) : nullptr;
+    std::printf("GFLOP/s, fp32, one thread peak\n%-22s %10s %10s %8s\n", "", "GFLOP/s", "peak",
+                "ratio");
+    std::printf("%-22s %10.1f %10.1f %8.3f   (peak loop: %s, %d thread(s) for the network)\n",
+                "resnet50 cpu-onednn", gflops, peak, gflops / peak, isa.c_str(), a.threads);
+
+    result["context"] = bench::context("latency", a.threads, a.seed,
+                                       {{"policies", a.policies},
+                                        {"whole_network_min_time_ms", kWholeNetworkMs},
+                                        {"layer_min_time_ms", kLayerMs},
+                                        {"large_min_repeats", kLargeRepeats}});
+    result["context"]["seconds"] = elapsed();
+    bench::write_json(a.out, result);
+    std::printf("\nwritten: %s (%.0f s)\n", a.out.c_str(), elapsed());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench latency: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
