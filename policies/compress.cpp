@@ -161,8 +161,10 @@ void apply_sparsity(graph::Network& net, const Policy& policy, CompressedNetwork
 
 /// Step 5: inserts a fake_quant node before each layer with activation bits < 32, with ranges
 /// calibrated on the calibration images flowing through the network as it is at this point.
-graph::Network insert_activation_quant(const graph::Network& net, const Policy& policy,
-                                       const ApplyOptions& opts, CompressedNetwork& result) {
+/// Replaces `net` only when it inserts something (networks can be hundreds of MB: no copies
+/// when there is nothing to do).
+void insert_activation_quant(graph::Network& net, const Policy& policy, const ApplyOptions& opts,
+                             CompressedNetwork& result) {
   // Which node (by id) reads a quantized input, and at how many bits.
   std::map<int, int> bits_at;
   for (const auto& [name, bits] : policy.act_bits) {
@@ -172,7 +174,7 @@ graph::Network insert_activation_quant(const graph::Network& net, const Policy& 
     TIGHTFIT_CHECK(id >= 0, "layer " << name << " vanished");
     bits_at[id] = bits;
   }
-  if (bits_at.empty()) return net;
+  if (bits_at.empty()) return;
 
   // Activation samples at each quantized layer's input.
   constexpr size_t kMaxSamples = 200000;
@@ -218,7 +220,7 @@ graph::Network insert_activation_quant(const graph::Network& net, const Policy& 
     remap[i] = out.add(std::move(node));
   }
   out.set_output(remap[net.output()]);
-  return out;
+  net = std::move(out);
 }
 
 }  // namespace
@@ -314,7 +316,7 @@ CompressedNetwork apply(const graph::Network& net, const Policy& policy, const A
     result.layers[node.name] = info;
   }
 
-  work = insert_activation_quant(work, policy, opts, result);
+  insert_activation_quant(work, policy, opts, result);
   graph::infer_shapes(work);  // invariant 2: every produced network has consistent shapes
   result.net = std::move(work);
   return result;

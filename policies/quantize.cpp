@@ -415,6 +415,28 @@ int64_t max_distinct_per_channel(const graph::Tensor& w) {
   return most;
 }
 
+/// Same count from the integer codes (one per weight, channel-major like the weights): codes map
+/// one to one onto a channel's values, and counting them is linear, where sorting every channel
+/// of a 100M-weight layer for each candidate would dominate a search.
+int64_t max_distinct_codes_per_channel(const std::vector<int64_t>& codes, const ChannelLayout& l) {
+  if (codes.empty() || l.per_channel == 0) return 0;
+  const auto [lo, hi] = std::minmax_element(codes.begin(), codes.end());
+  std::vector<int64_t> last_seen(static_cast<size_t>(*hi - *lo + 1), -1);
+  int64_t most = 0;
+  for (int64_t c = 0; c < l.channels; ++c) {
+    int64_t distinct = 0;
+    for (int64_t i = 0; i < l.per_channel; ++i) {
+      int64_t& seen = last_seen[static_cast<size_t>(codes[c * l.per_channel + i] - *lo)];
+      if (seen != c) {
+        seen = c;
+        ++distinct;
+      }
+    }
+    most = std::max(most, distinct);
+  }
+  return most;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------- config
@@ -506,7 +528,7 @@ QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& c
   }
   result.code_bits = config.huffman ? huffman_bits(r.codes) : numel * bits;
   result.metadata_bytes = r.metadata_bytes;
-  result.max_distinct_per_channel = max_distinct_per_channel(w);
+  result.max_distinct_per_channel = max_distinct_codes_per_channel(r.codes, layout_of(w));
   return result;
 }
 
