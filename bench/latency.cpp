@@ -55,68 +55,6 @@ constexpr int kLargeRepeats = 10;        // min_repeats for the 224x224 models
 constexpr int kLargeWarmup = 3;
 constexpr double kPeakSeconds = 0.3;
 
-/// Channel counts each group can take under `space` (all groups; fixed ones keep theirs).
-/// Copied from cli/profile.cpp.
-std::vector<std::set<int64_t>> reachable_counts(const graph::ChannelAnalysis& ca,
-                                                const search::SpaceConfig& space) {
-  std::vector<std::set<int64_t>> counts(ca.groups.size());
-  for (size_t g = 0; g < ca.groups.size(); ++g) {
-    const auto& group = ca.groups[g];
-    if (!group.prunable) {
-      counts[g] = {group.channels};
-      continue;
-    }
-    for (double f : space.keep)
-      counts[g].insert(policies::channels_to_keep(group.channels, f, space.channel_multiple));
-  }
-  return counts;
-}
-
-/// Every channel total a layout can take (sums over its segments' choices, times spatial).
-/// Copied from cli/profile.cpp.
-std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
-                                const std::vector<std::set<int64_t>>& counts) {
-  std::set<int64_t> totals = {0};
-  for (const auto& seg : layout.segments) {
-    std::set<int64_t> next;
-    for (int64_t t : totals)
-      for (int64_t c : counts[seg.group]) next.insert(t + c);
-    totals = std::move(next);
-  }
-  std::set<int64_t> out;
-  for (int64_t t : totals) out.insert(t * layout.spatial);
-  return out;
-}
-
-/// Every conv/linear configuration `space` can reach in `net` (as in cli/profile.cpp).
-std::vector<latency_models::LayerKey> reachable_keys(const graph::Network& net,
-                                                     const search::SpaceConfig& space) {
-  const auto ca = graph::analyze_channels(net);
-  const auto counts = reachable_counts(ca, space);
-  const auto base_keys = latency_models::layer_keys(net);
-  std::vector<latency_models::LayerKey> keys;
-  size_t layer = 0;
-  for (int i = 0; i < net.size(); ++i) {
-    const auto& node = net.node(i);
-    if (!graph::has_weights(node.op)) continue;
-    const auto& base = base_keys[layer++];
-    const auto ins = layout_counts(ca.layouts[node.inputs[0]], counts);
-    const auto outs = layout_counts(ca.layouts[i], counts);
-    const bool depthwise =
-        base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
-    for (int64_t in : ins)
-      for (int64_t out : outs) {
-        if (depthwise && in != out) continue;
-        auto k = base;
-        k.in_channels = in;
-        k.out_channels = out;
-        if (depthwise) k.groups = in;
-        keys.push_back(k);
-      }
-  }
-  return keys;
-}
-
 double mean(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -295,8 +233,9 @@ int main(int argc, char** argv) {
       latency_models::LookupTable table(context);
       targets::MeasureOptions layer_opts = small_opts;
       layer_opts.min_time_ms = kLayerMs;
-      latency_models::profile(table, reachable_keys(net, space), *targets.at("cpu-onednn"),
-                              layer_opts, [](size_t, size_t) {});
+      latency_models::profile(
+          table, latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple),
+          *targets.at("cpu-onednn"), layer_opts, [](size_t, size_t) {});
 
       const search::SearchSpace search_space(policies::decision_points(net), space);
       std::mt19937_64 rng(a.seed);

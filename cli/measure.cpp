@@ -15,11 +15,7 @@ namespace tightfit::cli {
 
 int cmd_measure(const MeasureArgs& a) {
   auto target = targets::make_target(a.target);
-  const auto caps = target->capabilities();
-  if (std::find(caps.precisions.begin(), caps.precisions.end(), a.precision) ==
-      caps.precisions.end())
-    throw ConfigError("target '" + a.target + "' does not run precision '" + a.precision +
-                      "'; it runs: " + join(caps.precisions));
+  targets::require_precision(*target, a.precision);
   const graph::Network net = load_model_arg(a.model);
   policies::Policy policy;
   if (!a.policy.empty()) policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);

@@ -11,10 +11,8 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
-#include <set>
 
 #include "cli/commands.h"
-#include "graph/channels.h"
 #include "graph/json_util.h"
 #include "latency_models/lut.h"
 #include "policies/compress.h"
@@ -23,48 +21,9 @@
 
 namespace tightfit::cli {
 
-namespace {
-
-/// Channel counts each group can take under `space` (all groups; fixed ones keep theirs).
-std::vector<std::set<int64_t>> reachable_counts(const graph::ChannelAnalysis& ca,
-                                                const search::SpaceConfig& space) {
-  std::vector<std::set<int64_t>> counts(ca.groups.size());
-  for (size_t g = 0; g < ca.groups.size(); ++g) {
-    const auto& group = ca.groups[g];
-    if (!group.prunable) {
-      counts[g] = {group.channels};
-      continue;
-    }
-    for (double f : space.keep)
-      counts[g].insert(policies::channels_to_keep(group.channels, f, space.channel_multiple));
-  }
-  return counts;
-}
-
-/// Every channel total a layout can take (sums over its segments' choices, times spatial).
-std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
-                                const std::vector<std::set<int64_t>>& counts) {
-  std::set<int64_t> totals = {0};
-  for (const auto& seg : layout.segments) {
-    std::set<int64_t> next;
-    for (int64_t t : totals)
-      for (int64_t c : counts[seg.group]) next.insert(t + c);
-    totals = std::move(next);
-  }
-  std::set<int64_t> out;
-  for (int64_t t : totals) out.insert(t * layout.spatial);
-  return out;
-}
-
-}  // namespace
-
 int cmd_profile(const ProfileArgs& a) {
   auto target = targets::make_target(a.target);
-  const auto caps = target->capabilities();
-  if (std::find(caps.precisions.begin(), caps.precisions.end(), a.precision) ==
-      caps.precisions.end())
-    throw ConfigError("target '" + a.target + "' does not run precision '" + a.precision +
-                      "'; it runs: " + join(caps.precisions));
+  targets::require_precision(*target, a.precision);
   const graph::Network net = load_model_arg(a.model);
   search::SpaceConfig space;
   if (!a.space.empty()) {
@@ -92,31 +51,7 @@ int cmd_profile(const ProfileArgs& a) {
                  table.entries().size());
   }
 
-  // Every layer configuration the space can reach: each conv/linear with each reachable input and
-  // output channel count (depthwise: both tied to the same group).
-  const auto ca = graph::analyze_channels(net);
-  const auto counts = reachable_counts(ca, space);
-  const auto base_keys = latency_models::layer_keys(net);
-  std::vector<latency_models::LayerKey> keys;
-  size_t layer = 0;
-  for (int i = 0; i < net.size(); ++i) {
-    const auto& node = net.node(i);
-    if (!graph::has_weights(node.op)) continue;
-    const auto& base = base_keys[layer++];
-    const auto ins = layout_counts(ca.layouts[node.inputs[0]], counts);
-    const auto outs = layout_counts(ca.layouts[i], counts);
-    const bool depthwise =
-        base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
-    for (int64_t in : ins)
-      for (int64_t out : outs) {
-        if (depthwise && in != out) continue;
-        auto k = base;
-        k.in_channels = in;
-        k.out_channels = out;
-        if (depthwise) k.groups = in;
-        keys.push_back(k);
-      }
-  }
+  const auto keys = latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple);
   std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
                a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, keys.size());
   const std::filesystem::path out_path(a.out);

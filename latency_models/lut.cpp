@@ -2,10 +2,13 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "graph/channels.h"
 #include "graph/errors.h"
 #include "graph/json_util.h"
+#include "policies/compress.h"
 
 namespace tightfit::latency_models {
 
@@ -271,6 +274,68 @@ LookupTable LookupTable::load(const std::string& path, const LutContext& expecte
   mismatch("precision", t.context_.precision, expected.precision);
   mismatch("model structure", t.context_.model_hash, expected.model_hash);
   return t;
+}
+
+namespace {
+
+/// Channel counts each group can take under `space` (all groups; fixed ones keep theirs).
+std::vector<std::set<int64_t>> reachable_counts(const graph::ChannelAnalysis& ca,
+                                                const std::vector<double>& keep, int64_t multiple) {
+  std::vector<std::set<int64_t>> counts(ca.groups.size());
+  for (size_t g = 0; g < ca.groups.size(); ++g) {
+    const auto& group = ca.groups[g];
+    if (!group.prunable) {
+      counts[g] = {group.channels};
+      continue;
+    }
+    for (double f : keep) counts[g].insert(policies::channels_to_keep(group.channels, f, multiple));
+  }
+  return counts;
+}
+
+/// Every channel total a layout can take (sums over its segments' choices, times spatial).
+std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
+                                const std::vector<std::set<int64_t>>& counts) {
+  std::set<int64_t> totals = {0};
+  for (const auto& seg : layout.segments) {
+    std::set<int64_t> next;
+    for (int64_t t : totals)
+      for (int64_t c : counts[seg.group]) next.insert(t + c);
+    totals = std::move(next);
+  }
+  std::set<int64_t> out;
+  for (int64_t t : totals) out.insert(t * layout.spatial);
+  return out;
+}
+
+}  // namespace
+
+std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
+                                           const std::vector<double>& keep, int64_t multiple) {
+  const auto ca = graph::analyze_channels(net);
+  const auto counts = reachable_counts(ca, keep, multiple);
+  const auto base_keys = layer_keys(net);
+  std::vector<LayerKey> keys;
+  size_t layer = 0;
+  for (int i = 0; i < net.size(); ++i) {
+    const auto& node = net.node(i);
+    if (!graph::has_weights(node.op)) continue;
+    const auto& base = base_keys[layer++];
+    const auto ins = layout_counts(ca.layouts[node.inputs[0]], counts);
+    const auto outs = layout_counts(ca.layouts[i], counts);
+    const bool depthwise =
+        base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
+    for (int64_t in : ins)
+      for (int64_t out : outs) {
+        if (depthwise && in != out) continue;
+        auto k = base;
+        k.in_channels = in;
+        k.out_channels = out;
+        if (depthwise) k.groups = in;
+        keys.push_back(k);
+      }
+  }
+  return keys;
 }
 
 void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Target& target,

@@ -33,6 +33,13 @@ struct LayerKey {
 /// The conv/linear layers of `net` as LUT keys (in node order).
 std::vector<LayerKey> layer_keys(const graph::Network& net);
 
+/// Every conv/linear configuration `net` can take when each channel group keeps one of `keep`
+/// (fractions, rounded to `multiple` as policies::channels_to_keep does): each layer with each
+/// reachable input and output channel count (depthwise: both tied to one group). Duplicates are
+/// possible; profile() measures each key once.
+std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
+                                           const std::vector<double>& keep, int64_t multiple);
+
 /// A one-layer network that runs `key` (input, layer, optional BN and activation).
 graph::Network layer_network(const LayerKey& key);
 

@@ -1,5 +1,6 @@
 // The target registry: names to factories, listed explicitly (no static self-registration).
 
+#include <algorithm>
 #include <functional>
 #include <map>
 
@@ -26,6 +27,13 @@ std::vector<std::string> target_names() {
   std::vector<std::string> names;
   for (const auto& [name, f] : registry()) names.push_back(name);
   return names;
+}
+
+void require_precision(const Target& target, const std::string& precision) {
+  const auto precisions = target.capabilities().precisions;
+  if (std::find(precisions.begin(), precisions.end(), precision) == precisions.end())
+    throw ConfigError("target '" + target.name() + "' does not run precision '" + precision +
+                      "'; it runs: " + join(precisions));
 }
 
 std::unique_ptr<Target> make_target(const std::string& name) {

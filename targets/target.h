@@ -64,6 +64,9 @@ class Target {
 };
 
 std::unique_ptr<Target> make_target(const std::string& name);
+
+/// Throws ConfigError when `target` does not run `precision`, listing what it runs.
+void require_precision(const Target& target, const std::string& precision);
 std::vector<std::string> target_names();
 
 /// Context every result carries: CPU model, cores, library versions.
