@@ -116,19 +116,6 @@ std::string Policy::key() const {
   return os.str();
 }
 
-bool Policy::is_identity() const {
-  for (const auto& [id, f] : keep)
-    if (f < 1.0 && !keep_count.count(id)) return false;
-  for (const auto& [id, b] : weight_bits)
-    if (b != 32) return false;
-  for (const auto& [id, b] : act_bits)
-    if (b != 32) return false;
-  for (const auto& [id, s] : sparsity)
-    if (s > 0) return false;
-  // keep_count and rank may still be "everything": apply() decides; they count as changes here.
-  return keep_count.empty() && rank.empty();
-}
-
 DecisionPoints decision_points(const graph::Network& net) {
   return decision_points(net, graph::analyze_channels(net));
 }

@@ -25,9 +25,6 @@
 
 namespace tightfit::policies {
 
-/// Kept for the search space of the skeleton: the weight bit-widths it samples by default.
-inline const std::vector<int> kSupportedWeightBits = kWeightBits;
-
 struct Policy {
   std::map<std::string, double> keep;         ///< group -> fraction of channels kept, (0, 1]
   std::map<std::string, int64_t> keep_count;  ///< group -> channels kept (wins over `keep`)
@@ -46,8 +43,6 @@ struct Policy {
   static Policy from_json(const nlohmann::json& j, const std::string& where = "policy");
   /// Canonical text form (sorted keys, fixed precision): equal policies give equal keys.
   std::string key() const;
-  /// True when the policy changes nothing.
-  bool is_identity() const;
 };
 
 struct ChannelDecision {

@@ -19,8 +19,8 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
     if (!(k > 0.0 && k <= 1.0))
       throw ConfigError(where + ".keep has " + std::to_string(k) + "; fractions must be in (0, 1]");
   for (int b : c.weight_bits)
-    if (std::find(policies::kSupportedWeightBits.begin(), policies::kSupportedWeightBits.end(),
-                  b) == policies::kSupportedWeightBits.end())
+    if (std::find(policies::kWeightBits.begin(), policies::kWeightBits.end(), b) ==
+        policies::kWeightBits.end())
       throw ConfigError(where + ".weight_bits has " + std::to_string(b) + "; supported: 32, 8");
   if (c.channel_multiple < 1) throw ConfigError(where + ".channel_multiple must be >= 1");
   return c;
