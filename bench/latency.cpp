@@ -12,6 +12,7 @@
 // "onednn_over_libtorch_fp32", "int8_speedup", "int8_precision", "gflops_resnet50",
 // "peak_gflops", "gflops_over_peak", "context"}.
 
+#include <immintrin.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -30,6 +32,7 @@
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/space.h"
+#include "targets/onednn_engine.h"
 #include "targets/target.h"
 
 using namespace tightfit;
@@ -41,6 +44,7 @@ struct Args {
   int threads = 1;
   int policies = 100;
   uint64_t seed = 1;
+  std::string sections = "repeat,predictor,ratio,int8,gflops";
 };
 
 const std::vector<std::string> kSmallModels = {"vgg_small", "resnet8", "resnet20",
@@ -81,21 +85,29 @@ typedef float v8 __attribute__((vector_size(32)));
 constexpr int kAccumulators = 12;  // enough independent FMA chains to hide the FMA latency
 constexpr int64_t kPeakChunk = 1 << 20;
 
-/// Runs `iterations` x kAccumulators multiply-adds on 8-float vectors; returns a value that
-/// depends on all of them so nothing is optimized away.
+// FMA loops for the widest vectors this CPU has: `iterations` x kAccumulators multiply-adds,
+// returning a value that depends on all of them so nothing is optimized away. Each is compiled
+// for its ISA and only called when __builtin_cpu_supports says the CPU has it.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iterations) {
-  v8 acc[kAccumulators];
-  for (int i = 0; i < kAccumulators; ++i) acc[i] = v8{} + static_cast<float>(i) * 1e-3f;
-  const v8 mul = v8{} + 0.999999f;
-  const v8 add = v8{} + 1e-6f;
-  for (int64_t n = 0; n < iterations; ++n)
-    for (int i = 0; i < kAccumulators; ++i) acc[i] = __builtin_ia32_vfmaddps256(acc[i], mul, add);
-  float sum = 0;
-  for (int i = 0; i < kAccumulators; ++i)
-    for (int j = 0; j < 8; ++j) sum += acc[i][j];
-  return sum;
-}
+#define TIGHTFIT_FMA_LOOP(name, isa, vec, lanes, set1, fmadd, store)                      \
+  __attribute__((target(isa))) float name(int64_t iterations) {                           \
+    vec acc[kAccumulators];                                                               \
+    for (int i = 0; i < kAccumulators; ++i) acc[i] = set1(static_cast<float>(i) * 1e-3f); \
+    const vec mul = set1(0.999999f), add = set1(1e-6f);                                   \
+    for (int64_t n = 0; n < iterations; ++n)                                              \
+      for (int i = 0; i < kAccumulators; ++i) acc[i] = fmadd(acc[i], mul, add);           \
+    float sum = 0, lane[lanes];                                                           \
+    for (int i = 0; i < kAccumulators; ++i) {                                             \
+      store(lane, acc[i]);                                                                \
+      for (float v : lane) sum += v;                                                      \
+    }                                                                                     \
+    return sum;                                                                           \
+  }
+TIGHTFIT_FMA_LOOP(fma_loop_avx2, "avx2,fma", __m256, 8, _mm256_set1_ps, _mm256_fmadd_ps,
+                  _mm256_storeu_ps)
+TIGHTFIT_FMA_LOOP(fma_loop_avx512, "avx512f", __m512, 16, _mm512_set1_ps, _mm512_fmadd_ps,
+                  _mm512_storeu_ps)
+#undef TIGHTFIT_FMA_LOOP
 #endif
 
 /// Portable fallback: separate multiply and add (lowered to SSE without AVX).
@@ -115,17 +127,16 @@ float fma_loop_generic(int64_t iterations) {
 /// This core's fp32 peak in GFLOP/s (2 flops per multiply-add), timed for ~kPeakSeconds on the
 /// calling thread; `isa` says which loop ran.
 double peak_gflops(std::string& isa) {
-  bool avx2 = false;
+  int lanes = 8;
+  std::function<float(int64_t)> run = fma_loop_generic;
+  isa = "generic";
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (__builtin_cpu_supports("avx512f")) {
+    isa = "avx512f", lanes = 16, run = fma_loop_avx512;
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    isa = "avx2+fma", run = fma_loop_avx2;
+  }
 #endif
-  isa = avx2 ? "avx2+fma" : "generic";
-  auto run = [&](int64_t iterations) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    if (avx2) return fma_loop_avx2(iterations);
-#endif
-    return fma_loop_generic(iterations);
-  };
   volatile float sink = run(kPeakChunk / 16);  // warm-up (clocks, page faults)
   const auto t0 = std::chrono::steady_clock::now();
   int64_t iterations = 0;
@@ -135,7 +146,7 @@ double peak_gflops(std::string& isa) {
     iterations += kPeakChunk;
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  const double flops = 2.0 * 8 * kAccumulators * static_cast<double>(iterations);
+  const double flops = 2.0 * lanes * kAccumulators * static_cast<double>(iterations);
   return flops / seconds / 1e9;
 }
 
@@ -152,7 +163,13 @@ int main(int argc, char** argv) {
   app.add_option("--policies", a.policies, "Random policies checked per model (predictor)")
       ->capture_default_str();
   app.add_option("--seed", a.seed, "Policy sampling and input seed")->capture_default_str();
+  app.add_option("--sections", a.sections,
+                 "Comma-separated parts to run: repeat, predictor, ratio, int8, gflops")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const auto want = [&](const std::string& section) {
+    return ("," + a.sections + ",").find("," + section + ",") != std::string::npos;
+  };
 
   try {
     const auto t0 = std::chrono::steady_clock::now();
@@ -183,187 +200,212 @@ int main(int argc, char** argv) {
     };
 
     // (a) repeatability
-    std::printf("repeatability: %d whole-network measurements, batch 1, %d thread(s)\n", kRepeats,
-                a.threads);
-    std::printf("%-14s %-18s %10s %8s %8s\n", "target", "model", "median_ms", "cv", "suspect");
-    std::vector<double> all_cv;
     std::map<std::string, std::map<std::string, double>> small_fp32_ms;  // target -> model -> ms
-    for (const auto& target : kTargets) {
-      for (const auto& model : kSmallModels) {
-        const auto net = models::make_model(model, models::default_options(model));
-        const auto c = policies::apply(net, policies::Policy{});
-        std::vector<double> medians;
-        int suspect = 0;
-        for (int r = 0; r < kRepeats; ++r) {
-          const auto m = measure(target, c, small_opts, "cv." + target + "." + model);
-          if (!m.ok()) break;
-          medians.push_back(m.median_ms);
-          suspect += m.suspect;
+    if (want("repeat")) {
+      std::printf("repeatability: %d whole-network measurements, batch 1, %d thread(s)\n", kRepeats,
+                  a.threads);
+      std::printf("%-14s %-18s %10s %8s %8s\n", "target", "model", "median_ms", "cv", "suspect");
+      std::vector<double> all_cv;
+      for (const auto& target : kTargets) {
+        for (const auto& model : kSmallModels) {
+          const auto net = models::make_model(model, models::default_options(model));
+          const auto c = policies::apply(net, policies::Policy{});
+          std::vector<double> medians;
+          int suspect = 0;
+          for (int r = 0; r < kRepeats; ++r) {
+            const auto m = measure(target, c, small_opts, "cv." + target + "." + model);
+            if (!m.ok()) break;
+            medians.push_back(m.median_ms);
+            suspect += m.suspect;
+          }
+          if (medians.size() < 2) {
+            result["cv"][target][model] = nullptr;
+            std::printf("%-14s %-18s %10s\n", target.c_str(), model.c_str(), "failed");
+            continue;
+          }
+          const double cv = coefficient_of_variation(medians);
+          all_cv.push_back(cv);
+          small_fp32_ms[target][model] = median(medians);
+          result["cv"][target][model] = cv;
+          std::printf("%-14s %-18s %10.3f %8.4f %5d/%d\n", target.c_str(), model.c_str(),
+                      median(medians), cv, suspect, kRepeats);
         }
-        if (medians.size() < 2) {
-          result["cv"][target][model] = nullptr;
-          std::printf("%-14s %-18s %10s\n", target.c_str(), model.c_str(), "failed");
-          continue;
-        }
-        const double cv = coefficient_of_variation(medians);
-        all_cv.push_back(cv);
-        small_fp32_ms[target][model] = median(medians);
-        result["cv"][target][model] = cv;
-        std::printf("%-14s %-18s %10.3f %8.4f %5d/%d\n", target.c_str(), model.c_str(),
-                    median(medians), cv, suspect, kRepeats);
       }
+      result["cv_median"] = median(all_cv);
+      std::printf("cv_median %.4f   (%.0f s)\n\n", median(all_cv), elapsed());
     }
-    result["cv_median"] = median(all_cv);
-    std::printf("cv_median %.4f   (%.0f s)\n\n", median(all_cv), elapsed());
 
     // (b) predictor accuracy
-    std::printf(
-        "predictor: lookup table (cpu-onednn, fp32), default search space, calibrated on %d "
-        "networks\n%-18s %8s %8s %8s %8s %8s %8s\n",
-        kCalibrationPoints, "model", "entries", "scale", "offset", "rmspe", "<=5%", "<=10%");
-    int within10_all = 0, checked_all = 0;
-    for (const std::string model : {"resnet20", "mobilenetv2_small"}) {
-      const auto net = models::make_model(model, models::default_options(model));
-      const search::SpaceConfig space;
-      latency_models::LutContext context;
-      context.target = "cpu-onednn";
-      context.threads = a.threads;
-      context.model = model;
-      context.model_hash = latency_models::structure_hash(net);
-      latency_models::LookupTable table(context);
-      targets::MeasureOptions layer_opts = small_opts;
-      layer_opts.min_time_ms = kLayerMs;
-      latency_models::profile(
-          table, latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple),
-          *targets.at("cpu-onednn"), layer_opts, [](size_t, size_t) {});
+    if (want("predictor")) {
+      std::printf(
+          "predictor: lookup table (cpu-onednn, fp32), default search space, calibrated on %d "
+          "networks\n%-18s %8s %8s %8s %8s %8s %8s\n",
+          kCalibrationPoints, "model", "entries", "scale", "offset", "rmspe", "<=5%", "<=10%");
+      int within10_all = 0, checked_all = 0;
+      for (const std::string model : {"resnet20", "mobilenetv2_small"}) {
+        const auto net = models::make_model(model, models::default_options(model));
+        const search::SpaceConfig space;
+        latency_models::LutContext context;
+        context.target = "cpu-onednn";
+        context.threads = a.threads;
+        context.model = model;
+        context.model_hash = latency_models::structure_hash(net);
+        latency_models::LookupTable table(context);
+        targets::MeasureOptions layer_opts = small_opts;
+        layer_opts.min_time_ms = kLayerMs;
+        latency_models::profile(
+            table, latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple),
+            *targets.at("cpu-onednn"), layer_opts, [](size_t, size_t) {});
 
-      const search::SearchSpace search_space(policies::decision_points(net), space);
-      std::mt19937_64 rng(a.seed);
-      policies::ApplyOptions apply_opts;
-      apply_opts.channel_multiple = space.channel_multiple;
-      auto sample = [&](bool identity) {
-        policies::Policy p = identity ? policies::Policy{} : search_space.sample(rng);
-        p.weight_bits.clear();  // fp32 table: bits do not change fp32 time
-        return policies::apply(net, p, apply_opts);
-      };
-      std::vector<double> sums, measured;
-      for (int k = 0; k < kCalibrationPoints; ++k) {
-        const auto c = sample(k == 0);
-        const auto m = measure("cpu-onednn", c, small_opts, "predictor." + model + ".calibration");
-        if (!m.ok()) continue;
-        sums.push_back(table.layer_sum_ms(c.net));
-        measured.push_back(m.median_ms);
-      }
-      table.calibrate(sums, measured);
+        const search::SearchSpace search_space(policies::decision_points(net), space);
+        std::mt19937_64 rng(a.seed);
+        policies::ApplyOptions apply_opts;
+        apply_opts.channel_multiple = space.channel_multiple;
+        auto sample = [&](bool identity) {
+          policies::Policy p = identity ? policies::Policy{} : search_space.sample(rng);
+          p.weight_bits.clear();  // fp32 table: bits do not change fp32 time
+          return policies::apply(net, p, apply_opts);
+        };
+        std::vector<double> sums, measured;
+        for (int k = 0; k < kCalibrationPoints; ++k) {
+          const auto c = sample(k == 0);
+          const auto m =
+              measure("cpu-onednn", c, small_opts, "predictor." + model + ".calibration");
+          if (!m.ok()) continue;
+          sums.push_back(table.layer_sum_ms(c.net));
+          measured.push_back(m.median_ms);
+        }
+        table.calibrate(sums, measured);
 
-      double sq = 0;
-      int within5 = 0, within10 = 0, checked = 0;
-      for (int k = 0; k < a.policies; ++k) {
-        const auto c = sample(false);
-        const auto m = measure("cpu-onednn", c, small_opts, "predictor." + model + ".check");
-        if (!m.ok()) continue;
-        const double err = (table.predict({&c}).front() - m.median_ms) / m.median_ms;
-        sq += err * err;
-        within5 += std::fabs(err) <= 0.05;
-        within10 += std::fabs(err) <= 0.10;
-        ++checked;
+        double sq = 0;
+        int within5 = 0, within10 = 0, checked = 0;
+        for (int k = 0; k < a.policies; ++k) {
+          const auto c = sample(false);
+          const auto m = measure("cpu-onednn", c, small_opts, "predictor." + model + ".check");
+          if (!m.ok()) continue;
+          const double err = (table.predict({&c}).front() - m.median_ms) / m.median_ms;
+          sq += err * err;
+          within5 += std::fabs(err) <= 0.05;
+          within10 += std::fabs(err) <= 0.10;
+          ++checked;
+        }
+        const double n = std::max(1, checked);
+        result["predictor"][model] = {
+            {"rmspe", std::sqrt(sq / n)},        {"within_5pct", within5 / n},
+            {"within_10pct", within10 / n},      {"policies", checked},
+            {"entries", table.entries().size()}, {"scale", table.scale()},
+            {"offset_ms", table.offset_ms()}};
+        within10_all += within10;
+        checked_all += checked;
+        std::printf("%-18s %8zu %8.3f %8.3f %7.1f%% %7.0f%% %7.0f%%   (%d policies, %.0f s)\n",
+                    model.c_str(), table.entries().size(), table.scale(), table.offset_ms(),
+                    100 * std::sqrt(sq / n), 100 * within5 / n, 100 * within10 / n, checked,
+                    elapsed());
       }
-      const double n = std::max(1, checked);
-      result["predictor"][model] = {
-          {"rmspe", std::sqrt(sq / n)},        {"within_5pct", within5 / n},
-          {"within_10pct", within10 / n},      {"policies", checked},
-          {"entries", table.entries().size()}, {"scale", table.scale()},
-          {"offset_ms", table.offset_ms()}};
-      within10_all += within10;
-      checked_all += checked;
-      std::printf("%-18s %8zu %8.3f %8.3f %7.1f%% %7.0f%% %7.0f%%   (%d policies, %.0f s)\n",
-                  model.c_str(), table.entries().size(), table.scale(), table.offset_ms(),
-                  100 * std::sqrt(sq / n), 100 * within5 / n, 100 * within10 / n, checked,
-                  elapsed());
+      result["predictor_within_10pct"] =
+          static_cast<double>(within10_all) / std::max(1, checked_all);
+      std::printf("predictor_within_10pct %.3f\n\n",
+                  static_cast<double>(within10_all) / std::max(1, checked_all));
     }
-    result["predictor_within_10pct"] = static_cast<double>(within10_all) / std::max(1, checked_all);
-    std::printf("predictor_within_10pct %.3f\n\n",
-                static_cast<double>(within10_all) / std::max(1, checked_all));
 
     // (c) oneDNN over LibTorch, fp32 (small models reuse the repeatability medians)
     std::printf("oneDNN vs LibTorch, fp32, batch 1\n%-18s %12s %12s %8s\n", "model", "libtorch_ms",
                 "onednn_ms", "ratio");
     std::map<std::string, targets::Measurement> onednn_fp32;  // 224x224 models
+    std::map<std::string, graph::Network> large_nets;
+    auto large_net = [&](const std::string& model) -> const graph::Network& {
+      if (!large_nets.count(model))
+        large_nets.emplace(model, models::make_model(model, models::default_options(model)));
+      return large_nets.at(model);
+    };
+    auto large_fp32 = [&](const std::string& model) -> const targets::Measurement& {
+      if (!onednn_fp32.count(model))
+        onednn_fp32[model] = measure("cpu-onednn", policies::apply(large_net(model), {}),
+                                     large_opts, "fp32.cpu-onednn." + model);
+      return onednn_fp32.at(model);
+    };
     auto print_ratio = [&](const std::string& model, double lt, double dn) {
       const bool ok = lt > 0 && dn > 0;
       result["onednn_over_libtorch_fp32"][model] = ok ? nlohmann::json(dn / lt) : nullptr;
       std::printf("%-18s %12.3f %12.3f %8.3f\n", model.c_str(), lt, dn, ok ? dn / lt : 0.0);
     };
-    for (const auto& model : kSmallModels)
-      print_ratio(model, small_fp32_ms["cpu-libtorch"][model], small_fp32_ms["cpu-onednn"][model]);
-    std::map<std::string, graph::Network> large_nets;
-    for (const auto& model : kLargeModels) {
-      large_nets.emplace(model, models::make_model(model, models::default_options(model)));
-      const auto c = policies::apply(large_nets.at(model), policies::Policy{});
-      const auto lt = measure("cpu-libtorch", c, large_opts, "fp32.cpu-libtorch." + model);
-      const auto dn = measure("cpu-onednn", c, large_opts, "fp32.cpu-onednn." + model);
-      onednn_fp32[model] = dn;
-      print_ratio(model, lt.ok() ? lt.median_ms : 0, dn.ok() ? dn.median_ms : 0);
+    if (want("ratio")) {
+      for (const auto& model : kSmallModels)
+        if (small_fp32_ms.count("cpu-onednn"))
+          print_ratio(model, small_fp32_ms["cpu-libtorch"][model],
+                      small_fp32_ms["cpu-onednn"][model]);
+      for (const auto& model : kLargeModels) {
+        const auto c = policies::apply(large_net(model), policies::Policy{});
+        const auto lt = measure("cpu-libtorch", c, large_opts, "fp32.cpu-libtorch." + model);
+        const auto& dn = large_fp32(model);
+        print_ratio(model, lt.ok() ? lt.median_ms : 0, dn.ok() ? dn.median_ms : 0);
+      }
+      std::printf("(%.0f s)\n\n", elapsed());
     }
-    std::printf("(%.0f s)\n\n", elapsed());
 
     // (d) int8 vs fp32 on cpu-onednn
-    std::printf("int8 vs fp32 on cpu-onednn (8-bit weights and activations on every layer)\n");
-    std::printf("%-14s %10s %10s %8s %10s\n", "model", "fp32_ms", "int8_ms", "speedup", "ran");
-    policies::Calibration calibration;
-    torch::manual_seed(a.seed);
-    constexpr int kCalibrationBatches = 2;
-    constexpr int64_t kCalibrationImages = 4;
-    for (int b = 0; b < kCalibrationBatches; ++b) {
-      calibration.images.push_back(torch::randn({kCalibrationImages, 3, 224, 224}));
-      calibration.labels.push_back(torch::zeros({kCalibrationImages}, torch::kLong));
-    }
-    for (const std::string model : {"resnet50", "mobilenetv2"}) {
-      const auto& net = large_nets.at(model);
-      policies::Policy p;
-      for (const auto& l : policies::decision_points(net).layers) {
-        p.weight_bits[l.name] = 8;
-        p.act_bits[l.name] = 8;
+    if (want("int8")) {
+      std::printf("int8 vs fp32 on cpu-onednn (8-bit weights and activations on every layer)\n");
+      std::printf("%-14s %10s %10s %8s %10s\n", "model", "fp32_ms", "int8_ms", "speedup", "ran");
+      policies::Calibration calibration;
+      torch::manual_seed(a.seed);
+      constexpr int kCalibrationBatches = 2;
+      constexpr int64_t kCalibrationImages = 4;
+      for (int b = 0; b < kCalibrationBatches; ++b) {
+        calibration.images.push_back(torch::randn({kCalibrationImages, 3, 224, 224}));
+        calibration.labels.push_back(torch::zeros({kCalibrationImages}, torch::kLong));
       }
-      policies::ApplyOptions apply_opts;
-      apply_opts.calibration = &calibration;
-      apply_opts.seed = a.seed;
-      targets::MeasureOptions int8_opts = large_opts;
-      int8_opts.precision = "int8";
-      targets::Measurement q;
-      try {
-        const auto c = policies::apply(net, p, apply_opts);
-        q = measure("cpu-onednn", c, int8_opts, "int8." + model);
-      } catch (const std::exception& e) {
-        q.error = e.what();
-        result["errors"]["int8." + model] = q.error;
+      for (const std::string model : {"resnet50", "mobilenetv2"}) {
+        const auto& net = large_net(model);
+        policies::Policy p;
+        // Without VNNI, 8-bit weights run in int8 only on 7-bit activation codes.
+        p.quantization.reduce_range = !targets::OneDnnEngine::exact_full_range_int8();
+        for (const auto& l : policies::decision_points(net).layers) {
+          p.weight_bits[l.name] = 8;
+          p.act_bits[l.name] = 8;
+        }
+        policies::ApplyOptions apply_opts;
+        apply_opts.calibration = &calibration;
+        apply_opts.seed = a.seed;
+        targets::MeasureOptions int8_opts = large_opts;
+        int8_opts.precision = "int8";
+        targets::Measurement q;
+        try {
+          const auto c = policies::apply(net, p, apply_opts);
+          q = measure("cpu-onednn", c, int8_opts, "int8." + model);
+        } catch (const std::exception& e) {
+          q.error = e.what();
+          result["errors"]["int8." + model] = q.error;
+        }
+        const auto& f = large_fp32(model);
+        const bool ok = q.ok() && f.ok();
+        result["int8_speedup"][model] = ok ? nlohmann::json(f.median_ms / q.median_ms) : nullptr;
+        result["int8_precision"][model] = q.precision;
+        result["int8_ms"][model] = ms_or_null(q);
+        result["fp32_ms"][model] = ms_or_null(f);
+        std::printf("%-14s %10.3f %10.3f %8.3f %10s%s\n", model.c_str(), f.median_ms, q.median_ms,
+                    ok ? f.median_ms / q.median_ms : 0.0, q.precision.c_str(),
+                    q.ok() ? "" : ("  failed: " + q.error).c_str());
       }
-      const auto& f = onednn_fp32.at(model);
-      const bool ok = q.ok() && f.ok();
-      result["int8_speedup"][model] = ok ? nlohmann::json(f.median_ms / q.median_ms) : nullptr;
-      result["int8_precision"][model] = q.precision;
-      result["int8_ms"][model] = ms_or_null(q);
-      result["fp32_ms"][model] = ms_or_null(f);
-      std::printf("%-14s %10.3f %10.3f %8.3f %10s%s\n", model.c_str(), f.median_ms, q.median_ms,
-                  ok ? f.median_ms / q.median_ms : 0.0, q.precision.c_str(),
-                  q.ok() ? "" : ("  failed: " + q.error).c_str());
+      std::printf("(%.0f s)\n\n", elapsed());
     }
-    std::printf("(%.0f s)\n\n", elapsed());
 
     // (e) GFLOP/s of the engine on ResNet-50 against this core's peak
-    const auto& r50 = onednn_fp32.at("resnet50");
-    const double macs = static_cast<double>(evaluators::count_macs(large_nets.at("resnet50")));
-    const double gflops = r50.ok() ? 2 * macs / (r50.median_ms / 1e3) / 1e9 : 0;
-    std::string isa;
-    const double peak = peak_gflops(isa);
-    result["gflops_resnet50"] = r50.ok() ? nlohmann::json(gflops) : nullptr;
-    result["peak_gflops"] = peak;
-    result["peak_isa"] = isa;
-    result["gflops_over_peak"] = r50.ok() ? nlohmann::json(gflops / peak) : nullptr;
-    std::printf("GFLOP/s, fp32, one thread peak\n%-22s %10s %10s %8s\n", "", "GFLOP/s", "peak",
-                "ratio");
-    std::printf("%-22s %10.1f %10.1f %8.3f   (peak loop: %s, %d thread(s) for the network)\n",
-                "resnet50 cpu-onednn", gflops, peak, gflops / peak, isa.c_str(), a.threads);
+    if (want("gflops")) {
+      const auto& r50 = large_fp32("resnet50");
+      const double macs = static_cast<double>(evaluators::count_macs(large_net("resnet50")));
+      const double gflops = r50.ok() ? 2 * macs / (r50.median_ms / 1e3) / 1e9 : 0;
+      std::string isa;
+      const double peak = peak_gflops(isa);
+      result["gflops_resnet50"] = r50.ok() ? nlohmann::json(gflops) : nullptr;
+      result["peak_gflops"] = peak;
+      result["peak_isa"] = isa;
+      result["gflops_over_peak"] = r50.ok() ? nlohmann::json(gflops / peak) : nullptr;
+      std::printf("GFLOP/s, fp32, one thread peak\n%-22s %10s %10s %8s\n", "", "GFLOP/s", "peak",
+                  "ratio");
+      std::printf("%-22s %10.1f %10.1f %8.3f   (peak loop: %s, %d thread(s) for the network)\n",
+                  "resnet50 cpu-onednn", gflops, peak, gflops / peak, isa.c_str(), a.threads);
+    }
 
     result["context"] = bench::context("latency", a.threads, a.seed,
                                        {{"policies", a.policies},

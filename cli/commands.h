@@ -45,6 +45,7 @@ struct MeasureArgs {
   int threads = 1;
   int64_t batch = 1;
   uint64_t seed = 1;
+  int steps = 0;  ///< cpu-onednn: list the slowest engine steps
   bool json = false;
 };
 int cmd_measure(const MeasureArgs& a);
@@ -57,6 +58,7 @@ struct ProfileArgs {
   double min_time_ms = 100;    ///< per layer configuration
   int calibration_points = 6;  ///< whole networks measured to calibrate the sum
   int check = 0;               ///< random policies to check the predictor on
+  int curves = 3;  ///< layers timed vs channel count for the preferred multiple (0: none)
   bool json = false;
 };
 int cmd_profile(const ProfileArgs& a);

@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
   meas->add_option("--batch", ma.batch, "Images per run")->capture_default_str();
   meas->add_option("--seed", ma.seed, "Random input and calibration seed")->capture_default_str();
   meas->add_option("--data-dir", ma.data_dir, "Fashion-MNIST folder (calibration, if needed)");
+  meas->add_option("--steps", ma.steps,
+                   "cpu-onednn: also time each engine step and list the N slowest (0: none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   meas->add_flag("--json", ma.json, "Machine-readable result on stdout");
 
   auto* prof = app.add_subcommand("profile",
@@ -103,7 +107,8 @@ int main(int argc, char** argv) {
   prof->add_option("--model", pa.model, "Network file or zoo model name")->required();
   prof->add_option("--target", pa.target, "Target name")->capture_default_str();
   prof->add_option("--precision", pa.precision, "Precision the target runs")->capture_default_str();
-  prof->add_option("--space", pa.space, "Search config or space JSON (keep, channel_multiple)");
+  prof->add_option("--space", pa.space,
+                   "Search config or space JSON (keep, channel_multiple: a number or \"auto\")");
   prof->add_option("--out", pa.out, "Latency table JSON (resumed when it exists)")->required();
   prof->add_option("--threads", pa.threads, "Threads, fixed and recorded")->capture_default_str();
   prof->add_option("--batch", pa.batch, "Images per run")->capture_default_str();
@@ -113,6 +118,11 @@ int main(int argc, char** argv) {
                    "Whole networks measured to calibrate the table")
       ->capture_default_str();
   prof->add_option("--check", pa.check, "Random policies measured to check the prediction")
+      ->capture_default_str();
+  prof->add_option("--curves", pa.curves,
+                   "Layers (the largest) timed vs output channel count first, to find the "
+                   "target's preferred channel multiple (0: none; needed by "
+                   "\"channel_multiple\": \"auto\")")
       ->capture_default_str();
   prof->add_option("--seed", pa.seed, "Random policies and input")->capture_default_str();
   prof->add_flag("--json", pa.json, "Machine-readable result on stdout");

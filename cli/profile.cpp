@@ -1,7 +1,10 @@
 // `tightfit profile`: builds a latency lookup table for a model and search space on a target —
 // every conv/linear configuration the space can reach, timed as the target runs it — calibrates
 // it against whole-network measurements, and with --check reports how well it predicts.
-// The table is saved after every entry, so an interrupted profile resumes where it stopped.
+// First (--curves N) it times the N largest layers at a run of output channel counts; those
+// curves give the target's preferred channel multiple, which a space with
+// "channel_multiple": "auto" rounds to. The table is saved after every entry, so an interrupted
+// profile resumes where it stopped.
 
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "graph/json_util.h"
+#include "latency_models/channel_curve.h"
 #include "latency_models/lut.h"
 #include "policies/compress.h"
 #include "search/space.h"
@@ -22,6 +26,9 @@
 namespace tightfit::cli {
 
 int cmd_profile(const ProfileArgs& a) {
+  if (a.curves < 0)
+    throw ConfigError("--curves is " + std::to_string(a.curves) +
+                      "; give the number of layers to time vs channel count (0 for none)");
   auto target = targets::make_target(a.target);
   targets::require_precision(*target, a.precision);
   const graph::Network net = load_model_arg(a.model);
@@ -51,11 +58,46 @@ int cmd_profile(const ProfileArgs& a) {
                  table.entries().size());
   }
 
+  // Latency vs channel count first: the preferred multiple decides which keys are reachable.
+  const std::filesystem::path out_path(a.out);
+  if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
+  if (a.curves > 0 && !table.channel_curves().empty()) {
+    std::fprintf(stderr, "[profile] %zu latency-vs-channels curves already measured\n",
+                 table.channel_curves().size());
+  } else if (a.curves > 0) {
+    const auto layers = latency_models::curve_layers(net, static_cast<size_t>(a.curves));
+    for (size_t i = 0; i < layers.size(); ++i) {
+      table.channel_curves().push_back(
+          latency_models::measure_channel_curve(layers[i], *target, opts));
+      const auto& points = table.channel_curves().back().points;
+      std::fprintf(stderr, "[profile] curve %zu/%zu %s: %lld..%lld channels, %.4f..%.4f ms\n",
+                   i + 1, layers.size(), layers[i].str().c_str(),
+                   static_cast<long long>(points.front().channels),
+                   static_cast<long long>(points.back().channels), points.front().median_ms,
+                   points.back().median_ms);
+    }
+    if (!table.channel_curves().empty()) {
+      table.set_preferred_channel_multiple(
+          latency_models::preferred_multiple(table.channel_curves()));
+      table.save(a.out);
+    }
+  }
+  if (table.preferred_channel_multiple() > 0)
+    std::fprintf(stderr, "[profile] preferred channel multiple on %s (%s): %lld\n",
+                 a.target.c_str(), a.precision.c_str(),
+                 static_cast<long long>(table.preferred_channel_multiple()));
+  if (space.channel_multiple == search::kAutoChannelMultiple) {
+    if (table.preferred_channel_multiple() <= 0)
+      throw ConfigError(a.space + ": channel_multiple is \"auto\" but no latency curves were " +
+                        "measured (--curves 0); use --curves 3 or give a number");
+    space.channel_multiple = table.preferred_channel_multiple();
+    std::fprintf(stderr, "[profile] channel_multiple \"auto\" -> %lld\n",
+                 static_cast<long long>(space.channel_multiple));
+  }
+
   const auto keys = latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple);
   std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
                a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, keys.size());
-  const std::filesystem::path out_path(a.out);
-  if (out_path.has_parent_path()) std::filesystem::create_directories(out_path.parent_path());
   // A live progress bar on a terminal; a line per tenth in a log file.
   const bool live = ::isatty(STDERR_FILENO);
   latency_models::profile(table, keys, *target, opts, [&](size_t done, size_t total) {
@@ -94,7 +136,14 @@ int cmd_profile(const ProfileArgs& a) {
   nlohmann::json result = {{"out", a.out},
                            {"entries", table.entries().size()},
                            {"scale", table.scale()},
-                           {"offset_ms", table.offset_ms()}};
+                           {"offset_ms", table.offset_ms()},
+                           {"channel_multiple", space.channel_multiple}};
+  if (table.preferred_channel_multiple() > 0) {
+    result["preferred_channel_multiple"] = table.preferred_channel_multiple();
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& curve : table.channel_curves()) layers.push_back(curve.layer);
+    result["curve_layers"] = layers;
+  }
   std::fprintf(stderr,
                "[profile] calibrated on %d networks: latency = %.3f x layer sum + %.3f ms\n",
                a.calibration_points, table.scale(), table.offset_ms());
@@ -128,6 +177,10 @@ int cmd_profile(const ProfileArgs& a) {
   } else {
     std::printf("latency table %s: %zu entries, calibrated %.3f x sum + %.3f ms\n", a.out.c_str(),
                 table.entries().size(), table.scale(), table.offset_ms());
+    if (table.preferred_channel_multiple() > 0)
+      std::printf("preferred channel multiple: %lld (from %zu latency-vs-channels curves)\n",
+                  static_cast<long long>(table.preferred_channel_multiple()),
+                  table.channel_curves().size());
     if (result.contains("check"))
       std::printf(
           "check on %d random policies: RMSPE %.1f%%, within 5%%: %.0f%%, within 10%%: "

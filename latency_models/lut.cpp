@@ -88,9 +88,28 @@ std::vector<LayerKey> layer_keys(const graph::Network& net) {
   return keys;
 }
 
-graph::Network layer_network(const LayerKey& k) {
-  // Weights are irrelevant to the time of dense kernels: constant values keep it fast to build.
+namespace {
+
+/// An unsigned 7-bit fake_quant of `input` (exact for int8 kernels with or without VNNI).
+graph::Node code_quant(const std::string& name, int input) {
+  graph::Node fq;
+  fq.name = name;
+  fq.op = graph::OpKind::kFakeQuant;
+  fq.inputs = {input};
+  fq.attrs.q_scale = 0.05;
+  fq.attrs.q_zero_point = 0;
+  fq.attrs.q_min = 0;
+  fq.attrs.q_max = 127;
+  return fq;
+}
+
+}  // namespace
+
+graph::Network layer_network(const LayerKey& k, const std::string& precision) {
+  // Weights are irrelevant to the time of dense kernels: constant values keep it fast to build
+  // (and 0.01 everywhere lies on every symmetric per-channel grid).
   const bool conv = k.op == "conv2d";
+  const bool int8 = precision == "int8";
   graph::Network net(conv ? graph::Shape{k.in_channels, k.in_h, k.in_w}
                           : graph::Shape{k.in_channels, 1, 1});
   int x = 0;
@@ -101,8 +120,9 @@ graph::Network layer_network(const LayerKey& k) {
     flat.inputs = {x};
     x = net.add(std::move(flat));
   }
+  if (int8) x = net.add(code_quant("input_quant", x));
   graph::Node layer;
-  layer.name = "layer";
+  layer.name = kLayerNode;
   layer.op = conv ? graph::OpKind::kConv2d : graph::OpKind::kLinear;
   layer.inputs = {x};
   auto& a = layer.attrs;
@@ -139,6 +159,21 @@ graph::Network layer_network(const LayerKey& k) {
     act.op = graph::op_from_name(k.activation);
     act.inputs = {x};
     x = net.add(std::move(act));
+  }
+  if (int8) {
+    x = net.add(code_quant("output_quant", x));
+    graph::Node next;
+    next.name = "next";
+    next.op = graph::OpKind::kConv2d;
+    next.inputs = {x};
+    next.attrs.in_channels = k.out_channels;
+    next.attrs.out_channels = 1;
+    next.params["weight"] = graph::Tensor({1, k.out_channels, 1, 1}, 0.01f);
+    if (!conv) {
+      next.op = graph::OpKind::kLinear;
+      next.params["weight"] = graph::Tensor({1, k.out_channels}, 0.01f);
+    }
+    x = net.add(std::move(next));
   }
   // An identity at inference as the output, so a target that fuses the activation into the
   // layer still has a node of its own to return.
@@ -201,18 +236,24 @@ void LookupTable::calibrate(const std::vector<double>& sums, const std::vector<d
 }
 
 nlohmann::json LookupTable::to_json() const {
-  return {{"format", "tightfit-latency-table"},
-          {"version", kLutFormatVersion},
-          {"target", context_.target},
-          {"precision", context_.precision},
-          {"threads", context_.threads},
-          {"batch", context_.batch},
-          {"model", context_.model},
-          {"model_hash", context_.model_hash},
-          {"scale", scale_},
-          {"offset_ms", offset_ms_},
-          {"entries", entries_},
-          {"context", targets::machine_context()}};
+  nlohmann::json j = {{"format", "tightfit-latency-table"},
+                      {"version", kLutFormatVersion},
+                      {"target", context_.target},
+                      {"precision", context_.precision},
+                      {"threads", context_.threads},
+                      {"batch", context_.batch},
+                      {"model", context_.model},
+                      {"model_hash", context_.model_hash},
+                      {"scale", scale_},
+                      {"offset_ms", offset_ms_},
+                      {"entries", entries_},
+                      {"context", targets::machine_context()}};
+  // Optional fields (tables written before them stay loadable): absent when not measured.
+  if (!channel_curves_.empty()) {
+    j["channel_curves"] = curves_to_json(channel_curves_);
+    j["preferred_channel_multiple"] = preferred_channel_multiple_;
+  }
+  return j;
 }
 
 LookupTable LookupTable::from_json(const nlohmann::json& j, const std::string& where) {
@@ -236,6 +277,12 @@ LookupTable LookupTable::from_json(const nlohmann::json& j, const std::string& w
       if (!(ms >= 0) || !std::isfinite(ms))
         throw InputError(where + " is corrupt: entry " + key + " is " + std::to_string(ms) +
                          " ms; profile again");
+    if (j.contains("channel_curves"))
+      t.channel_curves_ = curves_from_json(j["channel_curves"], where);
+    t.preferred_channel_multiple_ = j.value("preferred_channel_multiple", int64_t{0});
+    if (t.preferred_channel_multiple_ < 0)
+      throw InputError(where +
+                       " is corrupt: preferred_channel_multiple is negative; profile again");
     return t;
   } catch (const nlohmann::json::exception& e) {
     throw InputError(where + " is corrupt (" + std::string(e.what()) + "); profile again");
@@ -349,11 +396,15 @@ void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Tar
     queued[s] = true;
     todo.push_back(&k);
   }
+  // The layer's own kernel, as it runs inside a network: the conversions at the one-layer
+  // network's edges are not part of it.
+  targets::MeasureOptions kernel_opts = opts;
+  kernel_opts.kernel = kLayerNode;
   size_t done = 0;
   for (const LayerKey* k : todo) {
     policies::CompressedNetwork c;
-    c.net = layer_network(*k);
-    const auto m = target.measure(c, opts);
+    c.net = layer_network(*k, table.context().precision);
+    const auto m = target.measure(c, kernel_opts);
     if (!m.ok()) throw InputError("profiling layer " + k->str() + " failed: " + m.error);
     table.entries()[k->str()] = m.median_ms;
     if (on_entry) on_entry(++done, todo.size());

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "latency_models/channel_curve.h"
 #include "latency_models/latency_model.h"
 #include "targets/target.h"
 
@@ -40,8 +41,14 @@ std::vector<LayerKey> layer_keys(const graph::Network& net);
 std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
                                            const std::vector<double>& keep, int64_t multiple);
 
-/// A one-layer network that runs `key` (input, layer, optional BN and activation).
-graph::Network layer_network(const LayerKey& key);
+/// Name of the layer node in layer_network(): time it with MeasureOptions::kernel = this.
+inline constexpr const char* kLayerNode = "layer";
+
+/// A one-layer network that runs `key` (input, layer, optional BN and activation). For "int8"
+/// the layer reads and writes 8-bit codes as it does inside a fully int8 network: an unsigned
+/// 7-bit fake_quant before it, weights on an 8-bit grid, and after it a fake_quant read by a
+/// one-channel int8 layer (so a fusing target writes the codes directly).
+graph::Network layer_network(const LayerKey& key, const std::string& precision = "fp32");
 
 struct LutContext {
   std::string target;
@@ -70,6 +77,12 @@ class LookupTable : public LatencyModel {
   void calibrate(const std::vector<double>& layer_sums_ms, const std::vector<double>& measured_ms);
   double scale() const { return scale_; }
   double offset_ms() const { return offset_ms_; }
+  /// Latency vs output channels of a few layers (channel_curve.h); empty when not measured.
+  std::vector<ChannelCurve>& channel_curves() { return channel_curves_; }
+  const std::vector<ChannelCurve>& channel_curves() const { return channel_curves_; }
+  /// preferred_multiple() of the curves; 0 when no curves were measured.
+  int64_t preferred_channel_multiple() const { return preferred_channel_multiple_; }
+  void set_preferred_channel_multiple(int64_t m) { preferred_channel_multiple_ = m; }
 
   nlohmann::json to_json() const;
   static LookupTable from_json(const nlohmann::json& j, const std::string& where);
@@ -83,6 +96,8 @@ class LookupTable : public LatencyModel {
   std::map<std::string, double> entries_;
   double scale_ = 1.0;
   double offset_ms_ = 0.0;
+  std::vector<ChannelCurve> channel_curves_;
+  int64_t preferred_channel_multiple_ = 0;
 };
 
 /// FNV-1a of a network's structure (ops, inputs, attributes; not weights).

@@ -442,8 +442,10 @@ int64_t max_distinct_codes_per_channel(const std::vector<int64_t>& codes, const 
 // ---------------------------------------------------------------------------------- config
 
 QuantConfig QuantConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  check_keys(j, {"scheme", "granularity", "calibration", "percentile", "float16", "huffman"},
-             where);
+  check_keys(
+      j,
+      {"scheme", "granularity", "calibration", "percentile", "float16", "huffman", "reduce_range"},
+      where);
   QuantConfig c;
   const auto choice = [&](const std::string& key, const std::string& fallback,
                           const std::vector<std::string>& valid) {
@@ -461,12 +463,18 @@ QuantConfig QuantConfig::from_json(const nlohmann::json& j, const std::string& w
     throw ConfigError(where + ".percentile is " + nlohmann::json(c.percentile).dump() +
                       "; it must be in (50, 100], e.g. 99.99");
   c.huffman = get_or<bool>(j, "huffman", c.huffman, where);
+  c.reduce_range = get_or<bool>(j, "reduce_range", c.reduce_range, where);
   return c;
 }
 
 nlohmann::json QuantConfig::to_json() const {
-  return {{"scheme", scheme},         {"granularity", granularity}, {"calibration", calibration},
-          {"percentile", percentile}, {"float16", float16},         {"huffman", huffman}};
+  return {{"scheme", scheme},
+          {"granularity", granularity},
+          {"calibration", calibration},
+          {"percentile", percentile},
+          {"float16", float16},
+          {"huffman", huffman},
+          {"reduce_range", reduce_range}};
 }
 
 void check_weight_bits(int bits, const QuantConfig& config, const std::string& layer) {
@@ -544,8 +552,10 @@ ActivationQuant calibrate_activation(const std::vector<float>& samples, int bits
   const GridKind kind = non_negative                   ? GridKind::kUnsigned
                         : config.scheme == "symmetric" ? GridKind::kSymmetric
                                                        : GridKind::kAffine;
-  const UniformGrid g =
-      calibrated_grid(samples.data(), static_cast<int64_t>(samples.size()), kind, bits, config);
+  // Sub-8-bit grids already fit the int16 pair sums of non-VNNI int8 kernels.
+  const int grid_bits = config.reduce_range && bits == 8 ? 7 : bits;
+  const UniformGrid g = calibrated_grid(samples.data(), static_cast<int64_t>(samples.size()), kind,
+                                        grid_bits, config);
   ActivationQuant a;
   a.scale = g.scale;
   a.zero_point = g.zero_point;

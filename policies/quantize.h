@@ -32,6 +32,10 @@ struct QuantConfig {
   double percentile = 99.99;                ///< for calibration = percentile, in (50, 100]
   std::string float16 = "fp16";             ///< fp16 | bf16: what 16 bits means
   bool huffman = false;                     ///< count code bits after Huffman coding
+  /// 8-bit activations on a 7-bit grid ([0, 127] unsigned), as FBGEMM does on x86 CPUs without
+  /// VNNI: their u8 x s8 int8 kernels sum product pairs in int16, which saturates on full-range
+  /// codes. Costs a bit of activation precision; lets 8-bit weights run in int8 exactly there.
+  bool reduce_range = false;
 
   /// Strict: unknown keys and values are ConfigErrors listing the valid ones.
   static QuantConfig from_json(const nlohmann::json& j, const std::string& where);

@@ -12,7 +12,16 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
   check_keys(j, {"keep", "weight_bits", "channel_multiple"}, where);
   c.keep = get_or(j, "keep", c.keep, where);
   c.weight_bits = get_or(j, "weight_bits", c.weight_bits, where);
-  c.channel_multiple = get_or(j, "channel_multiple", c.channel_multiple, where);
+  if (const auto it = j.find("channel_multiple"); it != j.end()) {
+    if (it->is_string() && it->get<std::string>() == "auto") {
+      c.channel_multiple = kAutoChannelMultiple;
+    } else if (it->is_number_integer() && it->get<int64_t>() >= 1) {
+      c.channel_multiple = it->get<int64_t>();
+    } else {
+      throw ConfigError(where + ".channel_multiple is " + it->dump() +
+                        "; give a whole number >= 1 (e.g. 8) or \"auto\"");
+    }
+  }
   if (c.keep.empty() || c.weight_bits.empty())
     throw ConfigError(where + ": keep and weight_bits need at least one value each");
   for (double k : c.keep)
@@ -22,16 +31,30 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
     if (std::find(policies::kWeightBits.begin(), policies::kWeightBits.end(), b) ==
         policies::kWeightBits.end())
       throw ConfigError(where + ".weight_bits has " + std::to_string(b) + "; supported: 32, 8");
-  if (c.channel_multiple < 1) throw ConfigError(where + ".channel_multiple must be >= 1");
   return c;
 }
 
 nlohmann::json SpaceConfig::to_json() const {
-  return {{"keep", keep}, {"weight_bits", weight_bits}, {"channel_multiple", channel_multiple}};
+  return {{"keep", keep},
+          {"weight_bits", weight_bits},
+          {"channel_multiple", channel_multiple == kAutoChannelMultiple
+                                   ? nlohmann::json("auto")
+                                   : nlohmann::json(channel_multiple)}};
+}
+
+int64_t SpaceConfig::resolved_channel_multiple(const std::string& where) const {
+  if (channel_multiple == kAutoChannelMultiple)
+    throw ConfigError(where +
+                      ".channel_multiple is \"auto\", which only `tightfit profile` "
+                      "resolves (from measured latency curves); give a number instead, e.g. the "
+                      "multiple profile printed");
+  return channel_multiple;
 }
 
 SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig config)
-    : points_(points), config_(std::move(config)) {}
+    : points_(points), config_(std::move(config)) {
+  config_.resolved_channel_multiple("space");  // "auto" must be resolved before a search
+}
 
 policies::Policy SearchSpace::sample(std::mt19937_64& rng) const {
   policies::Policy p;

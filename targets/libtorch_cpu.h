@@ -1,6 +1,8 @@
 #pragma once
-// `cpu-libtorch`: the network run by graph::Executor (LibTorch eager ops) on the CPU in fp32.
-// Fake-quantized weights run as fp32 here: the size figure still counts their real bits.
+// `cpu-libtorch`: the network run by LibTorch on the CPU. fp32: graph::Executor (LibTorch eager
+// ops); fake-quantized weights run as fp32 there, while the size figure still counts their real
+// bits. int8: LibTorchInt8Model (LibTorch's quantized ops on the onednn quantized engine), when
+// this LibTorch has that engine.
 
 #include "targets/target.h"
 
@@ -9,7 +11,10 @@ namespace tightfit::targets {
 class LibTorchCpuTarget : public Target {
  public:
   std::string name() const override { return "cpu-libtorch"; }
-  Capabilities capabilities() const override { return {{"fp32"}, false}; }
+  /// fp32, and int8 when the onednn quantized engine is available.
+  Capabilities capabilities() const override;
+  /// Runs `c` in opts.precision; the Measurement's precision says what ran ("fp32", "int8" or
+  /// "int8+fp32" when some conv/linear layers cannot run in int8).
   Measurement measure(const policies::CompressedNetwork& c, const MeasureOptions& opts) override;
 };
 

@@ -10,17 +10,23 @@
 //     layout does not matter (padding lanes of blocked layouts are never read as values);
 //   - precision "int8": a conv/linear whose input is an unsigned fake_quant (zero point 0,
 //     q_min >= 0) and whose weights lie on a symmetric per-output-channel grid of at most 8 bits
-//     runs as a u8 x s8 primitive with f32 output: the fake_quant becomes a loop writing u8 codes
-//     in the layout the primitive picked (no fp32 fake_quant step when only int8 layers read it),
-//     the weights become their integer codes and act_scale * weight_scale[o] * bn_scale[o] is the
-//     per-channel output scale (oneDNN 2.x scales the accumulator plus bias, so the bias is
-//     divided by it). Without VNNI a u8 x s8 product pair saturates in int16 unless activations
-//     are <= 127 or weights are in [-64, 63]; a layer meeting neither runs in fp32 instead.
+//     runs as a u8 x s8 primitive: the weights become their integer codes and act_scale *
+//     weight_scale[o] * bn_scale[o] is the per-channel output scale (oneDNN 2.x scales the
+//     accumulator plus bias, so the bias is divided by it). Its output is f32, or, when its only
+//     consumer (after the fused activation, and through dropout, flatten and max pooling, which
+//     map codes to codes exactly) is an unsigned fake_quant read only by int8 layers, that
+//     fake_quant's u8 codes: the activation post-op divides by the fake_quant's scale, a clip
+//     post-op applies its range and oneDNN's conversion rounds to nearest even, as fake_quant
+//     does; the nodes on the way then run on the codes. Elsewhere a fake_quant read only by
+//     int8 layers becomes a parallel loop writing u8 codes in the layout the consumer picked.
+//     Without VNNI a u8 x s8 product pair saturates in int16 unless activations are <= 127 or
+//     weights are in [-64, 63]; a layer meeting neither runs in fp32 instead.
 // run() executes the list in order; the output is reordered to plain row-major at the end.
 
 #include "targets/onednn_engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -30,6 +36,7 @@
 #include <utility>
 
 #include "graph/errors.h"
+#include "targets/lowering.h"
 
 namespace tightfit::targets {
 
@@ -70,19 +77,50 @@ memory::desc plain_desc(const memory::dims& dims) {
   return memory::desc(dims, Dt::f32, plain_tag(dims.size()));
 }
 
-const graph::Tensor& param(const Node& n, const std::string& key) {
-  auto it = n.params.find(key);
-  if (it == n.params.end())
-    throw InputError("node '" + n.name + "' (" + graph::op_name(n.op) + ") has no parameter '" +
-                     key + "'");
-  return it->second;
-}
-
 /// `md` with its data type replaced (same dims and layout).
 memory::desc with_type(const memory::desc& md, Dt type) {
   memory::desc out = md;
   out.data.data_type = static_cast<dnnl_data_type_t>(type);
   return out;
+}
+
+/// A fake_quant's grid: code = clamp(round(x / scale) + zero_point, q_min, q_max).
+struct Grid {
+  float scale = 1, inv_scale = 1;
+  float lo = 0, hi = 0;  ///< the code range less the zero point
+  float zero_point = 0;
+
+  explicit Grid(const graph::Attrs& a)
+      : scale(static_cast<float>(a.q_scale)),
+        inv_scale(1.0f / static_cast<float>(a.q_scale)),
+        lo(static_cast<float>(a.q_min - a.q_zero_point)),
+        hi(static_cast<float>(a.q_max - a.q_zero_point)),
+        zero_point(static_cast<float>(a.q_zero_point)) {}
+
+  /// round(clamp(x / scale)) less the zero point: equal to clamping the rounded value because
+  /// the bounds are integers. Adding and subtracting 1.5 * 2^23 rounds to nearest even (the
+  /// default mode, as std::nearbyint) for |v| < 2^22, and unlike nearbyint it vectorizes.
+  float centred_code(float x) const {
+    constexpr float kMagic = 12582912.0f;
+    const float v = std::min(std::max(x * inv_scale, lo), hi);
+    return (v + kMagic) - kMagic;
+  }
+};
+
+/// Below this many values a loop is not worth waking the OpenMP threads for.
+constexpr size_t kParallelMin = 16384;
+
+/// y = fake_quant(x), elementwise (same arithmetic as LibTorch's fake quantization on the CPU).
+void fake_quantize(const float* x, float* y, size_t n, const Grid& g) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (size_t i = 0; i < n; ++i) y[i] = g.centred_code(x[i]) * g.scale;
+}
+
+/// y = fake_quant's integer codes of x (zero point 0, codes within [0, 255]).
+void quantize_u8(const float* x, uint8_t* y, size_t n, const Grid& g) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (size_t i = 0; i < n; ++i)
+    y[i] = static_cast<uint8_t>(static_cast<int>(g.centred_code(x[i])));
 }
 
 /// True when u8 x s8 products accumulate without int16 saturation (VNNI instructions).
@@ -99,46 +137,14 @@ bool cpu_has_vnni() {
 }
 
 /// How a conv/linear runs in int8: the fake_quant feeding it and its weights' integer codes.
-struct Int8Layer {
-  int fq = -1;                 ///< fake_quant node producing the layer's input
-  std::vector<int8_t> codes;   ///< integer weights, the graph's weight layout
-  std::vector<double> scales;  ///< per output channel: weight = code * scale
+struct Int8Layer : Int8Weights {
+  int fq = -1;  ///< fake_quant node producing the layer's input
 };
-
-/// Integer codes of `w` on a symmetric per-output-channel grid of 8 bits or fewer (scale =
-/// max|w_o| / (2^(b-1) - 1)); false when some channel lies on no such grid.
-bool weight_codes(const graph::Tensor& w, Int8Layer& layer) {
-  const int64_t out_ch = w.shape.at(0);
-  const int64_t per_out = w.numel() / out_ch;
-  layer.codes.assign(static_cast<size_t>(w.numel()), 0);
-  layer.scales.assign(static_cast<size_t>(out_ch), 0.0);
-  for (int64_t o = 0; o < out_ch; ++o) {
-    const float* row = w.data.data() + o * per_out;
-    double top = 0.0;
-    for (int64_t k = 0; k < per_out; ++k) top = std::max(top, std::fabs(double{row[k]}));
-    if (top == 0.0) continue;  // all codes 0
-    bool found = false;
-    for (int bits = 8; bits >= 2 && !found; --bits) {
-      const double scale = top / static_cast<double>((1 << (bits - 1)) - 1);
-      found = true;
-      for (int64_t k = 0; k < per_out && found; ++k) {
-        const double r = row[k] / scale;
-        // Scales are float32 and the maximum itself is rounded: codes are integers within 1e-5.
-        found = std::fabs(r - std::nearbyint(r)) <= 1e-2;
-      }
-      if (!found) continue;
-      layer.scales[o] = scale;
-      for (int64_t k = 0; k < per_out; ++k)
-        layer.codes[o * per_out + k] = static_cast<int8_t>(std::nearbyint(row[k] / scale));
-    }
-    if (!found) return false;
-  }
-  return true;
-}
 
 /// One entry of the execution list: a primitive with its arguments or a custom loop.
 struct Step {
-  std::string node;  ///< for error messages
+  std::string node;      ///< the node it computes (reorders: the consumer that needed them)
+  bool reorder = false;  ///< a layout or type conversion between nodes
   dnnl::primitive primitive;
   std::unordered_map<int, memory> args;
   std::function<void()> custom;  ///< set instead of `primitive` for hand-written steps
@@ -177,6 +183,7 @@ class Compiler {
       for (int in : net_.node(i).inputs) users_[in].push_back(i);
     }
     int8_.assign(n, std::nullopt);
+    codes_of_.assign(n, -1);
     if (impl_.precision == "int8") {
       const bool vnni = cpu_has_vnni();
       for (int i = 0; i < n; ++i) {
@@ -219,21 +226,51 @@ class Compiler {
   /// root id -> the same value reordered into other layouts
   std::vector<std::vector<std::pair<memory::desc, memory>>> converted_;
   std::vector<std::optional<Int8Layer>> int8_;  ///< conv/linear nodes that run in int8
+  /// node -> the fake_quant whose u8 codes its value holds (-1: its own f32 values)
+  std::vector<int> codes_of_;
+
+  /// An activation fused into its producer as an eltwise post-op.
+  struct Activation {
+    dnnl::algorithm alg;
+    float alpha = 0, beta = 0;
+  };
+
+  /// How a layer writes its output: the post-ops after the (scaled) accumulator, the data type
+  /// and the node whose value the output is.
+  struct OutputPlan {
+    dnnl::post_ops po;
+    Dt type = Dt::f32;
+    int node = -1;
+    int fq = -1;            ///< u8: the fake_quant whose codes are written
+    std::vector<int> path;  ///< u8: nodes between `node` and `fq` that carry the codes on
+  };
 
   /// The int8 plan of conv/linear `id`, or nothing when it must run in fp32.
   std::optional<Int8Layer> plan_int8(int id, bool vnni) const {
     const Node& n = net_.node(id);
     Int8Layer layer;
     layer.fq = n.inputs.at(0);
+    if (!unsigned_codes(layer.fq)) return std::nullopt;
     const auto& a = net_.node(layer.fq).attrs;
-    if (net_.node(layer.fq).op != OpKind::kFakeQuant || a.q_zero_point != 0 || a.q_min < 0 ||
-        a.q_max > 255 || !(a.q_scale > 0))
-      return std::nullopt;
     if (!weight_codes(param(n, "weight"), layer)) return std::nullopt;
     const bool seven_bit = std::all_of(layer.codes.begin(), layer.codes.end(),
                                        [](int8_t c) { return c >= -64 && c <= 63; });
     if (!(vnni || a.q_max <= 127 || seven_bit)) return std::nullopt;
     return layer;
+  }
+
+  /// True when `id` maps fake_quant codes to codes of the same grid exactly: aliases, flatten and
+  /// max pooling (quantization is monotonic, so the max of codes is the code of the max; padding
+  /// reads as the lowest code).
+  bool preserves_codes(int id) const {
+    switch (net_.node(id).op) {
+      case OpKind::kDropout:
+      case OpKind::kFlatten:
+      case OpKind::kMaxPool:
+        return true;
+      default:
+        return false;
+    }
   }
 
   /// True when every consumer of fake_quant `id` runs in int8 (and reads the u8 codes instead).
@@ -243,60 +280,124 @@ class Compiler {
                        [&](int u) { return int8_[u].has_value(); });
   }
 
-  /// u8 codes of fake_quant `fq`'s input, in layout `u8_md`: the fake_quant's own rounding and
-  /// clamping (zero point 0), written as integers for an int8 consumer.
+  /// True when `id` is a fake_quant whose codes fit u8 with zero point 0 (an int8 input).
+  bool unsigned_codes(int id) const {
+    const Node& f = net_.node(id);
+    const auto& a = f.attrs;
+    return f.op == OpKind::kFakeQuant && a.q_zero_point == 0 && a.q_min >= 0 && a.q_max <= 255 &&
+           a.q_scale > 0;
+  }
+
+  /// u8 codes of fake_quant `fq`'s input, in layout `u8_md`: the codes its producer wrote (see
+  /// output_plan), or the fake_quant's own rounding and clamping written as integers.
   memory quantized_input(int fq, const memory::desc& u8_md, const std::string& consumer) {
+    if (value(fq).get(true) != nullptr) return as(fq, u8_md, consumer);
     const Node& f = net_.node(fq);
     const memory src = as(f.inputs.at(0), with_type(u8_md, Dt::f32), consumer);
     memory dst(u8_md, eng());
-    const float scale = static_cast<float>(f.attrs.q_scale);
-    const float inv_scale = 1.0f / scale;
-    const float q_min = static_cast<float>(f.attrs.q_min),
-                q_max = static_cast<float>(f.attrs.q_max);
+    const Grid grid(f.attrs);
     const size_t count = u8_md.get_size();
     Step s;
     s.node = f.name;
     s.custom = [=]() {
-      const float* x = static_cast<const float*>(src.get_data_handle());
-      uint8_t* y = static_cast<uint8_t*>(dst.get_data_handle());
-      for (size_t i = 0; i < count; ++i)
-        y[i] = static_cast<uint8_t>(
-            std::min(std::max(std::nearbyint(x[i] * inv_scale), q_min), q_max));
+      quantize_u8(static_cast<const float*>(src.get_data_handle()),
+                  static_cast<uint8_t*>(dst.get_data_handle()), count, grid);
     };
     impl_.steps.push_back(std::move(s));
+    values_[root_[fq]] = dst;
     return dst;
   }
 
-  /// Integer weights, output scales (mask) and bias for an int8 layer whose fp32 form would be
+  /// Integer weights, output scales and bias for an int8 layer whose fp32 form would be
   /// (codes * scales) * mult[o] + bias[o] on input codes * act_scale.
   void int8_params(const Int8Layer& layer, const std::vector<double>& mult,
-                   const std::vector<float>& bias, std::vector<int8_t>& codes,
-                   std::vector<float>& out_scales, std::vector<float>& scaled_bias,
-                   dnnl::primitive_attr& attr) const {
-    const size_t out_ch = layer.scales.size();
-    const size_t per_out = layer.codes.size() / out_ch;
+                   const std::vector<double>& bias, std::vector<int8_t>& codes,
+                   std::vector<float>& out_scales, std::vector<float>& scaled_bias) const {
     const double act_scale = static_cast<float>(net_.node(layer.fq).attrs.q_scale);
-    codes = layer.codes;
-    out_scales.assign(out_ch, 1.0f);
-    scaled_bias.assign(out_ch, 0.0f);
-    for (size_t o = 0; o < out_ch; ++o) {
-      double s = act_scale * layer.scales[o] * mult[o];
-      int sign = 1;
-      if (s < 0) {  // keep scales positive: the sign goes into the (symmetric) codes
-        s = -s;
-        sign = -1;
-      }
-      if (s == 0) {  // the layer's output is its bias
-        s = 1.0;
-        sign = 0;
-      }
-      for (size_t k = 0; k < per_out; ++k)
-        codes[o * per_out + k] = static_cast<int8_t>(sign * codes[o * per_out + k]);
-      out_scales[o] = static_cast<float>(s);
+    Int8Weights folded = with_multipliers(layer, mult);
+    codes = std::move(folded.codes);
+    out_scales.assign(folded.scales.size(), 1.0f);
+    scaled_bias.assign(folded.scales.size(), 0.0f);
+    for (size_t o = 0; o < folded.scales.size(); ++o) {
+      out_scales[o] = static_cast<float>(act_scale * folded.scales[o]);
       // oneDNN 2.x applies the output scale to accumulator + bias.
       scaled_bias[o] = static_cast<float>(bias[o] / static_cast<double>(out_scales[o]));
     }
-    attr.set_output_scales(out_ch > 1 ? 1 << 1 : 0, out_scales);
+  }
+
+  /// What a conv/linear primitive is made of once BN is folded: weights in the user layout
+  /// (f32 values, or s8 codes with per-channel output scales for int8) and the bias.
+  struct LayerParams {
+    memory::dims dims;
+    Tag tag = Tag::undef;
+    std::vector<float> values;  ///< f32 weights (empty for int8)
+    std::vector<int8_t> codes;  ///< int8 weights (empty for f32)
+    std::vector<float> out_scales;
+    std::vector<float> bias;
+  };
+
+  /// `p`'s weights and bias for layer `id` with per-output-channel multipliers `mult` (folded
+  /// BN; 1 for none) already applied to `w` (f32) or to the output scales (int8).
+  LayerParams layer_params(int id, graph::Tensor w, const std::vector<double>& mult,
+                           const std::vector<double>& bias, memory::dims dims, Tag tag) const {
+    LayerParams p;
+    p.dims = std::move(dims);
+    p.tag = tag;
+    if (const auto& int8 = int8_[id]) {
+      int8_params(*int8, mult, bias, p.codes, p.out_scales, p.bias);
+      return p;
+    }
+    const size_t per_out = w.data.size() / mult.size();
+    for (size_t o = 0; o < mult.size(); ++o)
+      if (mult[o] != 1.0)
+        for (size_t k = 0; k < per_out; ++k) w.data[o * per_out + k] *= static_cast<float>(mult[o]);
+    p.values = std::move(w.data);
+    p.bias.assign(bias.begin(), bias.end());
+    return p;
+  }
+
+  /// Emits conv/linear `id` as a `Primitive` whose op desc `make_desc(src type, weights type, dst
+  /// type)` builds, with `act` fused and its output as output_plan says; where oneDNN has no
+  /// kernel writing u8 it writes f32 and the consumer quantizes.
+  template <typename Primitive, typename MakeDesc>
+  void emit_layer(int id, int last, const std::optional<Activation>& act, const LayerParams& p,
+                  MakeDesc make_desc) {
+    const Node& n = net_.node(id);
+    const bool int8 = !p.codes.empty();
+    const auto primitive_desc = [&](const OutputPlan& plan) {
+      dnnl::primitive_attr attr;
+      if (int8) attr.set_output_scales(p.out_scales.size() > 1 ? 1 << 1 : 0, p.out_scales);
+      attr.set_post_ops(plan.po);
+      return typename Primitive::primitive_desc(
+          make_desc(int8 ? Dt::u8 : Dt::f32, int8 ? Dt::s8 : Dt::f32, plan.type), attr, eng());
+    };
+    OutputPlan plan = output_plan(last, act, int8);
+    std::optional<typename Primitive::primitive_desc> pd;
+    try {
+      pd = primitive_desc(plan);
+    } catch (const dnnl::error&) {
+      if (plan.type == Dt::f32) throw;
+      plan = output_plan(last, act, false);
+      pd = primitive_desc(plan);
+    }
+    const memory weights = int8 ? constant_s8(p.dims, p.tag, p.codes.data(), pd->weights_desc())
+                                : constant(p.dims, p.tag, p.values.data(), pd->weights_desc());
+    const memory bias =
+        constant({static_cast<int64_t>(p.bias.size())}, Tag::a, p.bias.data(), pd->bias_desc());
+    const memory src = int8 ? quantized_input(int8_[id]->fq, pd->src_desc(), n.name)
+                            : as(n.inputs.at(0), pd->src_desc(), n.name);
+    ++(int8 ? impl_.int8_layers : impl_.fp32_layers);
+    memory dst(pd->dst_desc(), eng());
+    add_step(n.name, Primitive(*pd),
+             {{DNNL_ARG_SRC, src},
+              {DNNL_ARG_WEIGHTS, weights},
+              {DNNL_ARG_BIAS, bias},
+              {DNNL_ARG_DST, dst}});
+    values_[plan.node] = dst;
+    if (plan.fq >= 0) {
+      codes_of_[plan.node] = plan.fq;
+      for (int p : plan.path) codes_of_[p] = plan.fq;
+    }
   }
 
   memory& value(int id) { return values_[root_[id]]; }
@@ -309,9 +410,11 @@ class Compiler {
     return users_[id][0];
   }
 
-  void add_step(const std::string& node, dnnl::primitive p, std::unordered_map<int, memory> args) {
+  void add_step(const std::string& node, dnnl::primitive p, std::unordered_map<int, memory> args,
+                bool reorder = false) {
     Step s;
     s.node = node;
+    s.reorder = reorder;
     s.primitive = std::move(p);
     s.args = std::move(args);
     impl_.steps.push_back(std::move(s));
@@ -324,7 +427,7 @@ class Compiler {
     for (const auto& [cached_md, mem] : converted_[root_[id]])
       if (cached_md == md) return mem;
     memory dst(md, eng());
-    add_step(consumer, dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+    add_step(consumer, dnnl::reorder(src, dst), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}}, true);
     converted_[root_[id]].emplace_back(md, dst);
     return dst;
   }
@@ -352,25 +455,56 @@ class Compiler {
     return dst;
   }
 
-  /// Appends the activation that is `last`'s only consumer (if any) to `po`; moves `last` on.
-  void fuse_activation(int& last, dnnl::post_ops& po) {
+  /// The activation that is `last`'s only consumer, if any (marked fused; `last` moves on).
+  std::optional<Activation> fuse_activation(int& last) {
     const int u = sole_user(last);
-    if (u < 0) return;
+    if (u < 0) return std::nullopt;
+    Activation act;
     switch (net_.node(u).op) {
       case OpKind::kReLU:
-        po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        act = {dnnl::algorithm::eltwise_relu, 0.0f, 0.0f};
         break;
       case OpKind::kReLU6:
-        po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+        act = {dnnl::algorithm::eltwise_clip, 0.0f, 6.0f};
         break;
       case OpKind::kHardswish:
-        po.append_eltwise(1.0f, dnnl::algorithm::eltwise_hardswish, 0.0f, 0.0f);
+        act = {dnnl::algorithm::eltwise_hardswish, 0.0f, 0.0f};
         break;
       default:
-        return;
+        return std::nullopt;
     }
     fused_[u] = true;
     last = u;
+    return act;
+  }
+
+  /// f32 with the fused activation; for an int8 layer whose output (after the activation) is
+  /// read only by an unsigned fake_quant that only int8 layers read, that fake_quant's u8
+  /// codes: activation scaled by 1 / q_scale, then clipped to the code range; oneDNN rounds to
+  /// nearest even and saturates when it converts to u8.
+  OutputPlan output_plan(int last, const std::optional<Activation>& act, bool u8_allowed) {
+    OutputPlan out;
+    out.node = last;
+    int fq = u8_allowed ? sole_user(last) : -1;
+    std::vector<int> path;
+    for (; fq >= 0 && preserves_codes(fq); fq = sole_user(fq)) path.push_back(fq);
+    if (fq >= 0 && unsigned_codes(fq) && feeds_only_int8(fq)) {
+      const auto& a = net_.node(fq).attrs;
+      const float inv_scale = 1.0f / static_cast<float>(a.q_scale);
+      if (act)
+        out.po.append_eltwise(inv_scale, act->alg, act->alpha, act->beta);
+      else
+        out.po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, inv_scale, 0.0f);
+      if (a.q_min > 0 || a.q_max < 255)
+        out.po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, static_cast<float>(a.q_min),
+                              static_cast<float>(a.q_max));
+      out.type = Dt::u8;
+      out.fq = fq;
+      out.path = std::move(path);
+    } else if (act) {
+      out.po.append_eltwise(1.0f, act->alg, act->alpha, act->beta);
+    }
+    return out;
   }
 
   void alias(int id, int of) { root_[id] = root_[of]; }
@@ -410,6 +544,7 @@ class Compiler {
       case OpKind::kDropout:
         return alias(id, n.inputs.at(0));
       case OpKind::kFakeQuant:
+        if (codes_of_[n.inputs.at(0)] == id) return alias(id, n.inputs.at(0));  // already codes
         if (feeds_only_int8(id)) return;  // its int8 consumers quantize its input themselves
         return fake_quant(id);
     }
@@ -419,76 +554,38 @@ class Compiler {
   void conv(int id) {
     const Node& n = net_.node(id);
     const auto& a = n.attrs;
-    const int in = n.inputs.at(0);
-    graph::Tensor w = param(n, "weight");
+    const graph::Tensor& w = param(n, "weight");
     const int64_t out_ch = w.shape.at(0);
-    const int64_t per_out = w.numel() / out_ch;
-    std::vector<float> bias(out_ch, 0.0f);
-    if (n.params.count("bias")) bias = param(n, "bias").data;
+    std::vector<double> bias(out_ch, 0.0);
+    if (n.params.count("bias"))
+      bias.assign(param(n, "bias").data.begin(), param(n, "bias").data.end());
 
-    const std::optional<Int8Layer>& int8 = int8_[id];
     std::vector<double> mult(out_ch, 1.0);  // per output channel, folded BN
     int last = id;
     const int bn = sole_user(id);
     if (bn >= 0 && net_.node(bn).op == OpKind::kBatchNorm) {
-      // y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta, folded per output channel.
-      const Node& b = net_.node(bn);
-      const auto& gamma = param(b, "weight").data;
-      const auto& beta = param(b, "bias").data;
-      const auto& mean = param(b, "running_mean").data;
-      const auto& var = param(b, "running_var").data;
-      for (int64_t o = 0; o < out_ch; ++o) {
-        const double scale = gamma[o] / std::sqrt(static_cast<double>(var[o]) + b.attrs.eps);
-        mult[o] = scale;
-        if (!int8)
-          for (int64_t k = 0; k < per_out; ++k)
-            w.data[o * per_out + k] *= static_cast<float>(scale);
-        bias[o] = static_cast<float>((bias[o] - mean[o]) * scale + beta[o]);
-      }
+      fold_batch_norm(net_.node(bn), mult, bias);
       fused_[bn] = true;
       last = bn;
     }
-    dnnl::post_ops po;
-    fuse_activation(last, po);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    std::vector<int8_t> codes;
-    std::vector<float> out_scales;
-    if (int8) int8_params(*int8, mult, std::vector<float>(bias), codes, out_scales, bias, attr);
+    const auto act = fuse_activation(last);
 
     const int64_t g = a.groups;
-    memory::dims w_dims;
-    Tag w_tag;
-    if (g == 1) {
-      w_dims = {out_ch, w.shape[1], w.shape[2], w.shape[3]};
-      w_tag = Tag::oihw;
-    } else {
-      w_dims = {g, out_ch / g, w.shape[1], w.shape[2], w.shape[3]};
-      w_tag = Tag::goihw;
-    }
-    const memory::dims src_d = dims(in), dst_d = dims(id);
+    const bool grouped = g > 1;
+    memory::dims w_dims = grouped ? memory::dims{g, out_ch / g, w.shape[1], w.shape[2], w.shape[3]}
+                                  : memory::dims{out_ch, w.shape[1], w.shape[2], w.shape[3]};
+    const LayerParams p = layer_params(id, w, mult, bias, w_dims, grouped ? Tag::goihw : Tag::oihw);
+    const memory::dims src_d = dims(n.inputs.at(0)), dst_d = dims(id);
     const memory::dims strides{a.stride[0], a.stride[1]};
     const memory::dims dilates{a.dilation[0] - 1, a.dilation[1] - 1};
     const memory::dims pad{a.padding[0], a.padding[1]};
-    auto any = [](const memory::dims& d, Dt t = Dt::f32) { return memory::desc(d, t, Tag::any); };
-    dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        any(src_d, int8 ? Dt::u8 : Dt::f32), any(w_dims, int8 ? Dt::s8 : Dt::f32),
-        memory::desc({out_ch}, Dt::f32, Tag::a), any(dst_d), strides, dilates, pad, pad);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, eng());
-    memory weights = int8 ? constant_s8(w_dims, w_tag, codes.data(), pd.weights_desc())
-                          : constant(w_dims, w_tag, w.data.data(), pd.weights_desc());
-    memory bias_mem = constant({out_ch}, Tag::a, bias.data(), pd.bias_desc());
-    memory src =
-        int8 ? quantized_input(int8->fq, pd.src_desc(), n.name) : as(in, pd.src_desc(), n.name);
-    ++(int8 ? impl_.int8_layers : impl_.fp32_layers);
-    memory dst(pd.dst_desc(), eng());
-    add_step(n.name, dnnl::convolution_forward(pd),
-             {{DNNL_ARG_SRC, src},
-              {DNNL_ARG_WEIGHTS, weights},
-              {DNNL_ARG_BIAS, bias_mem},
-              {DNNL_ARG_DST, dst}});
-    values_[last] = dst;
+    emit_layer<dnnl::convolution_forward>(id, last, act, p, [&](Dt src_t, Dt w_t, Dt dst_t) {
+      return dnnl::convolution_forward::desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+          memory::desc(src_d, src_t, Tag::any), memory::desc(w_dims, w_t, Tag::any),
+          memory::desc({out_ch}, Dt::f32, Tag::a), memory::desc(dst_d, dst_t, Tag::any), strides,
+          dilates, pad, pad);
+    });
   }
 
   void linear(int id) {
@@ -496,41 +593,24 @@ class Compiler {
     const int in = n.inputs.at(0);
     const graph::Tensor& w = param(n, "weight");
     const int64_t out_f = w.shape.at(0), in_f = w.shape.at(1);
-    std::vector<float> bias(out_f, 0.0f);
-    if (n.params.count("bias")) bias = param(n, "bias").data;
-    const std::optional<Int8Layer>& int8 = int8_[id];
+    std::vector<double> bias(out_f, 0.0);
+    if (n.params.count("bias"))
+      bias.assign(param(n, "bias").data.begin(), param(n, "bias").data.end());
     int last = id;
-    dnnl::post_ops po;
-    fuse_activation(last, po);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    std::vector<int8_t> codes;
-    std::vector<float> out_scales;
-    if (int8)
-      int8_params(*int8, std::vector<double>(out_f, 1.0), std::vector<float>(bias), codes,
-                  out_scales, bias, attr);
+    const auto act = fuse_activation(last);
     const memory::dims src_d = dims(in);
     if (src_d.size() != 2)
       throw InputError("oneDNN engine: linear node '" + n.name + "' needs a flattened input, got " +
                        graph::shape_str(shapes_[in]));
-    dnnl::inner_product_forward::desc desc(
-        dnnl::prop_kind::forward_inference, memory::desc(src_d, int8 ? Dt::u8 : Dt::f32, Tag::any),
-        memory::desc({out_f, in_f}, int8 ? Dt::s8 : Dt::f32, Tag::any),
-        memory::desc({out_f}, Dt::f32, Tag::a), memory::desc(dims(id), Dt::f32, Tag::any));
-    dnnl::inner_product_forward::primitive_desc pd(desc, attr, eng());
-    memory weights = int8 ? constant_s8({out_f, in_f}, Tag::oi, codes.data(), pd.weights_desc())
-                          : constant({out_f, in_f}, Tag::oi, w.data.data(), pd.weights_desc());
-    memory bias_mem = constant({out_f}, Tag::a, bias.data(), pd.bias_desc());
-    memory src =
-        int8 ? quantized_input(int8->fq, pd.src_desc(), n.name) : as(in, pd.src_desc(), n.name);
-    ++(int8 ? impl_.int8_layers : impl_.fp32_layers);
-    memory dst(pd.dst_desc(), eng());
-    add_step(n.name, dnnl::inner_product_forward(pd),
-             {{DNNL_ARG_SRC, src},
-              {DNNL_ARG_WEIGHTS, weights},
-              {DNNL_ARG_BIAS, bias_mem},
-              {DNNL_ARG_DST, dst}});
-    values_[last] = dst;
+    const LayerParams p =
+        layer_params(id, w, std::vector<double>(out_f, 1.0), bias, {out_f, in_f}, Tag::oi);
+    const memory::dims dst_d = dims(id);
+    emit_layer<dnnl::inner_product_forward>(id, last, act, p, [&](Dt src_t, Dt w_t, Dt dst_t) {
+      return dnnl::inner_product_forward::desc(
+          dnnl::prop_kind::forward_inference, memory::desc(src_d, src_t, Tag::any),
+          memory::desc({out_f, in_f}, w_t, Tag::any), memory::desc({out_f}, Dt::f32, Tag::a),
+          memory::desc(dst_d, dst_t, Tag::any));
+    });
   }
 
   void batch_norm(int id) {
@@ -579,7 +659,8 @@ class Compiler {
     memory dst(md, eng());
     int last = id;
     dnnl::post_ops po;
-    fuse_activation(last, po);
+    if (const auto act = fuse_activation(last))
+      po.append_eltwise(1.0f, act->alg, act->alpha, act->beta);
     for (size_t k = 1; k < n.inputs.size(); ++k) {
       const bool final_add = k + 1 == n.inputs.size();
       dnnl::primitive_attr attr;
@@ -617,8 +698,8 @@ class Compiler {
     const Node& n = net_.node(id);
     const memory src = value(n.inputs.at(0));
     dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src.get_desc(),
-                                     memory::desc(dims(id), Dt::f32, Tag::any), strides, kernel,
-                                     pad_l, pad_r);
+                                     memory::desc(dims(id), src.get_desc().data_type(), Tag::any),
+                                     strides, kernel, pad_l, pad_r);
     dnnl::pooling_forward::primitive_desc pd(desc, eng());
     memory dst(pd.dst_desc(), eng());
     add_step(n.name, dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
@@ -676,9 +757,10 @@ class Compiler {
     const Node& n = net_.node(id);
     const int in = n.inputs.at(0);
     if (shapes_[in].size() == 1) return alias(id, in);
-    const memory plain = as(in, plain_desc(dims(in)), n.name);
+    const Dt type = value(in).get_desc().data_type();  // f32, or u8 codes
+    const memory plain = as(in, with_type(plain_desc(dims(in)), type), n.name);
     // Row-major NCHW and row-major {N, C*H*W} are the same bytes.
-    values_[id] = memory(plain_desc(dims(id)), eng(), plain.get_data_handle());
+    values_[id] = memory(with_type(plain_desc(dims(id)), type), eng(), plain.get_data_handle());
   }
 
   void fake_quant(int id) {
@@ -687,21 +769,13 @@ class Compiler {
     memory dst(src.get_desc(), eng());
     const auto& a = n.attrs;
     if (!(a.q_scale > 0)) throw InputError("fake_quant node '" + n.name + "' has scale <= 0");
-    // Same arithmetic as LibTorch's fake_quantize_per_tensor_affine on the CPU.
-    const float scale = static_cast<float>(a.q_scale);
-    const float inv_scale = 1.0f / scale;
-    const float zp = static_cast<float>(a.q_zero_point);
-    const float q_min = static_cast<float>(a.q_min), q_max = static_cast<float>(a.q_max);
+    const Grid grid(a);
     const size_t count = src.get_desc().get_size() / sizeof(float);
     Step s;
     s.node = n.name;
     s.custom = [=]() {
-      const float* x = static_cast<const float*>(src.get_data_handle());
-      float* y = static_cast<float*>(dst.get_data_handle());
-      for (size_t i = 0; i < count; ++i) {
-        const float q = std::min(std::max(std::nearbyint(x[i] * inv_scale) + zp, q_min), q_max);
-        y[i] = (q - zp) * scale;
-      }
+      fake_quantize(static_cast<const float*>(src.get_data_handle()),
+                    static_cast<float*>(dst.get_data_handle()), count, grid);
     };
     impl_.steps.push_back(std::move(s));
     values_[id] = dst;
@@ -726,24 +800,70 @@ OneDnnEngine::~OneDnnEngine() = default;
 OneDnnEngine::OneDnnEngine(OneDnnEngine&&) noexcept = default;
 OneDnnEngine& OneDnnEngine::operator=(OneDnnEngine&&) noexcept = default;
 
+namespace {
+
+void execute(OneDnnEngine::Impl& im, Step& s) {
+  try {
+    if (s.custom) {
+      im.strm.wait();
+      s.custom();
+    } else {
+      s.primitive.execute(im.strm, s.args);
+    }
+  } catch (const dnnl::error& e) {
+    throw InputError(std::string("oneDNN: ") + e.what() + " at node '" + s.node + "'");
+  }
+}
+
+}  // namespace
+
 std::vector<float> OneDnnEngine::run(const float* input) {
   Impl& im = *impl_;
   std::memcpy(im.input_mem.get_data_handle(), input, im.input_mem.get_desc().get_size());
-  for (Step& s : im.steps) {
-    try {
-      if (s.custom) {
-        im.strm.wait();
-        s.custom();
-      } else {
-        s.primitive.execute(im.strm, s.args);
-      }
-    } catch (const dnnl::error& e) {
-      throw InputError(std::string("oneDNN: ") + e.what() + " at node '" + s.node + "'");
-    }
-  }
+  for (Step& s : im.steps) execute(im, s);
   im.strm.wait();
   const float* out = static_cast<const float*>(im.output_mem.get_data_handle());
   return std::vector<float>(out, out + im.output_mem.get_desc().get_size() / sizeof(float));
+}
+
+void OneDnnEngine::run_node(const std::string& node) {
+  Impl& im = *impl_;
+  bool found = false;
+  for (Step& s : im.steps)
+    if (s.node == node && !s.reorder) {
+      execute(im, s);
+      found = true;
+    }
+  if (!found) throw InputError("oneDNN engine: no step computes node '" + node + "'");
+  im.strm.wait();
+}
+
+std::vector<OneDnnEngine::StepTime> OneDnnEngine::step_times(const float* input, int runs) {
+  Impl& im = *impl_;
+  run(input);  // warm
+  std::vector<std::vector<double>> samples(im.steps.size());
+  for (int r = 0; r < std::max(1, runs); ++r) {
+    std::memcpy(im.input_mem.get_data_handle(), input, im.input_mem.get_desc().get_size());
+    for (size_t i = 0; i < im.steps.size(); ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      execute(im, im.steps[i]);
+      im.strm.wait();
+      samples[i].push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  std::vector<StepTime> out;
+  for (size_t i = 0; i < im.steps.size(); ++i) {
+    auto& v = samples[i];
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    const Step& s = im.steps[i];
+    out.push_back({s.node,
+                   s.reorder  ? "reorder"
+                   : s.custom ? "loop"
+                              : "primitive",
+                   v[v.size() / 2]});
+  }
+  return out;
 }
 
 const graph::Shape& OneDnnEngine::output_shape() const { return impl_->out_shape; }

@@ -31,6 +31,20 @@ class OneDnnEngine {
   /// output node's values row-major with shape output_shape() ({batch, classes} for a classifier).
   std::vector<float> run(const float* input);
 
+  /// Runs only the steps that compute `node` itself (its primitive, not the reorders around it)
+  /// on whatever its buffers hold, after a run(): the time a layer takes inside a network, for
+  /// latency tables. Throws InputError when no step computes `node`.
+  void run_node(const std::string& node);
+
+  /// Where the time of a run goes: each step's median time over `runs` runs of `input`, in
+  /// execution order. Kinds: "primitive" (a layer), "reorder" (a layout or type conversion
+  /// between layers), "loop" (a quantization loop).
+  struct StepTime {
+    std::string node, kind;
+    double median_ms = 0;
+  };
+  std::vector<StepTime> step_times(const float* input, int runs);
+
   /// Output shape including the batch dimension.
   const graph::Shape& output_shape() const;
   /// Input shape including the batch dimension.

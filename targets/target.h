@@ -26,6 +26,10 @@ struct MeasureOptions {
   int max_repeats = 10000;         ///< upper bound on timed runs
   int max_attempts = 3;            ///< measurements in all while the earlier ones are suspect
   uint64_t seed = 0;               ///< random input data
+  /// Non-empty: time only this node's own kernel inside the network, without the layout
+  /// conversions at the network's edges (latency tables time layers this way). Targets that
+  /// cannot isolate a node time the whole network. Not part of the JSON form.
+  std::string kernel;
 
   static MeasureOptions from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
@@ -44,6 +48,7 @@ struct Measurement {
   int attempts = 0;       ///< measurements made; > 1 when an earlier one was suspect
   bool suspect = false;   ///< IQR / median still >= kSuspectSpread after every attempt
   bool modelled = false;  ///< computed by an analytic model, not timed on hardware
+  std::string affinity;   ///< how the timed threads were pinned to CPUs (see affinity.h)
   std::string error;      ///< non-empty when the network could not be run
   bool ok() const { return error.empty(); }
   nlohmann::json to_json() const;

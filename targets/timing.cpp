@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "graph/json_util.h"
+#include "targets/affinity.h"
 
 namespace tightfit::targets {
 
@@ -59,6 +60,8 @@ void warm_up(const std::function<void()>& run_once, int warmup_runs) {
 }  // namespace
 
 void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts, Measurement& m) {
+  const ThreadPinning pinning(opts.threads);
+  m.affinity = pinning.description();
   warm_up(run_once, opts.warmup_runs);
   m.attempts = 0;
   double best_spread = -1;
@@ -126,6 +129,7 @@ nlohmann::json Measurement::to_json() const {
       {"target", target},       {"precision", precision}, {"threads", threads}, {"batch", batch},
       {"median_ms", median_ms}, {"iqr_ms", iqr_ms},       {"min_ms", min_ms},   {"cv", cv},
       {"samples", samples},     {"attempts", attempts},   {"suspect", suspect}};
+  if (!affinity.empty()) j["affinity"] = affinity;
   if (modelled) j["modelled"] = true;
   if (!ok()) j["error"] = error;
   return j;

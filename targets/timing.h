@@ -14,7 +14,8 @@ namespace tightfit::targets {
 /// Held for the whole of a measurement (invariant 3).
 std::mutex& measurement_lock();
 
-/// Runs `run_once` per the protocol in `opts` and fills the timing fields of `m`: warm-up (at
+/// Runs `run_once` per the protocol in `opts` and fills the timing fields of `m`, with the
+/// `opts.threads` OpenMP threads pinned to CPUs throughout (ThreadPinning): warm-up (at
 /// least opts.warmup_runs, then until two consecutive windows of runs agree within 5%), timed
 /// runs until both opts.min_repeats and opts.min_time_ms are reached, and up to
 /// opts.max_attempts measurements while IQR / median >= kSuspectSpread (the steadiest is kept).

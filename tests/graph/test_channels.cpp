@@ -285,7 +285,10 @@ TEST_CASE("concat: one group per input segment, consumers sliced per segment",
   torch::manual_seed(3);
   const at::Tensor x = torch::randn({2, 3, 8, 8});
   torch::NoGradGuard no_grad;
-  CHECK((full.forward(x) - pruned.forward(x)).abs().max().item<double>() < 1e-5);
+  // Relative: summation order differs between the two convolutions (and between CPUs).
+  const at::Tensor expected = full.forward(x);
+  CHECK((expected - pruned.forward(x)).abs().max().item<double>() <
+        1e-5 * std::max(1.0, expected.abs().max().item<double>()));
 }
 
 TEST_CASE("grouped convolutions and single channels are not prunable", "[graph][channels]") {

@@ -441,8 +441,9 @@ TEST_CASE("QuantConfig parses strictly", "[quantize]") {
   using nlohmann::json;
   const QuantConfig d = QuantConfig::from_json(json::object(), "quant");
   CHECK(d.to_json() == QuantConfig{}.to_json());
-  const json full = {{"scheme", "affine"}, {"granularity", "per_tensor"}, {"calibration", "mse"},
-                     {"percentile", 99.9}, {"float16", "bf16"},           {"huffman", true}};
+  const json full = {{"scheme", "affine"},  {"granularity", "per_tensor"}, {"calibration", "mse"},
+                     {"percentile", 99.9},  {"float16", "bf16"},           {"huffman", true},
+                     {"reduce_range", true}};
   const QuantConfig c = QuantConfig::from_json(full, "quant");
   CHECK(c.scheme == "affine");
   CHECK(c.granularity == "per_tensor");
@@ -450,6 +451,7 @@ TEST_CASE("QuantConfig parses strictly", "[quantize]") {
   CHECK(c.percentile == 99.9);
   CHECK(c.float16 == "bf16");
   CHECK(c.huffman);
+  CHECK(c.reduce_range);
   CHECK(c.to_json() == full);
   CHECK(QuantConfig::from_json(json{{"percentile", 100}}, "q").percentile == 100.0);
 

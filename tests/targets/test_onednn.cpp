@@ -15,6 +15,7 @@
 #include "policies/compress.h"
 #include "targets/onednn_cpu.h"
 #include "targets/onednn_engine.h"
+#include "tests/targets/int8_fixtures.h"
 
 using namespace tightfit;
 
@@ -162,29 +163,8 @@ graph::Network odd_network() {
   return net;
 }
 
-const datasets::Split& fashion() {
-  static const datasets::Split split = datasets::load_fashion_mnist();
-  return split;
-}
-
-/// `net` with `weight_bits` symmetric per-channel weights and 8-bit activations on every layer,
-/// calibrated on 4 batches of the Fashion-MNIST training split.
-policies::CompressedNetwork quantized_8bit(const graph::Network& net, int weight_bits = 8) {
-  policies::Policy p;
-  for (const auto& l : policies::decision_points(net).layers) {
-    p.weight_bits[l.name] = weight_bits;
-    p.act_bits[l.name] = 8;
-  }
-  const auto& data = fashion();
-  policies::Calibration calib;
-  for (const auto& b : datasets::sample_batches(data.train, 4, 64, data.mean, data.std, 1)) {
-    calib.images.push_back(b.images);
-    calib.labels.push_back(b.labels);
-  }
-  policies::ApplyOptions opts;
-  opts.calibration = &calib;
-  return policies::apply(net, p, opts);
-}
+using test_support::fashion;
+using test_support::quantized_8bit;
 
 struct Int8Run {
   double agree = 0;          ///< share of images with the same top-1 class
@@ -197,35 +177,22 @@ struct Int8Run {
 
 /// The int8 engine against LibTorch's fake-quant simulation on the first `count` test images.
 Int8Run int8_vs_libtorch(const graph::Network& net, int64_t count = 2000, int64_t batch = 100) {
-  torch::NoGradGuard no_grad;
-  const auto& data = fashion();
-  graph::Executor ex(net);
-  ex.train(false);
   targets::OneDnnEngine engine(net, batch, "int8");
   Int8Run r;
   r.int8_layers = engine.int8_layers();
   r.fp32_layers = engine.fp32_layers();
   r.precision = engine.precision();
-  int64_t agree = 0, engine_right = 0, reference_right = 0;
-  double max_diff = 0, max_ref = 0;
-  for (int64_t begin = 0; begin < count; begin += batch) {
-    const auto b = datasets::make_batch(data.test, {}, begin, begin + batch, data.mean, data.std);
-    const auto x = b.images.contiguous();
-    const auto ref = ex.forward(x).contiguous();
-    auto out = engine.run(x.data_ptr<float>());
-    const auto got = torch::from_blob(out.data(), ref.sizes()).clone();
-    const auto ref_top = ref.argmax(1), got_top = got.argmax(1);
-    agree += ref_top.eq(got_top).sum().item<int64_t>();
-    engine_right += got_top.eq(b.labels).sum().item<int64_t>();
-    reference_right += ref_top.eq(b.labels).sum().item<int64_t>();
-    max_diff = std::max(max_diff, (got - ref).abs().max().item<double>());
-    max_ref = std::max(max_ref, ref.abs().max().item<double>());
-  }
-  const double n = static_cast<double>(count);
-  r.agree = static_cast<double>(agree) / n;
-  r.engine_acc = static_cast<double>(engine_right) / n;
-  r.reference_acc = static_cast<double>(reference_right) / n;
-  r.rel_error = max_diff / std::max(max_ref, 1e-12);
+  const auto a = test_support::agreement_on_fashion(
+      net,
+      [&](const at::Tensor& x) {
+        auto out = engine.run(x.data_ptr<float>());
+        return torch::from_blob(out.data(), engine.output_shape()).clone();
+      },
+      count, batch);
+  r.agree = a.agree;
+  r.engine_acc = a.backend_acc;
+  r.reference_acc = a.reference_acc;
+  r.rel_error = a.rel_error;
   return r;
 }
 
