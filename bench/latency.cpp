@@ -266,16 +266,9 @@ int main(int argc, char** argv) {
           p.weight_bits.clear();  // fp32 table: bits do not change fp32 time
           return policies::apply(net, p, apply_opts);
         };
-        std::vector<double> sums, measured;
-        for (int k = 0; k < kCalibrationPoints; ++k) {
-          const auto c = sample(k == 0);
-          const auto m =
-              measure("cpu-onednn", c, small_opts, "predictor." + model + ".calibration");
-          if (!m.ok()) continue;
-          sums.push_back(table.layer_sum_ms(c.net));
-          measured.push_back(m.median_ms);
-        }
-        table.calibrate(sums, measured);
+        std::vector<policies::CompressedNetwork> calibration;
+        for (int k = 0; k < kCalibrationPoints; ++k) calibration.push_back(sample(k == 0));
+        latency_models::calibrate_on(table, calibration, *targets.at("cpu-onednn"), small_opts);
 
         double sq = 0;
         int within5 = 0, within10 = 0, checked = 0;

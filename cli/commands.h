@@ -26,7 +26,10 @@ struct TrainArgs {
 int cmd_train(const TrainArgs& a);
 
 int cmd_search(const std::string& config_path, const std::string& out, bool json,
-               const std::string& data_dir);
+               const std::string& data_dir, bool resume);
+
+/// Writes run_dir/report.html from the run's front.json and evaluations.jsonl.
+int cmd_report(const std::string& run_dir);
 
 struct CompressArgs {
   std::string model, policy, out, data_dir = datasets::kFashionMnistDir;

@@ -49,13 +49,21 @@ int main(int argc, char** argv) {
 
   auto* srch = app.add_subcommand("search", "Search compression policies; write the Pareto front");
   std::string config_path, out_dir, search_data_dir;
-  bool search_json = false;
+  bool search_json = false, search_resume = false;
   srch->add_option("--config", config_path, "Search config (JSON), e.g. examples/demo.json")
       ->required();
   srch->add_option("--out", out_dir, "Output folder for front.json, front.csv, evaluations.jsonl")
       ->required();
   srch->add_option("--data-dir", search_data_dir, "Fashion-MNIST folder (overrides the config)");
   srch->add_flag("--json", search_json, "Print front.json on stdout instead of the table");
+  srch->add_flag("--resume", search_resume,
+                 "Continue the run journaled in --out (same config) where it stopped");
+
+  auto* rep = app.add_subcommand("report",
+                                 "Write report.html (front, charts, per-layer policies) for a "
+                                 "search run folder; self-contained, opens offline");
+  std::string report_dir;
+  rep->add_option("--run", report_dir, "Run folder written by `tightfit search --out`")->required();
 
   auto* comp = app.add_subcommand("compress",
                                   "Apply a policy to a model; write the compressed "
@@ -145,7 +153,8 @@ int main(int argc, char** argv) {
     if (*comp) return cmd_compress(ca);
     if (*meas) return cmd_measure(ma);
     if (*prof) return cmd_profile(pa);
-    if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir);
+    if (*rep) return cmd_report(report_dir);
+    if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir, search_resume);
   } catch (const InputError& e) {
     std::fprintf(stderr, "tightfit: error: %s\n", e.what());
     return kUserErrorExit;

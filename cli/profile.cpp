@@ -123,15 +123,9 @@ int cmd_profile(const ProfileArgs& a) {
     p.weight_bits.clear();  // latency tables are per precision: bits do not change fp32 time
     return policies::apply(net, p, apply_opts);
   };
-  std::vector<double> sums, measured;
-  for (int k = 0; k < a.calibration_points; ++k) {
-    const auto c = sample(k == 0);
-    const auto m = target->measure(c, opts);
-    if (!m.ok()) throw InputError("calibration measurement failed: " + m.error);
-    sums.push_back(table.layer_sum_ms(c.net));
-    measured.push_back(m.median_ms);
-  }
-  table.calibrate(sums, measured);
+  std::vector<policies::CompressedNetwork> calibration;
+  for (int k = 0; k < a.calibration_points; ++k) calibration.push_back(sample(k == 0));
+  latency_models::calibrate_on(table, calibration, *target, opts);
   table.save(a.out);
   nlohmann::json result = {{"out", a.out},
                            {"entries", table.entries().size()},

@@ -9,11 +9,12 @@
 namespace tightfit::cli {
 
 int cmd_search(const std::string& config_path, const std::string& out, bool json,
-               const std::string& data_dir) {
+               const std::string& data_dir, bool resume) {
   auto config = search::SearchConfig::load(config_path);
   if (!data_dir.empty()) config.data_dir = data_dir;
   search::RunOptions opts;
   opts.out_dir = out;
+  opts.resume = resume;
   const auto r = search::run_search(config, opts);
   if (json) {
     std::ifstream in(std::filesystem::path(out) / "front.json");
@@ -21,8 +22,12 @@ int cmd_search(const std::string& config_path, const std::string& out, bool json
   } else {
     std::printf(
         "Pareto front (%zu of %zu candidates; accuracy up, latency down, size down):\n%s"
-        "written: %s/front.json, front.csv, evaluations.jsonl\n",
-        r.front.size(), r.evaluations.size(), search::front_table(r).c_str(), out.c_str());
+        "written: %s/front.json, front.csv, evaluations.jsonl, models/%s\n",
+        r.front.size(), r.evaluations.size(), search::front_table(r).c_str(), out.c_str(),
+        r.best.is_null() ? "" : ", best.json");
+    if (r.replayed > 0)
+      std::printf("(%lld evaluations replayed from the journal)\n",
+                  static_cast<long long>(r.replayed));
   }
   return 0;
 }

@@ -385,6 +385,18 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
   return keys;
 }
 
+void calibrate_on(LookupTable& table, const std::vector<policies::CompressedNetwork>& networks,
+                  targets::Target& target, const targets::MeasureOptions& opts) {
+  std::vector<double> sums, measured;
+  for (const auto& c : networks) {
+    const auto m = target.measure(c, opts);
+    if (!m.ok()) throw InputError("calibration measurement failed: " + m.error);
+    sums.push_back(table.layer_sum_ms(c.net));
+    measured.push_back(m.median_ms);
+  }
+  table.calibrate(sums, measured);
+}
+
 void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Target& target,
              const targets::MeasureOptions& opts,
              const std::function<void(size_t, size_t)>& on_entry) {

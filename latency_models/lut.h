@@ -103,6 +103,11 @@ class LookupTable : public LatencyModel {
 /// FNV-1a of a network's structure (ops, inputs, attributes; not weights).
 std::string structure_hash(const graph::Network& net);
 
+/// Fits `table`'s calibration to `networks` measured end to end on `target` (the uncompressed
+/// network and a few random policies, say); InputError when a measurement fails.
+void calibrate_on(LookupTable& table, const std::vector<policies::CompressedNetwork>& networks,
+                  targets::Target& target, const targets::MeasureOptions& opts);
+
 /// Times every key not yet in `table` on `target`; `on_entry` runs after each new entry (for
 /// progress and for saving partial tables, so an interrupted profile resumes).
 void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Target& target,

@@ -26,7 +26,10 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
 }  // namespace
 
 SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  check_keys(j, {"seed", "model", "data", "space", "strategy", "evaluator", "target"}, where);
+  check_keys(j,
+             {"seed", "model", "data", "space", "strategy", "evaluator", "target", "cost", "budget",
+              "baselines"},
+             where);
   SearchConfig c;
   c.raw = j;
   c.hash = fnv1a_hex(j.dump());
@@ -65,7 +68,47 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
       named_section(j.value("target", nlohmann::json()), c.target, where + ".target");
   c.target = target;
   c.measure = targets::MeasureOptions::from_json(target_rest, where + ".target");
+
+  const auto cost = j.value("cost", nlohmann::json::object());
+  check_keys(cost, {"latency", "table"}, where + ".cost");
+  c.latency_cost = get_or<std::string>(cost, "latency", c.latency_cost, where + ".cost");
+  if (c.latency_cost != "measure" && c.latency_cost != "lut")
+    throw ConfigError(where + ".cost.latency is '" + c.latency_cost +
+                      "'; valid values: measure, lut");
+  c.lut_path = get_or<std::string>(cost, "table", "", where + ".cost");
+  if (c.latency_cost == "lut" && c.lut_path.empty())
+    throw ConfigError(where +
+                      ".cost.table is missing: \"lut\" cost needs the latency table's path "
+                      "(profiled there first when the file does not exist)");
+
+  const auto budget = j.value("budget", nlohmann::json::object());
+  const std::string bw = where + ".budget";
+  check_keys(budget, {"latency_ms", "size_bytes", "flops", "accuracy_drop"}, bw);
+  c.budget.latency_ms = get_or(budget, "latency_ms", 0.0, bw);
+  c.budget.size_bytes = get_or<int64_t>(budget, "size_bytes", 0, bw);
+  c.budget.flops = get_or<int64_t>(budget, "flops", 0, bw);
+  c.budget.accuracy_drop = get_or(budget, "accuracy_drop", 0.0, bw);
+  if (c.budget.latency_ms < 0 || c.budget.size_bytes < 0 || c.budget.flops < 0 ||
+      c.budget.accuracy_drop < 0 || c.budget.accuracy_drop >= 1)
+    throw ConfigError(bw +
+                      " limits must be positive (accuracy_drop a fraction below 1), e.g. "
+                      "{\"latency_ms\": 0.5}");
+
+  const auto baselines = j.value("baselines", nlohmann::json::object());
+  check_keys(baselines, {"keep"}, where + ".baselines");
+  c.baseline_keep = get_or(baselines, "keep", c.baseline_keep, where + ".baselines");
+  for (double k : c.baseline_keep)
+    if (!(k > 0 && k <= 1)) throw ConfigError(where + ".baselines.keep values must be in (0, 1]");
   return c;
+}
+
+nlohmann::json Budget::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  if (latency_ms > 0) j["latency_ms"] = latency_ms;
+  if (size_bytes > 0) j["size_bytes"] = size_bytes;
+  if (flops > 0) j["flops"] = flops;
+  if (accuracy_drop > 0) j["accuracy_drop"] = accuracy_drop;
+  return j;
 }
 
 SearchConfig SearchConfig::load(const std::string& path) {

@@ -1,6 +1,7 @@
 #pragma once
 // The search configuration file, parsed strictly: every section rejects unknown keys and lists
-// the valid ones. Sections: seed, model, data, space, strategy, evaluator, target.
+// the valid ones. Sections: seed, model, data, space, strategy, evaluator, target, cost, budget,
+// baselines.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,17 @@
 #include "targets/target.h"
 
 namespace tightfit::search {
+
+/// Hard limits a candidate must meet (0: no limit on that measure).
+struct Budget {
+  double latency_ms = 0;
+  int64_t size_bytes = 0;
+  int64_t flops = 0;
+  double accuracy_drop = 0;  ///< below the uncompressed network's accuracy, in [0, 1]
+
+  bool any() const { return latency_ms > 0 || size_bytes > 0 || flops > 0 || accuracy_drop > 0; }
+  nlohmann::json to_json() const;
+};
 
 struct SearchConfig {
   uint64_t seed = 1;                ///< drives every random choice of the run (invariant 5)
@@ -25,6 +37,15 @@ struct SearchConfig {
   nlohmann::json evaluator_config = nlohmann::json::object();
   std::string target = "cpu-libtorch";
   targets::MeasureOptions measure;
+  /// Latency during the search: "measure" (timed on the target: slow, exclusive) or "lut"
+  /// (predicted by the target's latency table `lut_path`, profiled first when it is missing);
+  /// with "lut" the front's members are measured end to end at the end.
+  std::string latency_cost = "measure";
+  std::string lut_path;
+  Budget budget;
+  /// Uniform baselines evaluated first: the same keep fraction everywhere, at full precision,
+  /// and each of these fractions again with 8-bit weights when the space has 8 bits.
+  std::vector<double> baseline_keep = {0.25, 0.5, 0.75};
 
   nlohmann::json raw;  ///< the file as read
   std::string hash;    ///< FNV-1a of the canonical JSON of `raw`

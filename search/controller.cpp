@@ -6,9 +6,14 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
+#include <map>
+#include <optional>
+#include <random>
 #include <sstream>
 
 #include "datasets/fashion_mnist.h"
@@ -16,8 +21,10 @@
 #include "evaluators/evaluator.h"
 #include "graph/json_util.h"
 #include "graph/serialize.h"
+#include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
+#include "search/moo.h"
 #include "search/pareto.h"
 #include "search/strategy.h"
 #include "targets/target.h"
@@ -28,13 +35,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// evaluations.jsonl: one JSON line per evaluation, flushed and fsynced so that an evaluation
-/// counts once it is on disk (invariant 4).
+constexpr const char* kJournalFormat = "tightfit-search-journal";
+
+/// evaluations.jsonl: a header line naming the config, then one JSON line per evaluation,
+/// flushed and fsynced so that an evaluation counts once it is on disk (invariant 4).
 class Journal {
  public:
-  explicit Journal(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /// Appends to `path` from byte `keep` on (what an earlier run left; 0 for a new journal).
+  Journal(const std::string& path, int64_t keep) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) throw InputError("cannot write '" + path + "': check that --out is writable");
+    // A torn last line (the process died mid-write) is cut off before anything is appended.
+    if (::ftruncate(fd_, keep) != 0 || ::lseek(fd_, keep, SEEK_SET) < 0)
+      throw InputError("cannot truncate '" + path + "' to its last complete line");
   }
   ~Journal() {
     if (fd_ >= 0) ::close(fd_);
@@ -59,6 +72,68 @@ class Journal {
   int fd_ = -1;
 };
 
+/// What a journal holds: its header, its complete evaluation lines, and the byte length of
+/// those (a torn last line is not counted).
+struct JournalContents {
+  nlohmann::json header;
+  std::vector<Evaluation> evaluations;
+  int64_t complete_bytes = 0;
+};
+
+JournalContents read_journal(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  JournalContents c;
+  size_t pos = 0;
+  int line_no = 0;
+  while (pos < text.size()) {
+    const size_t end = text.find('\n', pos);
+    if (end == std::string::npos) break;  // torn: no newline yet
+    ++line_no;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text.substr(pos, end - pos));
+    } catch (const nlohmann::json::parse_error&) {
+      // Only the last line can be torn; garbage before it is a corrupt journal.
+      if (text.find('\n', end + 1) != std::string::npos)
+        throw InputError("journal '" + path + "' is corrupt at line " + std::to_string(line_no) +
+                         "; start a new run with another --out");
+      break;
+    }
+    if (line_no == 1) {
+      if (!j.is_object() || j.value("format", "") != kJournalFormat)
+        throw InputError("'" + path + "' is not a tightfit search journal");
+      c.header = j;
+    } else {
+      try {
+        c.evaluations.push_back(Evaluation::from_json(j));
+      } catch (const std::exception& e) {
+        throw InputError("journal '" + path + "' line " + std::to_string(line_no) +
+                         " is not an evaluation (" + e.what() + ")");
+      }
+    }
+    pos = end + 1;
+    c.complete_bytes = static_cast<int64_t>(pos);
+  }
+  return c;
+}
+
+/// The JSON pointers at which two configs differ (at most a few, for the message).
+std::string config_difference(const nlohmann::json& before, const nlohmann::json& now) {
+  std::vector<std::string> paths;
+  for (const auto& op : nlohmann::json::diff(before, now)) {
+    const std::string p = op.value("path", std::string("/"));
+    if (std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(p);
+  }
+  constexpr size_t kShown = 5;
+  std::string out;
+  for (size_t i = 0; i < paths.size() && i < kShown; ++i) out += (i ? ", " : "") + paths[i];
+  if (paths.size() > kShown) out += " and " + std::to_string(paths.size() - kShown) + " more";
+  return out;
+}
+
 std::string now_utc() {
   const std::time_t t = std::time(nullptr);
   char buf[32];
@@ -77,15 +152,21 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
 }
 
 nlohmann::json front_entry(const Evaluation& e) {
-  return {{"index", e.index},
-          {"policy", e.policy.to_json()},
-          {"accuracy", e.accuracy},
-          {"loss", e.loss},
-          {"latency_ms", e.latency_ms},
-          {"latency_spread_ms", e.latency_spread_ms},
-          {"size_bytes", e.size_bytes},
-          {"params", e.params},
-          {"flops", e.flops}};
+  nlohmann::json j = {{"index", e.index},
+                      {"kind", e.kind},
+                      {"policy", e.policy.to_json()},
+                      {"accuracy", e.accuracy},
+                      {"loss", e.loss},
+                      {"latency_ms", e.latency_ms},
+                      {"latency_spread_ms", e.latency_spread_ms},
+                      {"size_bytes", e.size_bytes},
+                      {"params", e.params},
+                      {"flops", e.flops}};
+  if (e.latency_source == "lut") {
+    j["predicted_latency_ms"] = e.latency_ms;
+    if (e.measured_latency_ms > 0) j["measured_latency_ms"] = e.measured_latency_ms;
+  }
+  return j;
 }
 
 std::string csv_quote(const std::string& s) {
@@ -121,6 +202,115 @@ std::vector<size_t> pareto_front(const std::vector<Evaluation>& evaluations) {
   return front;
 }
 
+namespace {
+
+/// True when `e` meets every limit of `b` (`baseline_accuracy` for the accuracy drop).
+bool within_budget(const Evaluation& e, const Budget& b, double baseline_accuracy) {
+  return e.ok() && (b.latency_ms <= 0 || e.latency_ms <= b.latency_ms) &&
+         (b.size_bytes <= 0 || e.size_bytes <= b.size_bytes) &&
+         (b.flops <= 0 || e.flops <= b.flops) &&
+         (b.accuracy_drop <= 0 || baseline_accuracy - e.accuracy <= b.accuracy_drop);
+}
+
+/// How far `e` is from meeting `b`: the largest relative excess over any limit (0 when met).
+double budget_excess(const Evaluation& e, const Budget& b, double baseline_accuracy) {
+  double worst = 0;
+  auto over = [&](double value, double limit) {
+    if (limit > 0) worst = std::max(worst, (value - limit) / limit);
+  };
+  over(e.latency_ms, b.latency_ms);
+  over(static_cast<double>(e.size_bytes), static_cast<double>(b.size_bytes));
+  over(static_cast<double>(e.flops), static_cast<double>(b.flops));
+  if (b.accuracy_drop > 0)
+    worst = std::max(worst, (baseline_accuracy - e.accuracy - b.accuracy_drop) / b.accuracy_drop);
+  return worst;
+}
+
+/// best.json: the most accurate candidate within the budget (ties: the faster), or, when none
+/// is, the one closest to it with how far it is.
+nlohmann::json best_under_budget(const std::vector<Evaluation>& evaluations, const Budget& b,
+                                 double baseline_accuracy) {
+  const Evaluation* best = nullptr;
+  const Evaluation* closest = nullptr;
+  double closest_excess = 0;
+  for (const auto& e : evaluations) {
+    if (!e.ok()) continue;
+    if (within_budget(e, b, baseline_accuracy)) {
+      if (!best || e.accuracy > best->accuracy ||
+          (e.accuracy == best->accuracy && e.latency_ms < best->latency_ms))
+        best = &e;
+    } else {
+      const double excess = budget_excess(e, b, baseline_accuracy);
+      if (!closest || excess < closest_excess) closest = &e, closest_excess = excess;
+    }
+  }
+  nlohmann::json j = {{"budget", b.to_json()}, {"met", best != nullptr}};
+  if (best) j["best"] = front_entry(*best);
+  if (!best && closest) {
+    j["closest"] = front_entry(*closest);
+    j["closest_excess"] = closest_excess;
+  }
+  return j;
+}
+
+/// Hypervolume of the successful evaluations over (error, latency, size), each relative to the
+/// uncompressed network, with reference point 1.1 everywhere: the share of that box the front
+/// dominates, comparable across runs of one model.
+double relative_hypervolume(const std::vector<Evaluation>& evaluations, const Evaluation& base) {
+  std::vector<std::vector<double>> points;
+  for (const auto& e : evaluations)
+    if (e.ok() && base.latency_ms > 0 && base.size_bytes > 0)
+      points.push_back({1.0 - e.accuracy, e.latency_ms / base.latency_ms,
+                        static_cast<double>(e.size_bytes) / static_cast<double>(base.size_bytes)});
+  if (points.empty()) return 0;
+  return hypervolume(points, {1.1, 1.1, 1.1});
+}
+
+/// The latency table of `config`, loaded, or profiled on `target` and saved when missing.
+latency_models::LookupTable latency_table(const SearchConfig& config, const graph::Network& net,
+                                          const SearchSpace& space, targets::Target& target,
+                                          const std::function<void(const std::string&)>& say) {
+  latency_models::LutContext context;
+  context.target = target.name();
+  context.precision = config.measure.precision;
+  context.threads = config.measure.threads;
+  context.batch = config.measure.batch;
+  context.model = config.model_path.empty() ? config.model_zoo : config.model_path;
+  context.model_hash = latency_models::structure_hash(net);
+  if (std::filesystem::exists(config.lut_path)) {
+    auto table = latency_models::LookupTable::load(config.lut_path, context);
+    if (table.entries().empty() || table.scale() <= 0)
+      throw InputError("latency table '" + config.lut_path +
+                       "' is not calibrated; finish it with `tightfit profile`");
+    return table;
+  }
+  say("profiling a latency table into " + config.lut_path + " (missing)");
+  latency_models::LookupTable table(context);
+  targets::MeasureOptions layer_opts = config.measure;
+  layer_opts.min_time_ms = std::min(layer_opts.min_time_ms, 50.0);
+  const auto keys =
+      latency_models::reachable_layer_keys(net, config.space.keep, config.space.channel_multiple);
+  latency_models::profile(table, keys, target, layer_opts, {});
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = config.space.channel_multiple;
+  std::mt19937_64 rng(config.seed);
+  std::vector<policies::CompressedNetwork> calibration = {policies::apply(net, {}, apply_opts)};
+  constexpr int kCalibrationPolicies = 5;
+  for (int k = 0; k < kCalibrationPolicies; ++k) {
+    auto p = space.sample(rng);
+    p.weight_bits.clear();  // one precision per table: bits do not change its time
+    p.act_bits.clear();
+    calibration.push_back(policies::apply(net, p, apply_opts));
+  }
+  latency_models::calibrate_on(table, calibration, target, config.measure);
+  const std::filesystem::path path(config.lut_path);
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  table.save(config.lut_path);
+  return table;
+}
+
+}  // namespace
+
 SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   const auto t_start = Clock::now();
   auto say = [&](const std::string& msg) {
@@ -128,6 +318,26 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   };
 
   // Everything a user can get wrong is checked before any expensive work starts.
+  const std::filesystem::path out(opts.out_dir);
+  const auto journal_path = (out / "evaluations.jsonl").string();
+  JournalContents previous;
+  if (opts.resume) {
+    if (!std::filesystem::exists(journal_path))
+      throw InputError("nothing to resume: no " + journal_path + "; run without --resume");
+    previous = read_journal(journal_path);
+    if (previous.header.is_null())
+      throw InputError("cannot resume: " + journal_path + " has no header; run again elsewhere");
+    if (previous.header.value("config_hash", "") != config.hash)
+      throw InputError(
+          "cannot resume: the config changed since this run started (at " +
+          config_difference(previous.header.value("config", nlohmann::json()), config.raw) +
+          "); use the original config, or a new --out for a new run");
+  } else if (std::filesystem::exists(journal_path) &&
+             std::filesystem::file_size(journal_path) > 0) {
+    throw InputError(journal_path +
+                     " exists: continue that run with --resume, or choose another --out "
+                     "(a journal is never overwritten)");
+  }
   graph::Network net;
   if (!config.model_path.empty()) {
     net = graph::load_network(config.model_path);
@@ -138,24 +348,42 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   const SearchSpace space(points, config.space);
   auto strategy = make_strategy(config.strategy, config.strategy_config, space, config.seed);
   auto target = targets::make_target(config.target);
+  targets::require_precision(*target, config.measure.precision);
   datasets::SplitOptions split_opts;
   split_opts.validation_count = config.validation_count;
   const datasets::Split data = datasets::load_fashion_mnist(config.data_dir, split_opts);
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
   if (config.model_path.empty())
     say("model '" + config.model_zoo + "' has random weights: accuracies mean little");
+  std::optional<latency_models::LookupTable> lut;
+  if (config.latency_cost == "lut") lut = latency_table(config, net, space, *target, say);
 
-  std::filesystem::create_directories(opts.out_dir);
-  const std::filesystem::path out(opts.out_dir);
-  Journal journal((out / "evaluations.jsonl").string());
+  std::filesystem::create_directories(out);
+  Journal journal(journal_path, previous.complete_bytes);
+  if (previous.complete_bytes == 0)
+    journal.append({{"format", kJournalFormat},
+                    {"version", 1},
+                    {"config_hash", config.hash},
+                    {"config", config.raw},
+                    {"started", now_utc()}});
+  std::deque<Evaluation> replay(previous.evaluations.begin(), previous.evaluations.end());
+  if (!replay.empty())
+    say("resuming: " + std::to_string(replay.size()) + " evaluations in the journal");
 
   SearchResult result;
   result.context = targets::machine_context();
   result.context["tightfit"] = TIGHTFIT_VERSION;
   result.context["target"] = target->name();
-  result.context["precision"] = target->capabilities().precisions.front();
+  result.context["precision"] = config.measure.precision;
   result.context["threads"] = config.measure.threads;
   result.context["measure"] = config.measure.to_json();
+  result.context["latency_cost"] = config.latency_cost;
+  if (lut) {
+    result.context["latency_table"] = {{"path", config.lut_path},
+                                       {"entries", lut->entries().size()},
+                                       {"scale", lut->scale()},
+                                       {"offset_ms", lut->offset_ms()}};
+  }
   result.context["seed"] = config.seed;
   result.context["config_hash"] = config.hash;
   result.context["config"] = config.raw;
@@ -168,22 +396,26 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
 
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
-  auto evaluate = [&](const policies::Policy& policy, int64_t index, const std::string& kind) {
-    const auto t0 = Clock::now();
+  // Within a run the network, evaluator, target and cost are fixed: the policy is the content.
+  std::map<std::string, Evaluation> cache;
+  auto compute = [&](const policies::Policy& policy) {
     Evaluation e;
-    e.index = index;
-    e.kind = kind;
     e.policy = policy;
+    e.latency_source = lut ? "lut" : "measured";
     try {
       const auto candidate = policies::apply(net, policy, apply_opts);
       const auto cost = evaluators::count_cost(candidate);
       e.size_bytes = cost.size_bytes;
       e.params = cost.params;
       e.flops = cost.flops;
-      const auto m = target->measure(candidate, config.measure);
-      if (!m.ok()) throw std::runtime_error("latency: " + m.error);
-      e.latency_ms = m.median_ms;
-      e.latency_spread_ms = m.iqr_ms;
+      if (lut) {
+        e.latency_ms = lut->predict({&candidate}).front();
+      } else {
+        const auto m = target->measure(candidate, config.measure);
+        if (!m.ok()) throw std::runtime_error("latency: " + m.error);
+        e.latency_ms = m.median_ms;
+        e.latency_spread_ms = m.iqr_ms;
+      }
       const auto acc = evaluator->evaluate(candidate, net);
       if (!acc.ok()) throw std::runtime_error("accuracy: " + acc.error);
       e.accuracy = acc.accuracy;
@@ -191,6 +423,32 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     } catch (const std::exception& ex) {
       e.error = ex.what();  // a failed candidate is data; the search goes on
     }
+    return e;
+  };
+  auto evaluate = [&](const policies::Policy& policy, int64_t index, const std::string& kind) {
+    const std::string key = policy.to_json().dump();
+    if (!replay.empty()) {
+      Evaluation e = replay.front();
+      replay.pop_front();
+      if (e.index != index || e.kind != kind || e.policy.to_json().dump() != key)
+        throw InputError("cannot resume: evaluation " + std::to_string(index) +
+                         " in the journal is not what this run asks for (another tightfit "
+                         "version or strategy?); start a new run with another --out");
+      ++result.replayed;
+      cache.emplace(key, e);
+      return e;
+    }
+    const auto t0 = Clock::now();
+    Evaluation e;
+    if (auto it = cache.find(key); it != cache.end()) {
+      e = it->second;
+      e.cached = true;
+    } else {
+      e = compute(policy);
+      cache.emplace(key, e);
+    }
+    e.index = index;
+    e.kind = kind;
     e.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     journal.append(e.to_json());
     return e;
@@ -202,6 +460,17 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     throw InputError("the uncompressed network cannot be evaluated: " + result.baseline.error);
 
   int64_t next_index = 0;
+  // Uniform baselines: what the search has to beat.
+  std::vector<policies::Policy> uniforms;
+  const auto& bits = config.space.weight_bits;
+  const bool has_8 = std::find(bits.begin(), bits.end(), 8) != bits.end();
+  for (double keep : config.baseline_keep) {
+    uniforms.push_back(space.uniform(keep, 32));
+    if (has_8) uniforms.push_back(space.uniform(keep, 8));
+  }
+  if (has_8) uniforms.push_back(space.uniform(1.0, 8));
+  for (const auto& p : uniforms) result.evaluations.push_back(evaluate(p, next_index++, "uniform"));
+
   double best_accuracy = 0;
   for (;;) {
     const auto asked = strategy->ask(static_cast<size_t>(config.ask_batch));
@@ -214,41 +483,79 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
       result.evaluations.push_back(std::move(e));
     }
     strategy->tell(told);
-    if (opts.progress) {
+    if (opts.progress && replay.empty()) {
       const double elapsed = std::chrono::duration<double>(Clock::now() - t_start).count();
       const size_t front_size = pareto_front(result.evaluations).size();
       int64_t total = -1;
       if (config.strategy_config.contains("evaluations"))
-        total = config.strategy_config["evaluations"].get<int64_t>();
+        total = config.strategy_config["evaluations"].get<int64_t>() +
+                static_cast<int64_t>(uniforms.size());
+      const int64_t fresh = next_index - result.replayed;
       std::ostringstream os;
       os << next_index << (total > 0 ? "/" + std::to_string(total) : "") << " evaluations"
          << "  best accuracy " << std::fixed << std::setprecision(4) << best_accuracy << "  front "
-         << front_size << "  " << std::setprecision(0) << elapsed << "s";
-      if (total > 0 && next_index > 0)
+         << front_size << "  hypervolume " << std::setprecision(4)
+         << relative_hypervolume(result.evaluations, result.baseline) << "  "
+         << std::setprecision(0) << elapsed << "s";
+      if (total > 0 && fresh > 0)
         os << "  ETA "
-           << elapsed / static_cast<double>(next_index) * static_cast<double>(total - next_index)
-           << "s";
+           << elapsed / static_cast<double>(fresh) * static_cast<double>(total - next_index) << "s";
       say(os.str());
     }
   }
   result.front = pareto_front(result.evaluations);
+
+  // With predicted latency, the front is measured for real; both figures are kept.
+  if (lut) {
+    say("measuring the " + std::to_string(result.front.size()) + " front members end to end");
+    for (size_t i : result.front) {
+      auto& e = result.evaluations[i];
+      const auto m = target->measure(policies::apply(net, e.policy, apply_opts), config.measure);
+      if (m.ok()) {
+        e.measured_latency_ms = m.median_ms;
+        e.latency_spread_ms = m.iqr_ms;
+      }
+    }
+  }
+  // Every front member as a network file, ready to deploy or fine-tune.
+  std::filesystem::create_directories(out / "models");
+  for (size_t i : result.front) {
+    const auto& e = result.evaluations[i];
+    graph::save_network(policies::apply(net, e.policy, apply_opts).net,
+                        (out / "models" / (std::to_string(e.index) + ".tfn")).string());
+  }
+
   result.context["finished"] = now_utc();
   result.context["evaluations"] = result.evaluations.size();
+  result.context["replayed"] = result.replayed;
+  result.context["hypervolume"] = relative_hypervolume(result.evaluations, result.baseline);
   result.context["failed"] = std::count_if(result.evaluations.begin(), result.evaluations.end(),
                                            [](const Evaluation& e) { return !e.ok(); });
 
   nlohmann::json front = nlohmann::json::array();
   std::ostringstream csv;
-  csv << "index,accuracy,latency_ms,latency_spread_ms,size_bytes,params,flops,policy\n";
+  csv << "index,accuracy,latency_ms,latency_spread_ms,size_bytes,params,flops,"
+         "measured_latency_ms,policy\n";
   for (size_t i : result.front) {
     const auto& e = result.evaluations[i];
     front.push_back(front_entry(e));
     csv << e.index << ',' << e.accuracy << ',' << e.latency_ms << ',' << e.latency_spread_ms << ','
-        << e.size_bytes << ',' << e.params << ',' << e.flops << ','
+        << e.size_bytes << ',' << e.params << ',' << e.flops << ',' << e.measured_latency_ms << ','
         << csv_quote(e.policy.to_json().dump()) << '\n';
   }
-  const nlohmann::json doc = {
-      {"front", front}, {"baseline", front_entry(result.baseline)}, {"context", result.context}};
+  nlohmann::json uniform = nlohmann::json::array();
+  for (const auto& e : result.evaluations)
+    if (e.kind == "uniform") uniform.push_back(front_entry(e));
+  nlohmann::json doc = {{"front", front},
+                        {"baseline", front_entry(result.baseline)},
+                        {"uniform", uniform},
+                        {"context", result.context}};
+  if (config.budget.any()) {
+    result.best = best_under_budget(result.evaluations, config.budget, result.baseline.accuracy);
+    result.best["context"] = result.context;
+    doc["best"] = result.best;
+    write_text(out / "best.json", result.best.dump(2) + "\n");
+  }
   write_text(out / "front.json", doc.dump(2) + "\n");
   write_text(out / "front.csv", csv.str());
   return result;

@@ -13,7 +13,10 @@ nlohmann::json Evaluation::to_json() const {
                       {"size_bytes", size_bytes},
                       {"params", params},
                       {"flops", flops},
+                      {"latency_source", latency_source},
                       {"eval_seconds", eval_seconds}};
+  if (measured_latency_ms > 0) j["measured_latency_ms"] = measured_latency_ms;
+  if (cached) j["cached"] = true;
   if (!ok()) j["error"] = error;
   return j;
 }
@@ -31,6 +34,9 @@ Evaluation Evaluation::from_json(const nlohmann::json& j) {
   e.params = j.at("params").get<int64_t>();
   e.flops = j.at("flops").get<int64_t>();
   e.eval_seconds = j.value("eval_seconds", 0.0);
+  e.latency_source = j.value("latency_source", std::string("measured"));
+  e.measured_latency_ms = j.value("measured_latency_ms", 0.0);
+  e.cached = j.value("cached", false);
   e.error = j.value("error", std::string());
   return e;
 }

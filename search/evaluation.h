@@ -12,7 +12,7 @@ namespace tightfit::search {
 
 struct Evaluation {
   int64_t index = -1;           ///< order of evaluation in the run (-1 = baseline)
-  std::string kind = "search";  ///< "search" or "baseline"
+  std::string kind = "search";  ///< "search", "baseline" (uncompressed) or "uniform"
   policies::Policy policy;
   double accuracy = 0;  ///< proxy top-1 on the validation subset, [0, 1]
   double loss = 0;
@@ -21,6 +21,9 @@ struct Evaluation {
   int64_t size_bytes = 0;
   int64_t params = 0;
   int64_t flops = 0;
+  std::string latency_source = "measured";  ///< "measured" on the target or "lut" (predicted)
+  double measured_latency_ms = 0;           ///< "lut" front members: measured end to end at the end
+  bool cached = false;      ///< a copy of an earlier evaluation of the same candidate
   double eval_seconds = 0;  ///< wall time spent on this candidate
   std::string error;        ///< non-empty: the candidate failed (and why)
 

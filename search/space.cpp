@@ -1,17 +1,134 @@
 #include "search/space.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 
 #include "graph/json_util.h"
+#include "policies/compress.h"
 
 namespace tightfit::search {
+
+namespace {
+
+const std::vector<std::string> kSpaceKeys = {
+    "keep",      "weight_bits",        "act_bits", "rank", "sparsity", "kind", "channel_multiple",
+    "overrides", "pin_first_last_bits"};
+const std::vector<std::string> kOverrideKeys = {"keep", "weight_bits", "act_bits", "rank",
+                                                "sparsity"};
+constexpr int kFloatBits = 32;
+constexpr size_t kMaxListedNames = 8;
+
+std::string bits_list(const std::vector<int>& bits) {
+  std::string s;
+  for (int b : bits) s += (s.empty() ? "" : ", ") + std::to_string(b);
+  return s;
+}
+
+std::string some_names(const std::vector<std::string>& names) {
+  std::vector<std::string> head(names.begin(),
+                                names.begin() + std::min(names.size(), kMaxListedNames));
+  std::string s = join(head);
+  if (names.size() > kMaxListedNames) s += ", ... (" + std::to_string(names.size()) + " in all)";
+  return s;
+}
+
+template <typename T>
+void require_non_empty(const std::vector<T>& v, const std::string& where) {
+  if (v.empty()) throw ConfigError(where + " needs at least one value");
+}
+
+void check_fractions(const std::vector<double>& v, const std::string& where) {
+  require_non_empty(v, where);
+  for (double k : v)
+    if (!(k > 0.0 && k <= 1.0))
+      throw ConfigError(where + " has " + std::to_string(k) + "; fractions must be in (0, 1]");
+}
+
+void check_sparsity(const std::vector<double>& v, const std::string& where) {
+  require_non_empty(v, where);
+  for (double s : v)
+    if (!(s >= 0.0 && s < 1.0))
+      throw ConfigError(where + " has " + std::to_string(s) + "; sparsities must be in [0, 1)");
+}
+
+void check_bits(const std::vector<int>& v, const std::vector<int>& allowed,
+                const std::string& where) {
+  require_non_empty(v, where);
+  for (int b : v)
+    if (std::find(allowed.begin(), allowed.end(), b) == allowed.end())
+      throw ConfigError(where + " has " + std::to_string(b) + "; supported: " + bits_list(allowed));
+}
+
+std::vector<double> to_doubles(const std::vector<int>& v) { return {v.begin(), v.end()}; }
+
+/// Sorted least compression first (descending for keep, bits and rank; ascending for
+/// sparsity), without duplicates.
+std::vector<double> ordered(std::vector<double> v, SearchSpace::Dim dim) {
+  if (dim == SearchSpace::Dim::kSparsity)
+    std::sort(v.begin(), v.end());
+  else
+    std::sort(v.begin(), v.end(), std::greater<>());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+double identity_value(SearchSpace::Dim dim) {
+  switch (dim) {
+    case SearchSpace::Dim::kWeightBits:
+    case SearchSpace::Dim::kActBits:
+      return kFloatBits;
+    case SearchSpace::Dim::kSparsity:
+      return 0.0;
+    default:
+      return 1.0;
+  }
+}
+
+bool has_non_float(const std::vector<int>& bits) {
+  return std::any_of(bits.begin(), bits.end(), [](int b) { return b != kFloatBits; });
+}
+
+}  // namespace
+
+std::string dim_name(SearchSpace::Dim dim) {
+  switch (dim) {
+    case SearchSpace::Dim::kKeep:
+      return "keep";
+    case SearchSpace::Dim::kWeightBits:
+      return "weight_bits";
+    case SearchSpace::Dim::kActBits:
+      return "act_bits";
+    case SearchSpace::Dim::kRank:
+      return "rank";
+    case SearchSpace::Dim::kSparsity:
+      return "sparsity";
+  }
+  return "?";
+}
+
+nlohmann::json LayerOverride::to_json() const {
+  if (exclude) return "exclude";
+  nlohmann::json j = nlohmann::json::object();
+  if (keep) j["keep"] = *keep;
+  if (weight_bits) j["weight_bits"] = *weight_bits;
+  if (act_bits) j["act_bits"] = *act_bits;
+  if (rank) j["rank"] = *rank;
+  if (sparsity) j["sparsity"] = *sparsity;
+  return j;
+}
 
 SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& where) {
   SpaceConfig c;
   if (j.is_null()) return c;
-  check_keys(j, {"keep", "weight_bits", "channel_multiple"}, where);
+  check_keys(j, kSpaceKeys, where);
   c.keep = get_or(j, "keep", c.keep, where);
   c.weight_bits = get_or(j, "weight_bits", c.weight_bits, where);
+  c.act_bits = get_or(j, "act_bits", c.act_bits, where);
+  c.rank = get_or(j, "rank", c.rank, where);
+  c.sparsity = get_or(j, "sparsity", c.sparsity, where);
+  c.kind = get_or(j, "kind", c.kind, where);
+  c.pin_first_last_bits = get_or(j, "pin_first_last_bits", c.pin_first_last_bits, where);
   if (const auto it = j.find("channel_multiple"); it != j.end()) {
     if (it->is_string() && it->get<std::string>() == "auto") {
       c.channel_multiple = kAutoChannelMultiple;
@@ -22,21 +139,60 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
                         "; give a whole number >= 1 (e.g. 8) or \"auto\"");
     }
   }
-  if (c.keep.empty() || c.weight_bits.empty())
-    throw ConfigError(where + ": keep and weight_bits need at least one value each");
-  for (double k : c.keep)
-    if (!(k > 0.0 && k <= 1.0))
-      throw ConfigError(where + ".keep has " + std::to_string(k) + "; fractions must be in (0, 1]");
-  for (int b : c.weight_bits)
-    if (std::find(policies::kWeightBits.begin(), policies::kWeightBits.end(), b) ==
-        policies::kWeightBits.end())
-      throw ConfigError(where + ".weight_bits has " + std::to_string(b) + "; supported: 32, 8");
+  if (std::find(kSpaceKinds.begin(), kSpaceKinds.end(), c.kind) == kSpaceKinds.end())
+    throw ConfigError(where + ".kind is '" + c.kind + "'; valid kinds: " + join(kSpaceKinds));
+  check_fractions(c.keep, where + ".keep");
+  check_bits(c.weight_bits, policies::kWeightBits, where + ".weight_bits");
+  check_bits(c.act_bits, policies::kActivationBits, where + ".act_bits");
+  check_fractions(c.rank, where + ".rank");
+  check_sparsity(c.sparsity, where + ".sparsity");
+  if (c.pin_first_last_bits != 0)
+    check_bits({c.pin_first_last_bits}, policies::kWeightBits, where + ".pin_first_last_bits");
+
+  if (const auto it = j.find("overrides"); it != j.end()) {
+    if (!it->is_object())
+      throw ConfigError(where + ".overrides must be an object {layer name: {...} or \"exclude\"}");
+    for (auto o = it->begin(); o != it->end(); ++o) {
+      const std::string w = where + ".overrides." + o.key();
+      LayerOverride lo;
+      if (o->is_string()) {
+        if (o->get<std::string>() != "exclude")
+          throw ConfigError(
+              w + " is \"" + o->get<std::string>() +
+              "\"; give \"exclude\" or an object with some of: " + join(kOverrideKeys));
+        lo.exclude = true;
+      } else {
+        check_keys(*o, kOverrideKeys, w);
+        if (o->contains("keep"))
+          check_fractions(*(lo.keep = get_or(*o, "keep", c.keep, w)), w + ".keep");
+        if (o->contains("weight_bits"))
+          check_bits(*(lo.weight_bits = get_or(*o, "weight_bits", c.weight_bits, w)),
+                     policies::kWeightBits, w + ".weight_bits");
+        if (o->contains("act_bits"))
+          check_bits(*(lo.act_bits = get_or(*o, "act_bits", c.act_bits, w)),
+                     policies::kActivationBits, w + ".act_bits");
+        if (o->contains("rank"))
+          check_fractions(*(lo.rank = get_or(*o, "rank", c.rank, w)), w + ".rank");
+        if (o->contains("sparsity"))
+          check_sparsity(*(lo.sparsity = get_or(*o, "sparsity", c.sparsity, w)), w + ".sparsity");
+      }
+      c.overrides[o.key()] = std::move(lo);
+    }
+  }
   return c;
 }
 
 nlohmann::json SpaceConfig::to_json() const {
+  nlohmann::json o = nlohmann::json::object();
+  for (const auto& [name, lo] : overrides) o[name] = lo.to_json();
   return {{"keep", keep},
           {"weight_bits", weight_bits},
+          {"act_bits", act_bits},
+          {"rank", rank},
+          {"sparsity", sparsity},
+          {"kind", kind},
+          {"overrides", o},
+          {"pin_first_last_bits", pin_first_last_bits},
           {"channel_multiple", channel_multiple == kAutoChannelMultiple
                                    ? nlohmann::json("auto")
                                    : nlohmann::json(channel_multiple)}};
@@ -53,29 +209,214 @@ int64_t SpaceConfig::resolved_channel_multiple(const std::string& where) const {
 
 SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig config)
     : points_(points), config_(std::move(config)) {
-  config_.resolved_channel_multiple("space");  // "auto" must be resolved before a search
+  const int64_t multiple = config_.resolved_channel_multiple("space");
+
+  std::vector<std::string> layer_names;
+  for (const auto& l : points_.layers) layer_names.push_back(l.name);
+  for (const auto& [name, lo] : config_.overrides)
+    if (std::find(layer_names.begin(), layer_names.end(), name) == layer_names.end())
+      throw ConfigError("space.overrides names layer '" + name +
+                        "', which is not a conv/linear layer of this model; valid ones: " +
+                        some_names(layer_names) + " (see `tightfit info --model ...`)");
+
+  const std::string& kind = config_.kind;
+  const bool vary_keep = kind == "joint" || kind == "pruning";
+  const bool vary_bits = kind == "joint" || kind == "quantization";
+  const bool vary_rank = kind == "joint" || kind == "lowrank";
+  const bool vary_sparsity = kind == "joint";
+  auto find_override = [&](const std::string& layer) -> const LayerOverride* {
+    const auto it = config_.overrides.find(layer);
+    return it == config_.overrides.end() ? nullptr : &it->second;
+  };
+
+  // Channel groups: fractions that round to the same channel count are one choice (the first,
+  // i.e. largest, stands for them); one that keeps every channel is "keep all" (1.0).
+  for (const auto& c : points_.channels) {
+    std::vector<double> keep = vary_keep ? config_.keep : std::vector<double>{1.0};
+    bool excluded = false;
+    for (const auto& layer : c.layers)
+      if (const auto* lo = find_override(layer)) {
+        excluded = excluded || lo->exclude;
+        if (lo->keep && vary_keep) keep = *lo->keep;
+      }
+    if (excluded) keep = {1.0};  // pruning the group would change the excluded layer
+    std::vector<double> values;
+    std::vector<int64_t> counts;
+    for (double f : ordered(keep, Dim::kKeep)) {
+      const int64_t n = policies::channels_to_keep(c.channels, f, multiple);
+      if (std::find(counts.begin(), counts.end(), n) != counts.end()) continue;
+      counts.push_back(n);
+      values.push_back(n >= c.channels ? 1.0 : f);
+    }
+    slots_.push_back({Dim::kKeep, c.id, ordered(values, Dim::kKeep)});
+  }
+
+  const bool pin_acts = vary_bits && has_non_float(config_.act_bits);
+  const policies::QuantConfig default_quant;
+  for (size_t i = 0; i < points_.layers.size(); ++i) {
+    const auto& l = points_.layers[i];
+    const auto* lo = find_override(l.name);
+    const bool excluded = lo && lo->exclude;
+    const bool pinned =
+        config_.pin_first_last_bits > 0 && vary_bits && (i == 0 || i + 1 == points_.layers.size());
+
+    std::vector<int> wbits = vary_bits ? config_.weight_bits : std::vector<int>{kFloatBits};
+    std::vector<int> abits = vary_bits ? config_.act_bits : std::vector<int>{kFloatBits};
+    std::vector<double> rank = vary_rank ? config_.rank : std::vector<double>{1.0};
+    std::vector<double> sparsity = vary_sparsity ? config_.sparsity : std::vector<double>{0.0};
+    if (pinned) {
+      wbits = {config_.pin_first_last_bits};
+      if (pin_acts) abits = {config_.pin_first_last_bits};
+    }
+    if (lo && !excluded) {
+      if (lo->weight_bits && vary_bits) wbits = *lo->weight_bits;
+      if (lo->act_bits && vary_bits) abits = *lo->act_bits;
+      if (lo->rank && vary_rank) rank = *lo->rank;
+      if (lo->sparsity && vary_sparsity) sparsity = *lo->sparsity;
+    }
+    if (excluded) {
+      wbits = abits = {kFloatBits};
+      rank = {1.0};
+      sparsity = {0.0};
+    }
+
+    // Drop what this layer does not allow; an emptied list falls back to "uncompressed".
+    std::vector<double> w;
+    for (int b : wbits) {
+      try {
+        if (b != kFloatBits) policies::check_weight_bits(b, default_quant, l.name);
+        w.push_back(b);
+      } catch (const ConfigError&) {
+      }
+    }
+    std::vector<double> r;
+    for (double v : rank) {
+      const bool factorizable = l.full_rank > 0;
+      const int64_t kept = std::clamp<int64_t>(std::llround(v * static_cast<double>(l.full_rank)),
+                                               1, std::max<int64_t>(l.full_rank, 1));
+      if (v >= 1.0 || (factorizable && kept < l.full_rank)) r.push_back(v);
+    }
+    auto fixed_or = [](std::vector<double> v, Dim dim) {
+      if (v.empty()) v.push_back(identity_value(dim));
+      return ordered(std::move(v), dim);
+    };
+    slots_.push_back({Dim::kWeightBits, l.name, fixed_or(w, Dim::kWeightBits)});
+    slots_.push_back({Dim::kActBits, l.name, fixed_or(to_doubles(abits), Dim::kActBits)});
+    slots_.push_back({Dim::kRank, l.name, fixed_or(r, Dim::kRank)});
+    slots_.push_back({Dim::kSparsity, l.name, fixed_or(sparsity, Dim::kSparsity)});
+  }
+
+  gene_of_slot_.assign(slots_.size(), -1);
+  for (size_t s = 0; s < slots_.size(); ++s)
+    if (slots_[s].values.size() >= 2) {
+      gene_of_slot_[s] = static_cast<int>(genes_.size());
+      genes_.push_back(s);
+    }
+  if (genes_.empty())
+    throw ConfigError("empty search space: with kind '" + kind +
+                      "', the listed values and the overrides, no decision point of this model "
+                      "has two or more values to choose from; list more values (e.g. keep, "
+                      "weight_bits, rank) or choose another kind (" +
+                      join(kSpaceKinds) + ")");
+}
+
+int SearchSpace::choices(size_t gene) const {
+  return static_cast<int>(slots_.at(genes_.at(gene)).values.size());
+}
+
+std::string SearchSpace::gene_name(size_t gene) const {
+  const auto& s = slots_.at(genes_.at(gene));
+  return s.point + "/" + dim_name(s.dim);
+}
+
+SearchSpace::Dim SearchSpace::gene_dim(size_t gene) const { return slots_.at(genes_.at(gene)).dim; }
+
+double SearchSpace::gene_value(size_t gene, int choice) const {
+  return slots_.at(genes_.at(gene)).values.at(static_cast<size_t>(choice));
+}
+
+policies::Policy SearchSpace::decode(const Genome& genome) const {
+  TIGHTFIT_CHECK(genome.size() == genes_.size(),
+                 "genome has " << genome.size() << " genes, the space " << genes_.size());
+  policies::Policy p;
+  std::vector<std::pair<std::string, double>> sparsities;
+  for (size_t s = 0; s < slots_.size(); ++s) {
+    const auto& slot = slots_[s];
+    const int g = gene_of_slot_[s];
+    const int choice = g < 0 ? 0 : genome[static_cast<size_t>(g)];
+    TIGHTFIT_CHECK(choice >= 0 && choice < static_cast<int>(slot.values.size()),
+                   "gene " << g << " has choice " << choice);
+    const double v = slot.values[static_cast<size_t>(choice)];
+    switch (slot.dim) {
+      case Dim::kKeep:
+        if (v < 1.0) p.keep[slot.point] = v;
+        break;
+      case Dim::kWeightBits:
+        if (v != kFloatBits) p.weight_bits[slot.point] = static_cast<int>(v);
+        break;
+      case Dim::kActBits:
+        if (v != kFloatBits) p.act_bits[slot.point] = static_cast<int>(v);
+        break;
+      case Dim::kRank:
+        if (v < 1.0) p.rank[slot.point] = v;
+        break;
+      case Dim::kSparsity:
+        if (v > 0.0) sparsities.emplace_back(slot.point, v);
+        break;
+    }
+  }
+  for (const auto& [layer, s] : sparsities)
+    if (!p.rank.count(layer)) p.sparsity[layer] = s;
+  return p;
+}
+
+Genome SearchSpace::sample_genome(std::mt19937_64& rng) const {
+  Genome g(genes_.size());
+  for (size_t i = 0; i < genes_.size(); ++i)
+    g[i] = std::uniform_int_distribution<int>(0, choices(i) - 1)(rng);
+  return g;
+}
+
+Genome SearchSpace::uniform_genome(double keep, int weight_bits, int act_bits, double rank,
+                                   double sparsity) const {
+  Genome g(genes_.size());
+  for (size_t i = 0; i < genes_.size(); ++i) {
+    const auto& slot = slots_[genes_[i]];
+    double want = 0;
+    switch (slot.dim) {
+      case Dim::kKeep:
+        want = keep;
+        break;
+      case Dim::kWeightBits:
+        want = weight_bits;
+        break;
+      case Dim::kActBits:
+        want = act_bits;
+        break;
+      case Dim::kRank:
+        want = rank;
+        break;
+      case Dim::kSparsity:
+        want = sparsity;
+        break;
+    }
+    size_t best = 0;  // ties go to the less compressing value
+    for (size_t c = 1; c < slot.values.size(); ++c)
+      if (std::abs(slot.values[c] - want) < std::abs(slot.values[best] - want)) best = c;
+    g[i] = static_cast<int>(best);
+  }
+  return g;
 }
 
 policies::Policy SearchSpace::sample(std::mt19937_64& rng) const {
-  policies::Policy p;
-  std::uniform_int_distribution<size_t> keep_pick(0, config_.keep.size() - 1);
-  std::uniform_int_distribution<size_t> bits_pick(0, config_.weight_bits.size() - 1);
-  for (const auto& c : points_.channels) {
-    const double k = config_.keep[keep_pick(rng)];
-    if (k < 1.0) p.keep[c.id] = k;
-  }
-  for (const auto& l : points_.layers) {
-    const int b = config_.weight_bits[bits_pick(rng)];
-    if (b != 32) p.weight_bits[l.name] = b;
-  }
-  return p;
+  return decode(sample_genome(rng));
 }
 
 policies::Policy SearchSpace::uniform(double keep, int bits) const {
   policies::Policy p;
   if (keep < 1.0)
     for (const auto& c : points_.channels) p.keep[c.id] = keep;
-  if (bits != 32)
+  if (bits != kFloatBits)
     for (const auto& l : points_.layers) p.weight_bits[l.name] = bits;
   return p;
 }

@@ -1,9 +1,22 @@
 #pragma once
-// The search space: every decision point of a network with the values it may take. The
-// skeleton's space has the fraction of channels kept per channel group and the weight bits per
-// conv/linear layer.
+// The search space: every decision point of a network with the values it may take, and the
+// genome that encodes one choice per decision.
+//
+// A space has up to five dimensions: the fraction of channels kept per channel group, and per
+// conv/linear layer the weight bits, the activation bits, the rank (fraction of the full rank
+// kept; 1.0 = not factorized) and the unstructured sparsity. `kind` picks which of them vary
+// (joint: all; pruning: keep; quantization: bits; lowrank: rank), so one config file gives the
+// four classic spaces. Per-layer overrides narrow a layer's values or exclude the layer.
+//
+// Each (decision point, dimension) gets a slot with its allowed values for that point, sorted
+// from least to most compression (so index 0 is "uncompressed" whenever that value is allowed).
+// Slots with >= 2 values are the genes; a Genome holds one choice index per gene, and decode()
+// turns it into a Policy. Slots with one value are fixed and applied to every policy.
 
+#include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,11 +29,36 @@ namespace tightfit::search {
 /// (latency_models/channel_curve.h). Only `tightfit profile` measures them and resolves it.
 inline constexpr int64_t kAutoChannelMultiple = 0;
 
+/// What a space lets vary: "joint" (every dimension listed), "pruning" (keep), "quantization"
+/// (weight and activation bits), "lowrank" (rank).
+inline const std::vector<std::string> kSpaceKinds = {"joint", "pruning", "quantization", "lowrank"};
+
+/// Per-layer narrowing of the space; absent lists mean "the global list".
+struct LayerOverride {
+  bool exclude = false;  ///< left uncompressed (and the channel groups it produces kept whole)
+  std::optional<std::vector<double>> keep;  ///< for the channel groups this layer produces
+  std::optional<std::vector<int>> weight_bits;
+  std::optional<std::vector<int>> act_bits;
+  std::optional<std::vector<double>> rank;
+  std::optional<std::vector<double>> sparsity;
+
+  nlohmann::json to_json() const;
+};
+
 struct SpaceConfig {
   std::vector<double> keep = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};  ///< fractions kept
   std::vector<int> weight_bits = {32, 8};  ///< allowed weight bit-widths
+  std::vector<int> act_bits = {32};        ///< allowed bit-widths of layer inputs
+  std::vector<double> rank = {1.0};        ///< fractions of the full rank; 1.0 = not factorized
+  std::vector<double> sparsity = {0.0};    ///< shares of weights zeroed, [0, 1)
+  std::string kind = "joint";              ///< one of kSpaceKinds
   /// Kept channels rounded to this multiple; kAutoChannelMultiple ("auto" in JSON) until resolved.
   int64_t channel_multiple = 8;
+  /// layer name -> override; "exclude" in JSON for {exclude: true}.
+  std::map<std::string, LayerOverride> overrides;
+  /// HAQ's convention: > 0 pins the first and last conv/linear layer at these weight bits (and
+  /// activation bits when the space searches them); 0 = off. Explicit overrides win.
+  int pin_first_last_bits = 0;
 
   static SpaceConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
@@ -28,21 +66,63 @@ struct SpaceConfig {
   int64_t resolved_channel_multiple(const std::string& where) const;
 };
 
+/// One choice index per gene, each in [0, SearchSpace::choices(gene)).
+using Genome = std::vector<int>;
+
 class SearchSpace {
  public:
-  /// A config whose channel_multiple is still "auto" is a ConfigError.
+  /// The dimensions of a slot.
+  enum class Dim { kKeep, kWeightBits, kActBits, kRank, kSparsity };
+
+  /// A config whose channel_multiple is still "auto", an override naming an unknown layer, or a
+  /// space where nothing can vary is a ConfigError.
   SearchSpace(const policies::DecisionPoints& points, SpaceConfig config);
 
   const policies::DecisionPoints& points() const { return points_; }
   const SpaceConfig& config() const { return config_; }
-  /// A policy with every decision drawn uniformly from its allowed values.
+
+  size_t num_genes() const { return genes_.size(); }
+  /// Number of values gene `gene` can take (>= 2).
+  int choices(size_t gene) const;
+  /// "<decision point>/<dimension>", e.g. "layer1.0.conv1/weight_bits".
+  std::string gene_name(size_t gene) const;
+  Dim gene_dim(size_t gene) const;
+  /// The value choice `choice` of `gene` stands for (a fraction or a bit-width).
+  double gene_value(size_t gene, int choice) const;
+
+  /// The policy a genome encodes. A layer both factorized and sparsified keeps only its rank
+  /// (policies reject both on one layer).
+  policies::Policy decode(const Genome& genome) const;
+  /// Every gene at its least-compressing choice: the empty policy when the space allows
+  /// "uncompressed" everywhere.
+  Genome identity_genome() const { return Genome(genes_.size(), 0); }
+  /// Every gene drawn uniformly.
+  Genome sample_genome(std::mt19937_64& rng) const;
+  /// The same value everywhere, for uniform baselines: each gene takes its allowed value nearest
+  /// to the one asked (bits by value, fractions by value).
+  Genome uniform_genome(double keep, int weight_bits, int act_bits = 32, double rank = 1.0,
+                        double sparsity = 0.0) const;
+
+  /// decode(sample_genome(rng)).
   policies::Policy sample(std::mt19937_64& rng) const;
-  /// The same keep fraction and bits everywhere.
+  /// The same keep fraction and weight bits on every decision point, ignoring the space's lists.
   policies::Policy uniform(double keep, int bits) const;
 
  private:
+  struct Slot {
+    Dim dim;
+    std::string point;           ///< group id or layer name
+    std::vector<double> values;  ///< least compression first; size >= 1
+  };
+
   policies::DecisionPoints points_;
   SpaceConfig config_;
+  std::vector<Slot> slots_;
+  std::vector<size_t> genes_;      ///< slot index of each gene
+  std::vector<int> gene_of_slot_;  ///< gene index of each slot, -1 for fixed slots
 };
+
+/// Name of a dimension as configs spell it ("keep", "weight_bits", ...).
+std::string dim_name(SearchSpace::Dim dim);
 
 }  // namespace tightfit::search

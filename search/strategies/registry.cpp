@@ -4,6 +4,8 @@
 #include <map>
 
 #include "graph/json_util.h"
+#include "search/strategies/evolution.h"
+#include "search/strategies/nsga2.h"
 #include "search/strategies/random.h"
 
 namespace tightfit::search {
@@ -13,6 +15,15 @@ using Factory =
     std::function<std::unique_ptr<Strategy>(const nlohmann::json&, const SearchSpace&, uint64_t)>;
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> r = {
+      {"evolution",
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed) {
+         return std::make_unique<EvolutionStrategy>(EvolutionConfig::from_json(j, "strategy"), s,
+                                                    seed);
+       }},
+      {"nsga2",
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed) {
+         return std::make_unique<Nsga2Strategy>(Nsga2Config::from_json(j, "strategy"), s, seed);
+       }},
       {"random",
        [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed) {
          return std::make_unique<RandomStrategy>(RandomConfig::from_json(j, "strategy"), s, seed);

@@ -61,7 +61,7 @@ TEST_CASE("random strategy proposes distinct valid policies, reproducibly", "[se
   CHECK_THROWS_WITH(search::make_strategy("random", {{"evals", 3}}, space, 1),
                     Catch::Contains("valid keys: evaluations"));
   CHECK_THROWS_WITH(search::make_strategy("nope", {}, space, 1),
-                    Catch::Contains("valid strategies: random"));
+                    Catch::Contains("valid strategies: evolution, nsga2, random"));
 }
 
 TEST_CASE("search config is parsed strictly", "[search][config]") {
@@ -102,14 +102,20 @@ TEST_CASE("a small search writes a journal and a consistent front", "[search][e2
   opts.progress = false;
   const auto r = search::run_search(config, opts);
 
-  REQUIRE(r.evaluations.size() == 8);
-  // Journal: the baseline and every evaluation, one JSON line each, in order.
+  // The uniform baselines (3 keep levels x {fp32, 8-bit} and 8-bit alone) come first.
+  constexpr size_t kUniform = 7;
+  REQUIRE(r.evaluations.size() == kUniform + 8);
+  for (size_t i = 0; i < r.evaluations.size(); ++i)
+    CHECK(r.evaluations[i].kind == (i < kUniform ? "uniform" : "search"));
+  // Journal: a header, the baseline and every evaluation, one JSON line each, in order.
   std::ifstream journal(dir / "evaluations.jsonl");
   std::vector<nlohmann::json> lines;
   for (std::string line; std::getline(journal, line);) lines.push_back(nlohmann::json::parse(line));
-  REQUIRE(lines.size() == 9);
-  CHECK(lines[0]["kind"] == "baseline");
-  for (size_t i = 1; i < lines.size(); ++i) CHECK(lines[i]["index"] == i - 1);
+  REQUIRE(lines.size() == kUniform + 10);
+  CHECK(lines[0]["format"] == "tightfit-search-journal");
+  CHECK(lines[0]["config_hash"] == config.hash);
+  CHECK(lines[1]["kind"] == "baseline");
+  for (size_t i = 2; i < lines.size(); ++i) CHECK(lines[i]["index"] == i - 2);
 
   const auto front = read_json_file((dir / "front.json").string());
   REQUIRE(front["front"].size() == r.front.size());
@@ -136,6 +142,7 @@ TEST_CASE("a small search writes a journal and a consistent front", "[search][e2
   }
 
   // Invariant 5: the same seed gives the same policies and accuracies (latency aside).
+  opts.out_dir = (dir / "again").string();
   const auto again = search::run_search(config, opts);
   REQUIRE(again.evaluations.size() == r.evaluations.size());
   for (size_t i = 0; i < r.evaluations.size(); ++i) {

@@ -1,0 +1,59 @@
+#pragma once
+// `evolution`: MetaPruning's evolutionary search (Liu et al., ICCV 2019). The first generation
+// is random; every later one is made of mutations (each gene re-drawn with a small probability)
+// and uniform crossovers of parents drawn from the top-k candidates seen so far, topped up with
+// random samples when those run dry. Fitness is the accuracy; budgets are enforced by rejection:
+// a candidate over a budget (or one that failed) has fitness -inf and never becomes a parent.
+// MetaPruning checks its FLOPs budget before evaluating; here budgets are checked on what tell()
+// reports, since latency is only known once measured.
+
+#include <optional>
+#include <random>
+
+#include "search/strategies/genetic.h"
+
+namespace tightfit::search {
+
+struct EvolutionConfig {
+  int64_t population = 50;                ///< candidates per generation
+  int64_t parents = 10;                   ///< top-k by fitness, over every generation so far
+  int64_t mutations = 25;                 ///< mutated children per generation
+  double mutation_prob = 0.1;             ///< probability that a gene is re-drawn
+  int64_t crossovers = 25;                ///< uniform-crossover children per generation
+  int64_t iterations = 20;                ///< generations evaluated, the random first one included
+  std::optional<double> max_latency_ms;   ///< budget on Evaluation::latency_ms (none if absent)
+  std::optional<int64_t> max_size_bytes;  ///< budget on Evaluation::size_bytes
+  std::optional<int64_t> max_flops;       ///< budget on Evaluation::flops
+  int64_t max_attempts = 20;  ///< draws per wanted child before giving up on a fresh policy
+
+  static EvolutionConfig from_json(const nlohmann::json& j, const std::string& where);
+};
+
+class EvolutionStrategy : public Strategy {
+ public:
+  EvolutionStrategy(EvolutionConfig config, const SearchSpace& space, uint64_t seed);
+  std::string name() const override { return "evolution"; }
+  std::vector<policies::Policy> ask(size_t n) override;
+  void tell(const std::vector<Evaluation>& results) override;
+
+  const EvolutionConfig& config() const { return config_; }
+  /// Accuracy when `e` succeeded and meets every budget, else -infinity.
+  double fitness(const Evaluation& e) const;
+  /// The current parents (top-k), best first; all within budget.
+  std::vector<Evaluation> parents() const;
+  /// The best candidate within budget so far, if any.
+  std::optional<Evaluation> best() const;
+
+ private:
+  void next_generation();
+
+  EvolutionConfig config_;
+  const SearchSpace& space_;
+  std::mt19937_64 rng_;
+  Proposals proposals_;
+  Generation generation_;
+  std::vector<Candidate> top_;  ///< best first
+  int64_t generations_made_ = 0;
+};
+
+}  // namespace tightfit::search

@@ -1,0 +1,144 @@
+#include "search/strategies/nsga2.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "graph/json_util.h"
+
+namespace tightfit::search {
+
+Nsga2Config Nsga2Config::from_json(const nlohmann::json& j, const std::string& where) {
+  Nsga2Config c;
+  if (j.is_null()) return c;
+  check_keys(j,
+             {"population", "generations", "crossover_prob", "mutation_prob", "objectives",
+              "max_attempts"},
+             where);
+  c.population = get_or(j, "population", c.population, where);
+  c.generations = get_or(j, "generations", c.generations, where);
+  c.crossover_prob = get_or(j, "crossover_prob", c.crossover_prob, where);
+  c.mutation_prob = get_or(j, "mutation_prob", c.mutation_prob, where);
+  c.objectives = get_or(j, "objectives", c.objectives, where);
+  c.max_attempts = get_or(j, "max_attempts", c.max_attempts, where);
+  if (c.population < 2) throw ConfigError(where + ".population must be >= 2");
+  if (c.generations < 1) throw ConfigError(where + ".generations must be >= 1");
+  if (!(c.crossover_prob >= 0.0 && c.crossover_prob <= 1.0))
+    throw ConfigError(where + ".crossover_prob must be in [0, 1]");
+  if (!(c.mutation_prob >= 0.0 && c.mutation_prob <= 1.0))
+    throw ConfigError(where + ".mutation_prob must be in [0, 1] (0 = 1 / number of genes)");
+  if (c.max_attempts < 1) throw ConfigError(where + ".max_attempts must be >= 1");
+  if (c.objectives.empty())
+    throw ConfigError(where + ".objectives needs at least one of: " + join(kNsga2Objectives));
+  for (size_t i = 0; i < c.objectives.size(); ++i) {
+    const auto& o = c.objectives[i];
+    if (std::find(kNsga2Objectives.begin(), kNsga2Objectives.end(), o) == kNsga2Objectives.end())
+      throw ConfigError(where + ".objectives has '" + o +
+                        "'; valid objectives: " + join(kNsga2Objectives));
+    if (std::find(c.objectives.begin(), c.objectives.begin() + i, o) != c.objectives.begin() + i)
+      throw ConfigError(where + ".objectives lists '" + o + "' twice");
+  }
+  return c;
+}
+
+Nsga2Strategy::Nsga2Strategy(Nsga2Config config, const SearchSpace& space, uint64_t seed)
+    : config_(std::move(config)), space_(space), rng_(seed), proposals_(space) {
+  if (config_.mutation_prob == 0)
+    config_.mutation_prob = 1.0 / static_cast<double>(space_.num_genes());
+}
+
+std::vector<double> Nsga2Strategy::objectives(const Evaluation& e) const {
+  std::vector<double> v;
+  for (const auto& o : config_.objectives) {
+    if (o == "accuracy") v.push_back(-e.accuracy);
+    if (o == "latency") v.push_back(e.latency_ms);
+    if (o == "size") v.push_back(static_cast<double>(e.size_bytes));
+    if (o == "flops") v.push_back(static_cast<double>(e.flops));
+  }
+  return v;
+}
+
+std::vector<Evaluation> Nsga2Strategy::population() const {
+  std::vector<Evaluation> out;
+  for (const auto& c : population_) out.push_back(c.result);
+  return out;
+}
+
+size_t Nsga2Strategy::tournament() {
+  std::uniform_int_distribution<size_t> pick(0, population_.size() - 1);
+  const size_t a = pick(rng_);
+  const size_t b = pick(rng_);
+  if (rank_[a] != rank_[b]) return rank_[a] < rank_[b] ? a : b;
+  if (crowding_[a] != crowding_[b]) return crowding_[a] > crowding_[b] ? a : b;
+  return std::min(a, b);
+}
+
+void Nsga2Strategy::next_generation() {
+  std::vector<Candidate> children;
+  const auto want = static_cast<size_t>(config_.population);
+  if (!population_.empty()) {
+    std::bernoulli_distribution cross(config_.crossover_prob);
+    for (int64_t t = 0; t < config_.population * config_.max_attempts && children.size() < want;
+         ++t) {
+      const Genome& first = population_[tournament()].genome;
+      const Genome& second = population_[tournament()].genome;
+      const Genome child = cross(rng_) ? uniform_crossover(first, second, rng_) : first;
+      proposals_.offer(mutate(space_, child, config_.mutation_prob, rng_), children);
+    }
+  }
+  // The first generation, and whatever variation could not fill, is random.
+  if (children.size() < want)
+    proposals_.add_random(want - children.size(), config_.max_attempts, rng_, children);
+  generation_.reset(std::move(children));
+  ++generations_made_;
+}
+
+std::vector<policies::Policy> Nsga2Strategy::ask(size_t n) {
+  if (generation_.complete()) {
+    if (generations_made_ >= config_.generations) return {};
+    next_generation();
+  }
+  return generation_.ask(n);
+}
+
+void Nsga2Strategy::tell(const std::vector<Evaluation>& results) {
+  generation_.tell(results);
+  if (!generation_.complete()) return;
+
+  // Environmental selection over parents + children; failed candidates only fill what is left.
+  std::vector<Candidate> pool = population_;
+  for (const auto& c : generation_.members()) pool.push_back(c);
+  std::vector<size_t> ok, failed;
+  std::vector<std::vector<double>> points;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    if (pool[i].result.ok()) {
+      ok.push_back(i);
+      points.push_back(objectives(pool[i].result));
+    } else {
+      failed.push_back(i);
+    }
+  }
+  const size_t n = std::min(pool.size(), static_cast<size_t>(config_.population));
+  std::vector<Candidate> survivors;
+  if (!points.empty())
+    for (size_t s : nsga2_select(points, std::min(n, points.size())))
+      survivors.push_back(pool[ok[s]]);
+  for (size_t i = 0; i < failed.size() && survivors.size() < n; ++i)
+    survivors.push_back(pool[failed[i]]);
+  population_ = std::move(survivors);
+
+  // Rank and crowding among the survivors, for the tournaments of the next generation.
+  std::vector<std::vector<double>> kept;
+  for (const auto& c : population_)
+    if (c.result.ok()) kept.push_back(objectives(c.result));
+  const auto ranking = kept.empty() ? CrowdedRanking{} : crowded_ranking(kept);
+  rank_.assign(population_.size(), std::numeric_limits<size_t>::max());
+  crowding_.assign(population_.size(), 0.0);
+  for (size_t i = 0, k = 0; i < population_.size(); ++i)
+    if (population_[i].result.ok()) {
+      rank_[i] = ranking.rank[k];
+      crowding_[i] = ranking.crowding[k];
+      ++k;
+    }
+}
+
+}  // namespace tightfit::search

@@ -1,0 +1,183 @@
+// A search killed with SIGKILL at random moments and resumed each time ends with the journal
+// and front of an uninterrupted run with the same seed (lookup-table latency, so both runs see
+// the same costs). Runs the real `tightfit search` binary in child processes.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Starts `tightfit search` with `args`; stdout and stderr go to `log`.
+pid_t start_search(const std::vector<std::string>& args, const fs::path& log) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<std::string> all = {TIGHTFIT_CLI, "search"};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Exit status of `pid` (-signal when it was killed).
+int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+std::vector<nlohmann::json> journal_lines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+/// What a run decided, without the figures that depend on the moment (wall times, end-to-end
+/// measurements of the front, timestamps).
+nlohmann::json decisions(nlohmann::json j) {
+  for (const char* key : {"eval_seconds", "cached", "measured_latency_ms", "latency_spread_ms"})
+    j.erase(key);
+  return j;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("a search killed with SIGKILL 5 times and resumed equals an uninterrupted run",
+          "[search][resume]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_resume_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const nlohmann::json config = {
+      {"seed", 7},
+      {"model", {{"zoo", "vgg_small"}}},
+      {"data", {{"validation_count", 5000}}},
+      {"space",
+       {{"keep", {0.25, 0.5, 0.75, 1.0}}, {"weight_bits", {32, 8}}, {"channel_multiple", 8}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 24}, {"ask_batch", 3}}},
+      {"evaluator",
+       {{"name", "bn-recal"},
+        {"bn_batches", 2},
+        {"batch_size", 64},
+        {"validation_images", 256},
+        {"threads", 1}}},
+      {"target", {{"name", "cpu-onednn"}, {"threads", 1}, {"min_time_ms", 5}}},
+      {"cost", {{"latency", "lut"}, {"table", (dir / "lut.json").string()}}},
+      {"budget", {{"latency_ms", 0.15}}},
+      {"baselines", {{"keep", {0.5}}}}};
+  const fs::path config_path = dir / "config.json";
+  std::ofstream(config_path) << config.dump(2);
+
+  // The uninterrupted run (it also profiles the latency table both runs share).
+  const fs::path whole = dir / "whole";
+  REQUIRE(wait_for(start_search({"--config", config_path, "--out", whole}, dir / "whole.log")) ==
+          0);
+  const auto expected = journal_lines(whole / "evaluations.jsonl");
+  REQUIRE(expected.size() > 20);
+
+  // The same run, killed at 5 random moments and resumed each time.
+  const fs::path killed = dir / "killed";
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  int kills = 0, attempts = 0;
+  while (kills < 5 && attempts < 20) {
+    ++attempts;
+    std::vector<std::string> args = {"--config", config_path, "--out", killed};
+    if (fs::exists(killed / "evaluations.jsonl")) args.push_back("--resume");
+    const pid_t pid = start_search(args, dir / "killed.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    if (::kill(pid, SIGKILL) == 0 && wait_for(pid) == -SIGKILL) {
+      ++kills;
+    } else {
+      break;  // it finished before the kill: nothing left to interrupt
+    }
+  }
+  INFO(read_file(dir / "killed.log"));
+  CHECK(kills == 5);
+  REQUIRE(wait_for(start_search({"--config", config_path, "--out", killed, "--resume"},
+                                dir / "killed.log")) == 0);
+
+  // No evaluation lost or duplicated: the same lines in the same order.
+  const auto got = journal_lines(killed / "evaluations.jsonl");
+  REQUIRE(got.size() == expected.size());
+  CHECK(got[0]["config_hash"] == expected[0]["config_hash"]);
+  for (size_t i = 1; i < got.size(); ++i) {
+    INFO("journal line " << i);
+    CHECK(got[i]["index"] == static_cast<int64_t>(i) - 2);
+    CHECK(decisions(got[i]) == decisions(expected[i]));
+  }
+  // The same front, the same best candidate under the budget.
+  const auto front_a = nlohmann::json::parse(read_file(whole / "front.json"));
+  const auto front_b = nlohmann::json::parse(read_file(killed / "front.json"));
+  REQUIRE(front_a["front"].size() == front_b["front"].size());
+  for (size_t i = 0; i < front_a["front"].size(); ++i)
+    CHECK(decisions(front_a["front"][i]) == decisions(front_b["front"][i]));
+  CHECK(decisions(front_a["best"]["best"]) == decisions(front_b["best"]["best"]));
+  CHECK(fs::exists(killed / "best.json"));
+  CHECK(fs::exists(killed / "models" / (front_b["front"][0]["index"].dump() + ".tfn")));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a journal is never overwritten, and a changed config cannot resume it",
+          "[search][resume]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_refuse_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "run");
+  nlohmann::json config = {
+      {"seed", 3},
+      {"model", {{"zoo", "vgg_small"}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 2}}},
+      {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 0}, {"validation_images", 64}}},
+      {"target", {{"name", "cpu-onednn"}, {"min_time_ms", 1}, {"min_repeats", 3}}},
+      {"baselines", {{"keep", nlohmann::json::array()}}}};
+  std::ofstream(dir / "a.json") << config.dump();
+  config["seed"] = 4;
+  config["strategy"]["evaluations"] = 3;
+  std::ofstream(dir / "b.json") << config.dump();
+  const std::string journal = "{\"format\":\"tightfit-search-journal\",\"config_hash\":\"x\"}\n";
+  std::ofstream(dir / "run" / "evaluations.jsonl") << journal;
+
+  CHECK(wait_for(start_search({"--config", dir / "a.json", "--out", dir / "run"},
+                              dir / "overwrite.log")) == 2);
+  CHECK(read_file(dir / "overwrite.log").find("never overwritten") != std::string::npos);
+  CHECK(read_file(dir / "run" / "evaluations.jsonl") == journal);
+
+  REQUIRE(wait_for(start_search({"--config", dir / "a.json", "--out", dir / "fresh"},
+                                dir / "fresh.log")) == 0);
+  CHECK(wait_for(start_search({"--config", dir / "b.json", "--out", dir / "fresh", "--resume"},
+                              dir / "changed.log")) == 2);
+  const std::string changed = read_file(dir / "changed.log");
+  INFO(changed);
+  CHECK(changed.find("config changed") != std::string::npos);
+  CHECK(changed.find("/seed") != std::string::npos);
+  CHECK(changed.find("/strategy/evaluations") != std::string::npos);
+  fs::remove_all(dir);
+}
