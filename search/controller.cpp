@@ -1,8 +1,5 @@
 #include "search/controller.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -24,8 +21,10 @@
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
+#include "search/journal.h"
 #include "search/moo.h"
 #include "search/pareto.h"
+#include "search/report.h"
 #include "search/strategy.h"
 #include "targets/target.h"
 
@@ -34,91 +33,6 @@ namespace tightfit::search {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kJournalFormat = "tightfit-search-journal";
-
-/// evaluations.jsonl: a header line naming the config, then one JSON line per evaluation,
-/// flushed and fsynced so that an evaluation counts once it is on disk (invariant 4).
-class Journal {
- public:
-  /// Appends to `path` from byte `keep` on (what an earlier run left; 0 for a new journal).
-  Journal(const std::string& path, int64_t keep) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError("cannot write '" + path + "': check that --out is writable");
-    // A torn last line (the process died mid-write) is cut off before anything is appended.
-    if (::ftruncate(fd_, keep) != 0 || ::lseek(fd_, keep, SEEK_SET) < 0)
-      throw InputError("cannot truncate '" + path + "' to its last complete line");
-  }
-  ~Journal() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Journal(const Journal&) = delete;
-  Journal& operator=(const Journal&) = delete;
-
-  void append(const nlohmann::json& j) {
-    const std::string line = j.dump() + "\n";
-    const char* p = line.data();
-    size_t left = line.size();
-    while (left > 0) {
-      const ssize_t n = ::write(fd_, p, left);
-      if (n < 0) throw InputError("writing the journal failed (disk full?)");
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
-    ::fsync(fd_);
-  }
-
- private:
-  int fd_ = -1;
-};
-
-/// What a journal holds: its header, its complete evaluation lines, and the byte length of
-/// those (a torn last line is not counted).
-struct JournalContents {
-  nlohmann::json header;
-  std::vector<Evaluation> evaluations;
-  int64_t complete_bytes = 0;
-};
-
-JournalContents read_journal(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  JournalContents c;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    const size_t end = text.find('\n', pos);
-    if (end == std::string::npos) break;  // torn: no newline yet
-    ++line_no;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text.substr(pos, end - pos));
-    } catch (const nlohmann::json::parse_error&) {
-      // Only the last line can be torn; garbage before it is a corrupt journal.
-      if (text.find('\n', end + 1) != std::string::npos)
-        throw InputError("journal '" + path + "' is corrupt at line " + std::to_string(line_no) +
-                         "; start a new run with another --out");
-      break;
-    }
-    if (line_no == 1) {
-      if (!j.is_object() || j.value("format", "") != kJournalFormat)
-        throw InputError("'" + path + "' is not a tightfit search journal");
-      c.header = j;
-    } else {
-      try {
-        c.evaluations.push_back(Evaluation::from_json(j));
-      } catch (const std::exception& e) {
-        throw InputError("journal '" + path + "' line " + std::to_string(line_no) +
-                         " is not an evaluation (" + e.what() + ")");
-      }
-    }
-    pos = end + 1;
-    c.complete_bytes = static_cast<int64_t>(pos);
-  }
-  return c;
-}
 
 /// The JSON pointers at which two configs differ (at most a few, for the message).
 std::string config_difference(const nlohmann::json& before, const nlohmann::json& now) {
@@ -321,10 +235,19 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   const std::filesystem::path out(opts.out_dir);
   const auto journal_path = (out / "evaluations.jsonl").string();
   JournalContents previous;
+  std::deque<Evaluation> replay;
   if (opts.resume) {
     if (!std::filesystem::exists(journal_path))
       throw InputError("nothing to resume: no " + journal_path + "; run without --resume");
     previous = read_journal(journal_path);
+    for (const auto& line : previous.lines) {
+      try {
+        replay.push_back(Evaluation::from_json(line));
+      } catch (const std::exception& e) {
+        throw InputError("journal '" + journal_path + "' holds a line that is not an evaluation (" +
+                         e.what() + "); start a new run with another --out");
+      }
+    }
     if (previous.header.is_null())
       throw InputError("cannot resume: " + journal_path + " has no header; run again elsewhere");
     if (previous.header.value("config_hash", "") != config.hash)
@@ -353,46 +276,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   split_opts.validation_count = config.validation_count;
   const datasets::Split data = datasets::load_fashion_mnist(config.data_dir, split_opts);
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
-  if (config.model_path.empty())
-    say("model '" + config.model_zoo + "' has random weights: accuracies mean little");
   std::optional<latency_models::LookupTable> lut;
   if (config.latency_cost == "lut") lut = latency_table(config, net, space, *target, say);
-
-  std::filesystem::create_directories(out);
-  Journal journal(journal_path, previous.complete_bytes);
-  if (previous.complete_bytes == 0)
-    journal.append({{"format", kJournalFormat},
-                    {"version", 1},
-                    {"config_hash", config.hash},
-                    {"config", config.raw},
-                    {"started", now_utc()}});
-  std::deque<Evaluation> replay(previous.evaluations.begin(), previous.evaluations.end());
-  if (!replay.empty())
-    say("resuming: " + std::to_string(replay.size()) + " evaluations in the journal");
-
-  SearchResult result;
-  result.context = targets::machine_context();
-  result.context["tightfit"] = TIGHTFIT_VERSION;
-  result.context["target"] = target->name();
-  result.context["precision"] = config.measure.precision;
-  result.context["threads"] = config.measure.threads;
-  result.context["measure"] = config.measure.to_json();
-  result.context["latency_cost"] = config.latency_cost;
-  if (lut) {
-    result.context["latency_table"] = {{"path", config.lut_path},
-                                       {"entries", lut->entries().size()},
-                                       {"scale", lut->scale()},
-                                       {"offset_ms", lut->offset_ms()}};
-  }
-  result.context["seed"] = config.seed;
-  result.context["config_hash"] = config.hash;
-  result.context["config"] = config.raw;
-  result.context["model"] = config.model_path.empty() ? config.model_zoo : config.model_path;
-  result.context["evaluator"] = {{"name", evaluator->name()}, {"settings", evaluator->settings()}};
-  result.context["strategy"] = strategy->name();
-  result.context["decision_points"] = {{"channels", points.channels.size()},
-                                       {"layers", points.layers.size()}};
-  result.context["started"] = now_utc();
 
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
@@ -425,6 +310,62 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     }
     return e;
   };
+  // A budget that even the most compressed uniform network misses cannot be met by anything in
+  // the space (pruning, bits and rank only ever lower latency, size and FLOPs here).
+  if (config.budget.latency_ms > 0 || config.budget.size_bytes > 0 || config.budget.flops > 0) {
+    const auto& keep = config.space.keep;
+    const auto& bits = config.space.weight_bits;
+    const auto smallest = space.uniform(*std::min_element(keep.begin(), keep.end()),
+                                        *std::min_element(bits.begin(), bits.end()));
+    const Evaluation e = compute(smallest);
+    Budget cost_only = config.budget;
+    cost_only.accuracy_drop = 0;
+    if (e.ok() && !within_budget(e, cost_only, 0))
+      throw InputError("the budget " + cost_only.to_json().dump() +
+                       " cannot be met: the most compressed network of this space needs latency " +
+                       std::to_string(e.latency_ms) + " ms, " + std::to_string(e.size_bytes) +
+                       " bytes, " + std::to_string(e.flops) +
+                       " FLOPs; relax the budget or widen the space");
+  }
+
+  if (config.model_path.empty())
+    say("model '" + config.model_zoo + "' has random weights: accuracies mean little");
+
+  std::filesystem::create_directories(out);
+  Journal journal(journal_path, previous.complete_bytes);
+  if (previous.complete_bytes == 0)
+    journal.append({{"format", kJournalFormat},
+                    {"version", 1},
+                    {"config_hash", config.hash},
+                    {"config", config.raw},
+                    {"started", now_utc()}});
+  if (!replay.empty())
+    say("resuming: " + std::to_string(replay.size()) + " evaluations in the journal");
+
+  SearchResult result;
+  result.context = targets::machine_context();
+  result.context["tightfit"] = TIGHTFIT_VERSION;
+  result.context["target"] = target->name();
+  result.context["precision"] = config.measure.precision;
+  result.context["threads"] = config.measure.threads;
+  result.context["measure"] = config.measure.to_json();
+  result.context["latency_cost"] = config.latency_cost;
+  if (lut) {
+    result.context["latency_table"] = {{"path", config.lut_path},
+                                       {"entries", lut->entries().size()},
+                                       {"scale", lut->scale()},
+                                       {"offset_ms", lut->offset_ms()}};
+  }
+  result.context["seed"] = config.seed;
+  result.context["config_hash"] = config.hash;
+  result.context["config"] = config.raw;
+  result.context["model"] = config.model_path.empty() ? config.model_zoo : config.model_path;
+  result.context["evaluator"] = {{"name", evaluator->name()}, {"settings", evaluator->settings()}};
+  result.context["strategy"] = strategy->name();
+  result.context["decision_points"] = {{"channels", points.channels.size()},
+                                       {"layers", points.layers.size()}};
+  result.context["started"] = now_utc();
+
   auto evaluate = [&](const policies::Policy& policy, int64_t index, const std::string& kind) {
     const std::string key = policy.to_json().dump();
     if (!replay.empty()) {
@@ -558,6 +499,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   }
   write_text(out / "front.json", doc.dump(2) + "\n");
   write_text(out / "front.csv", csv.str());
+  write_report(out.string());
   return result;
 }
 

@@ -20,6 +20,7 @@
 
 #include "graph/errors.h"
 #include "graph/json_util.h"
+#include "search/journal.h"
 
 namespace tightfit::search {
 
@@ -782,25 +783,7 @@ std::string render_report(const nlohmann::json& front_doc,
 }
 
 std::vector<nlohmann::json> read_journal_lines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot open '" + path + "': check the path");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(line);
-  std::vector<json> out;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    try {
-      json j = json::parse(lines[i]);
-      // The header line ({"format": "tightfit-search-journal", config...}) is not an evaluation.
-      if (j.is_object() && j.contains("format") && !j.contains("index")) continue;
-      out.push_back(std::move(j));
-    } catch (const json::parse_error&) {
-      if (i + 1 == lines.size()) break;  // torn by a kill mid-write: the run resumes past it
-      throw InputError(path + ":" + std::to_string(i + 1) +
-                       ": malformed journal line; the file is damaged (rerun the search)");
-    }
-  }
-  return out;
+  return read_journal(path).lines;
 }
 
 void write_report(const std::string& run_dir) {

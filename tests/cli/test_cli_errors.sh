@@ -60,6 +60,17 @@ expect_user_error "unknown strategy key" "unknown key 'evals'.*valid keys: evalu
 printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "anneal"}}\n' >"$TMP/unknown_strategy.json"
 expect_user_error "unknown strategy" "unknown strategy 'anneal'; valid strategies: evolution, nsga2, random" -- \
   "$TF" search --config "$TMP/unknown_strategy.json" --out "$TMP/run"
+printf '{"model": {"zoo": "vgg_small"}, "space": {"kind": "anneal"}}\n' >"$TMP/unknown_kind.json"
+expect_user_error "unknown space kind" "kind is .anneal.; valid kinds: joint, pruning, quantization, lowrank" -- \
+  "$TF" search --config "$TMP/unknown_kind.json" --out "$TMP/run"
+printf '{"model": {"zoo": "vgg_small"}, "budget": {"size_bytes": 10}, "target": {"name": "analytic-roofline"}, "evaluator": {"name": "bn-recal", "bn_batches": 0, "validation_images": 64}}\n' >"$TMP/impossible_budget.json"
+expect_user_error "impossible budget" "budget .*size_bytes.* cannot be met: the most compressed network" -- \
+  "$TF" search --config "$TMP/impossible_budget.json" --out "$TMP/run_budget"
+printf '{"model": {"zoo": "vgg_small"}, "cost": {"latency": "guess"}}\n' >"$TMP/unknown_cost.json"
+expect_user_error "unknown latency cost" "cost.latency is 'guess'; valid values: measure, lut" -- \
+  "$TF" search --config "$TMP/unknown_cost.json" --out "$TMP/run"
+expect_user_error "resume without a journal" "nothing to resume" -- \
+  "$TF" search --config "$TMP/impossible_budget.json" --out "$TMP/nothing_here" --resume
 expect_user_error "truncated model file" "truncated" -- "$TF" info --model "$TMP/truncated.tfn"
 expect_user_error "truncated model header" "truncated" -- "$TF" info --model "$TMP/truncated_header.tfn"
 expect_user_error "foreign model file" "not a tightfit network file" -- "$TF" info --model "$TMP/foreign.tfn"
