@@ -26,6 +26,8 @@ fi
 t_train=$SECONDS
 
 stage "search (examples/demo.json)"
+# A search never overwrites its journal: the demo starts a fresh run each time.
+rm -rf runs/demo
 "$BUILD_DIR/tightfit" search --config examples/demo.json --out runs/demo
 t_search=$SECONDS
 
