@@ -62,6 +62,10 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
   auto [evaluator, evaluator_rest] =
       named_section(j.value("evaluator", nlohmann::json()), c.evaluator, where + ".evaluator");
   c.evaluator = evaluator;
+  c.parallel_evaluations =
+      get_or(evaluator_rest, "parallel", c.parallel_evaluations, where + ".evaluator");
+  evaluator_rest.erase("parallel");
+  if (c.parallel_evaluations < 1) throw ConfigError(where + ".evaluator.parallel must be >= 1");
   c.evaluator_config = evaluator_rest;
 
   auto [target, target_rest] =

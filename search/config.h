@@ -34,6 +34,9 @@ struct SearchConfig {
   nlohmann::json strategy_config = nlohmann::json::object();
   int64_t ask_batch = 4;  ///< policies asked for at a time
   std::string evaluator = "bn-recal";
+  /// Candidates scored for accuracy at once (a TBB pool; evaluator "parallel"), each with the
+  /// evaluator's own thread count. Latency is always timed one candidate at a time.
+  int64_t parallel_evaluations = 1;
   nlohmann::json evaluator_config = nlohmann::json::object();
   std::string target = "cpu-libtorch";
   targets::MeasureOptions measure;

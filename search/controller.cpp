@@ -1,5 +1,8 @@
 #include "search/controller.h"
 
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -269,7 +272,6 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   }
   const auto points = policies::decision_points(net);
   const SearchSpace space(points, config.space);
-  auto strategy = make_strategy(config.strategy, config.strategy_config, space, config.seed);
   auto target = targets::make_target(config.target);
   targets::require_precision(*target, config.measure.precision);
   datasets::SplitOptions split_opts;
@@ -277,18 +279,35 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   const datasets::Split data = datasets::load_fashion_mnist(config.data_dir, split_opts);
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
   std::optional<latency_models::LookupTable> lut;
+  // Strategies that plan with latency (netadapt) get the table's prediction, never a run.
+  LatencyPredictor predict_latency;
+  if (config.latency_cost == "lut")  // the table is loaded below
+    predict_latency = [&](const policies::Policy& p) {
+      policies::ApplyOptions o;
+      o.channel_multiple = config.space.channel_multiple;
+      const auto c = policies::apply(net, p, o);
+      return lut->predict({&c}).front();
+    };
+  // The strategy's config is checked before the (possibly long) profiling; the strategy that
+  // runs is built once the table is there, since netadapt predicts from its first step on.
+  const LatencyPredictor unused = [](const policies::Policy&) { return 0.0; };
+  make_strategy(config.strategy, config.strategy_config, space, config.seed,
+                predict_latency ? unused : LatencyPredictor());
   if (config.latency_cost == "lut") lut = latency_table(config, net, space, *target, say);
+  auto strategy =
+      make_strategy(config.strategy, config.strategy_config, space, config.seed, predict_latency);
 
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
   // Within a run the network, evaluator, target and cost are fixed: the policy is the content.
   std::map<std::string, Evaluation> cache;
-  auto compute = [&](const policies::Policy& policy) {
-    Evaluation e;
+  // Cost first (latency timed while nothing else runs), accuracy second (in parallel).
+  auto compute_cost = [&](const policies::Policy& policy, Evaluation& e,
+                          policies::CompressedNetwork& candidate) {
     e.policy = policy;
     e.latency_source = lut ? "lut" : "measured";
     try {
-      const auto candidate = policies::apply(net, policy, apply_opts);
+      candidate = policies::apply(net, policy, apply_opts);
       const auto cost = evaluators::count_cost(candidate);
       e.size_bytes = cost.size_bytes;
       e.params = cost.params;
@@ -301,13 +320,25 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
         e.latency_ms = m.median_ms;
         e.latency_spread_ms = m.iqr_ms;
       }
-      const auto acc = evaluator->evaluate(candidate, net);
-      if (!acc.ok()) throw std::runtime_error("accuracy: " + acc.error);
-      e.accuracy = acc.accuracy;
-      e.loss = acc.loss;
     } catch (const std::exception& ex) {
       e.error = ex.what();  // a failed candidate is data; the search goes on
     }
+  };
+  auto compute_accuracy = [&](Evaluation& e, const policies::CompressedNetwork& candidate) {
+    if (!e.ok()) return;
+    const auto acc = evaluator->evaluate(candidate, net);
+    if (!acc.ok()) {
+      e.error = "accuracy: " + acc.error;
+      return;
+    }
+    e.accuracy = acc.accuracy;
+    e.loss = acc.loss;
+  };
+  auto compute = [&](const policies::Policy& policy) {
+    Evaluation e;
+    policies::CompressedNetwork candidate;
+    compute_cost(policy, e, candidate);
+    compute_accuracy(e, candidate);
     return e;
   };
   // A budget that even the most compressed uniform network misses cannot be met by anything in
@@ -366,33 +397,71 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
                                        {"layers", points.layers.size()}};
   result.context["started"] = now_utc();
 
-  auto evaluate = [&](const policies::Policy& policy, int64_t index, const std::string& kind) {
-    const std::string key = policy.to_json().dump();
-    if (!replay.empty()) {
-      Evaluation e = replay.front();
-      replay.pop_front();
-      if (e.index != index || e.kind != kind || e.policy.to_json().dump() != key)
-        throw InputError("cannot resume: evaluation " + std::to_string(index) +
-                         " in the journal is not what this run asks for (another tightfit "
-                         "version or strategy?); start a new run with another --out");
-      ++result.replayed;
-      cache.emplace(key, e);
-      return e;
-    }
+  // Evaluates `batch` as evaluations first_index, first_index + 1, ...: journaled results are
+  // replayed, repeats come from the cache, the rest are costed one by one and then scored for
+  // accuracy `config.parallel_evaluations` at a time; journal lines are written in order.
+  tbb::task_arena arena(static_cast<int>(config.parallel_evaluations));
+  auto evaluate_batch = [&](const std::vector<policies::Policy>& batch, int64_t first_index,
+                            const std::string& kind) {
     const auto t0 = Clock::now();
-    Evaluation e;
-    if (auto it = cache.find(key); it != cache.end()) {
-      e = it->second;
-      e.cached = true;
-    } else {
-      e = compute(policy);
-      cache.emplace(key, e);
+    std::vector<Evaluation> out(batch.size());
+    std::vector<bool> from_journal(batch.size(), false);
+    std::vector<size_t> fresh;                       // positions computed now
+    std::map<std::string, size_t> first_seen;        // key -> position computed now
+    std::vector<std::pair<size_t, size_t>> repeats;  // (position, position it repeats)
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const int64_t index = first_index + static_cast<int64_t>(i);
+      const std::string key = batch[i].to_json().dump();
+      if (!replay.empty()) {
+        Evaluation e = replay.front();
+        replay.pop_front();
+        if (e.index != index || e.kind != kind || e.policy.to_json().dump() != key)
+          throw InputError("cannot resume: evaluation " + std::to_string(index) +
+                           " in the journal is not what this run asks for (another tightfit "
+                           "version or strategy?); start a new run with another --out");
+        ++result.replayed;
+        cache.emplace(key, e);
+        out[i] = std::move(e);
+        from_journal[i] = true;
+        continue;
+      }
+      if (auto it = cache.find(key); it != cache.end()) {
+        out[i] = it->second;
+        out[i].cached = true;
+      } else if (auto it = first_seen.find(key); it != first_seen.end()) {
+        repeats.emplace_back(i, it->second);
+      } else {
+        first_seen.emplace(key, i);
+        fresh.push_back(i);
+      }
+      out[i].index = index;
+      out[i].kind = kind;
     }
-    e.index = index;
-    e.kind = kind;
-    e.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    journal.append(e.to_json());
-    return e;
+    std::vector<policies::CompressedNetwork> candidates(fresh.size());
+    for (size_t k = 0; k < fresh.size(); ++k)
+      compute_cost(batch[fresh[k]], out[fresh[k]], candidates[k]);
+    arena.execute([&] {
+      tbb::parallel_for(size_t{0}, fresh.size(),
+                        [&](size_t k) { compute_accuracy(out[fresh[k]], candidates[k]); });
+    });
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (size_t k : fresh) {
+      out[k].eval_seconds = seconds / static_cast<double>(fresh.size());
+      cache.emplace(batch[k].to_json().dump(), out[k]);
+    }
+    for (const auto& [pos, of] : repeats) {
+      const int64_t index = out[pos].index;
+      out[pos] = out[of];
+      out[pos].index = index;
+      out[pos].cached = true;
+      out[pos].eval_seconds = 0;
+    }
+    for (size_t i = 0; i < out.size(); ++i)
+      if (!from_journal[i]) journal.append(out[i].to_json());
+    return out;
+  };
+  auto evaluate = [&](const policies::Policy& policy, int64_t index, const std::string& kind) {
+    return evaluate_batch({policy}, index, kind).front();
   };
 
   say("baseline: evaluating the uncompressed network");
@@ -416,12 +485,11 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   for (;;) {
     const auto asked = strategy->ask(static_cast<size_t>(config.ask_batch));
     if (asked.empty()) break;
-    std::vector<Evaluation> told;
-    for (const auto& policy : asked) {
-      Evaluation e = evaluate(policy, next_index++, "search");
+    const std::vector<Evaluation> told = evaluate_batch(asked, next_index, "search");
+    next_index += static_cast<int64_t>(asked.size());
+    for (const auto& e : told) {
       if (e.ok()) best_accuracy = std::max(best_accuracy, e.accuracy);
-      told.push_back(e);
-      result.evaluations.push_back(std::move(e));
+      result.evaluations.push_back(e);
     }
     strategy->tell(told);
     if (opts.progress && replay.empty()) {

@@ -5,6 +5,7 @@
 // returns an empty list.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,10 +26,17 @@ class Strategy {
   virtual void tell(const std::vector<Evaluation>& results) = 0;
 };
 
+/// Predicted latency of a policy on the target, in ms (lower is better), e.g. from the latency
+/// lookup table. Strategies that plan against a latency model (netadapt) get it from the
+/// controller, which owns the model.
+using LatencyPredictor = std::function<double(const policies::Policy&)>;
+
 /// Builds strategy `name` from its config section (unknown keys rejected). Throws ConfigError
-/// listing the known names on a miss.
+/// listing the known names on a miss, or when the strategy needs a latency predictor and
+/// `predictor` is empty.
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
-                                        const SearchSpace& space, uint64_t seed);
+                                        const SearchSpace& space, uint64_t seed,
+                                        LatencyPredictor predictor = {});
 std::vector<std::string> strategy_names();
 
 }  // namespace tightfit::search

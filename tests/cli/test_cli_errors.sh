@@ -58,7 +58,7 @@ printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "random", "evals": 
 expect_user_error "unknown strategy key" "unknown key 'evals'.*valid keys: evaluations" -- \
   "$TF" search --config "$TMP/unknown_strategy_key.json" --out "$TMP/run"
 printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "anneal"}}\n' >"$TMP/unknown_strategy.json"
-expect_user_error "unknown strategy" "unknown strategy 'anneal'; valid strategies: evolution, nsga2, random" -- \
+expect_user_error "unknown strategy" "unknown strategy 'anneal'; valid strategies: evolution, netadapt, nsga2, random" -- \
   "$TF" search --config "$TMP/unknown_strategy.json" --out "$TMP/run"
 printf '{"model": {"zoo": "vgg_small"}, "space": {"kind": "anneal"}}\n' >"$TMP/unknown_kind.json"
 expect_user_error "unknown space kind" "kind is .anneal.; valid kinds: joint, pruning, quantization, lowrank" -- \

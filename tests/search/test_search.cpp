@@ -61,7 +61,7 @@ TEST_CASE("random strategy proposes distinct valid policies, reproducibly", "[se
   CHECK_THROWS_WITH(search::make_strategy("random", {{"evals", 3}}, space, 1),
                     Catch::Contains("valid keys: evaluations"));
   CHECK_THROWS_WITH(search::make_strategy("nope", {}, space, 1),
-                    Catch::Contains("valid strategies: evolution, nsga2, random"));
+                    Catch::Contains("valid strategies: evolution, netadapt, nsga2, random"));
 }
 
 TEST_CASE("search config is parsed strictly", "[search][config]") {
