@@ -28,7 +28,7 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
 SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
   check_keys(j,
              {"seed", "model", "data", "space", "strategy", "evaluator", "target", "cost", "budget",
-              "baselines"},
+              "baselines", "cache"},
              where);
   SearchConfig c;
   c.raw = j;
@@ -84,6 +84,8 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
     throw ConfigError(where +
                       ".cost.table is missing: \"lut\" cost needs the latency table's path "
                       "(profiled there first when the file does not exist)");
+
+  c.cache_path = get_or<std::string>(j, "cache", "", where);
 
   const auto budget = j.value("budget", nlohmann::json::object());
   const std::string bw = where + ".budget";

@@ -45,6 +45,8 @@ struct SearchConfig {
   /// with "lut" the front's members are measured end to end at the end.
   std::string latency_cost = "measure";
   std::string lut_path;
+  /// Evaluation cache shared across runs (JSON lines; "" = this run's own only).
+  std::string cache_path;
   Budget budget;
   /// Uniform baselines evaluated first: the same keep fraction everywhere, at full precision,
   /// and each of these fractions again with 8-bit weights when the space has 8 bits.

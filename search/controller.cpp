@@ -301,6 +301,51 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   apply_opts.channel_multiple = config.space.channel_multiple;
   // Within a run the network, evaluator, target and cost are fixed: the policy is the content.
   std::map<std::string, Evaluation> cache;
+  // Across runs: a shared cache file keyed by everything a result depends on besides the policy
+  // (network structure and weights, evaluator and its settings, target, protocol, latency cost
+  // and table, tightfit version), so no candidate is evaluated twice by runs that agree on them.
+  std::string context_key;
+  std::unique_ptr<std::ofstream> shared_cache;
+  if (!config.cache_path.empty()) {
+    std::string weights;
+    for (const auto& node : net.nodes())
+      for (const auto& [name, t] : node.params)
+        weights.append(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+    context_key = fnv1a_hex(nlohmann::json{
+        {"structure", latency_models::structure_hash(net)},
+        {"weights", fnv1a_hex(weights)},
+        {"evaluator", evaluator->name()},
+        {"settings", evaluator->settings()},
+        {"target", target->name()},
+        {"measure", config.measure.to_json()},
+        {"space_multiple", config.space.channel_multiple},
+        {"latency_cost", config.latency_cost},
+        {"table", lut ? fnv1a_hex(nlohmann::json(lut->entries()).dump() +
+                                  std::to_string(lut->scale()) + std::to_string(lut->offset_ms()))
+                      : std::string()},
+        {"tightfit",
+         TIGHTFIT_VERSION}}.dump());
+    int64_t reused = 0;
+    std::ifstream in(config.cache_path);
+    for (std::string line; std::getline(in, line);) {
+      try {  // lines torn by a killed or concurrent writer are skipped
+        const auto j = nlohmann::json::parse(line);
+        if (j.value("context", "") != context_key) continue;
+        cache.emplace(j.at("policy").dump(), Evaluation::from_json(j.at("evaluation")));
+        ++reused;
+      } catch (const std::exception&) {
+      }
+    }
+    const std::filesystem::path path(config.cache_path);
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    shared_cache = std::make_unique<std::ofstream>(config.cache_path, std::ios::app);
+    if (!*shared_cache)
+      throw InputError("cannot write the evaluation cache '" + config.cache_path +
+                       "': check the path");
+    if (reused > 0)
+      say("evaluation cache " + config.cache_path + ": " + std::to_string(reused) +
+          " earlier evaluations of this network, evaluator and target");
+  }
   // Cost first (latency timed while nothing else runs), accuracy second (in parallel).
   auto compute_cost = [&](const policies::Policy& policy, Evaluation& e,
                           policies::CompressedNetwork& candidate) {
@@ -448,6 +493,14 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     for (size_t k : fresh) {
       out[k].eval_seconds = seconds / static_cast<double>(fresh.size());
       cache.emplace(batch[k].to_json().dump(), out[k]);
+      if (shared_cache && out[k].ok()) {
+        *shared_cache << nlohmann::json{{"context", context_key},
+                                        {"policy", batch[k].to_json()},
+                                        {"evaluation", out[k].to_json()}}
+                             .dump()
+                      << '\n'
+                      << std::flush;
+      }
     }
     for (const auto& [pos, of] : repeats) {
       const int64_t index = out[pos].index;

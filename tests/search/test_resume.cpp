@@ -181,3 +181,33 @@ TEST_CASE("a journal is never overwritten, and a changed config cannot resume it
   CHECK(changed.find("/strategy/evaluations") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("a shared evaluation cache answers a second run without evaluating again",
+          "[search][resume]") {
+  const fs::path dir = fs::temp_directory_path() / ("tightfit_cache_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const nlohmann::json config = {
+      {"seed", 5},
+      {"model", {{"zoo", "vgg_small"}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 4}}},
+      {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 64}}},
+      {"target", {{"name", "analytic-roofline"}}},
+      {"baselines", {{"keep", {0.5}}}},
+      {"cache", (dir / "cache.jsonl").string()}};
+  std::ofstream(dir / "config.json") << config.dump();
+  REQUIRE(wait_for(start_search({"--config", dir / "config.json", "--out", dir / "a"},
+                                dir / "a.log")) == 0);
+  REQUIRE(wait_for(start_search({"--config", dir / "config.json", "--out", dir / "b"},
+                                dir / "b.log")) == 0);
+  const auto a = journal_lines(dir / "a" / "evaluations.jsonl");
+  const auto b = journal_lines(dir / "b" / "evaluations.jsonl");
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 1; i < a.size(); ++i) {
+    INFO("journal line " << i);
+    CHECK_FALSE(a[i].value("cached", false));
+    CHECK(b[i].value("cached", false));
+    CHECK(decisions(a[i]) == decisions(b[i]));
+  }
+  fs::remove_all(dir);
+}
