@@ -1,5 +1,6 @@
 #include "bench/bench_util.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -47,6 +48,20 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   if (!parent.empty()) std::filesystem::create_directories(parent);
   std::ofstream out(path);
   out << j.dump(2) << "\n";
+}
+
+double mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+
+double stddev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double sq = 0;
+  for (double x : v) sq += (x - m) * (x - m);
+  return std::sqrt(sq / static_cast<double>(v.size() - 1));
 }
 
 }  // namespace tightfit::bench

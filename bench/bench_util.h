@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "datasets/fashion_mnist.h"
 #include "graph/network.h"
@@ -18,6 +19,10 @@ nlohmann::json context(const std::string& program, int threads, uint64_t seed,
 /// README's settings) and saves it there first.
 graph::Network trained_model(const std::string& path, const std::string& zoo, int epochs,
                              const datasets::Split& data, int threads);
+
+/// Mean (0 when empty) and sample standard deviation (0 for fewer than two values).
+double mean(const std::vector<double>& v);
+double stddev(const std::vector<double>& v);
 
 /// Writes `j` to `path` (creating its folder).
 void write_json(const std::string& path, const nlohmann::json& j);

@@ -59,19 +59,9 @@ constexpr int kLargeRepeats = 10;        // min_repeats for the 224x224 models
 constexpr int kLargeWarmup = 3;
 constexpr double kPeakSeconds = 0.3;
 
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
-
 /// Sample standard deviation over mean.
 double coefficient_of_variation(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean(v);
-  double sq = 0;
-  for (double x : v) sq += (x - m) * (x - m);
-  return std::sqrt(sq / static_cast<double>(v.size() - 1)) / m;
+  return v.size() < 2 ? 0 : bench::stddev(v) / bench::mean(v);
 }
 
 double median(std::vector<double> v) {

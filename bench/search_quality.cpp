@@ -68,21 +68,6 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
-
-/// Sample standard deviation (0 for fewer than two values).
-double stddev(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean(v);
-  double sq = 0;
-  for (double x : v) sq += (x - m) * (x - m);
-  return std::sqrt(sq / static_cast<double>(v.size() - 1));
-}
-
 /// Generations of a generational strategy for `n` evaluations: as many as fit with at least
 /// kMinPopulation members each (at least one, at most kMaxGenerations).
 int64_t generations_for(int64_t n) {
@@ -271,16 +256,17 @@ int main(int argc, char** argv) {
                 "evaluations", "seconds");
     std::optional<double> best_searched;
     for (const auto& strategy : strategies) {
-      result["hypervolume"][strategy] = mean(hv[strategy]);
-      result["hypervolume_std"][strategy] = stddev(hv[strategy]);
+      result["hypervolume"][strategy] = bench::mean(hv[strategy]);
+      result["hypervolume_std"][strategy] = bench::stddev(hv[strategy]);
       std::optional<double> at_half;
-      if (!acc[strategy].empty()) at_half = mean(acc[strategy]);
+      if (!acc[strategy].empty()) at_half = bench::mean(acc[strategy]);
       result["accuracy_at_half_latency"][strategy] = or_null(at_half);
       if (at_half) best_searched = std::max(best_searched.value_or(0.0), *at_half);
       char acc_text[32] = "none";
       if (at_half) std::snprintf(acc_text, sizeof acc_text, "%.4f", *at_half);
-      std::printf("%-10s %11.4f ± %6.4f %14s %12.1f %10.1f\n", strategy.c_str(), mean(hv[strategy]),
-                  stddev(hv[strategy]), acc_text, mean(evals[strategy]), mean(secs[strategy]));
+      std::printf("%-10s %11.4f ± %6.4f %14s %12.1f %10.1f\n", strategy.c_str(),
+                  bench::mean(hv[strategy]), bench::stddev(hv[strategy]), acc_text,
+                  bench::mean(evals[strategy]), bench::mean(secs[strategy]));
     }
     result["accuracy_at_half_latency"]["uniform"] = or_null(uniform_acc);
     std::printf("%-10s %20s %14s\n", "uniform", "",
@@ -288,7 +274,7 @@ int main(int argc, char** argv) {
 
     const auto beats_random = [&](const std::string& s) -> nlohmann::json {
       if (!hv.count(s) || !hv.count("random")) return nullptr;
-      return mean(hv[s]) > mean(hv["random"]);
+      return bench::mean(hv[s]) > bench::mean(hv["random"]);
     };
     nlohmann::json targets = {{"evolution_beats_random", beats_random("evolution")},
                               {"nsga2_beats_random", beats_random("nsga2")}};

@@ -379,13 +379,6 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     e.accuracy = acc.accuracy;
     e.loss = acc.loss;
   };
-  auto compute = [&](const policies::Policy& policy) {
-    Evaluation e;
-    policies::CompressedNetwork candidate;
-    compute_cost(policy, e, candidate);
-    compute_accuracy(e, candidate);
-    return e;
-  };
   // A budget that even the most compressed uniform network misses cannot be met by anything in
   // the space (pruning, bits and rank only ever lower latency, size and FLOPs here).
   if (config.budget.latency_ms > 0 || config.budget.size_bytes > 0 || config.budget.flops > 0) {
@@ -393,7 +386,9 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     const auto& bits = config.space.weight_bits;
     const auto smallest = space.uniform(*std::min_element(keep.begin(), keep.end()),
                                         *std::min_element(bits.begin(), bits.end()));
-    const Evaluation e = compute(smallest);
+    Evaluation e;  // cost only: the accuracy drop is not part of this check
+    policies::CompressedNetwork candidate;
+    compute_cost(smallest, e, candidate);
     Budget cost_only = config.budget;
     cost_only.accuracy_drop = 0;
     if (e.ok() && !within_budget(e, cost_only, 0))
