@@ -377,6 +377,17 @@ Genome SearchSpace::sample_genome(std::mt19937_64& rng) const {
   return g;
 }
 
+Genome SearchSpace::sample_genome_near(double level, double spread, std::mt19937_64& rng) const {
+  std::normal_distribution<double> noise(0.0, spread);
+  Genome g(genes_.size());
+  for (size_t i = 0; i < genes_.size(); ++i) {
+    const double last = choices(i) - 1;
+    const double at = std::clamp((level + noise(rng)) * last, 0.0, last);
+    g[i] = static_cast<int>(std::lround(at));
+  }
+  return g;
+}
+
 Genome SearchSpace::uniform_genome(double keep, int weight_bits, int act_bits, double rank,
                                    double sparsity) const {
   Genome g(genes_.size());

@@ -98,6 +98,12 @@ class SearchSpace {
   Genome identity_genome() const { return Genome(genes_.size(), 0); }
   /// Every gene drawn uniformly.
   Genome sample_genome(std::mt19937_64& rng) const;
+  /// Every gene drawn near one compression level: gene g takes the choice nearest to
+  /// level x (choices(g) - 1) plus Gaussian noise of `spread` x (choices(g) - 1), clamped.
+  /// level 0 is the least compression, 1 the most. Independent uniform genes average out, so
+  /// their networks cluster at medium latency and size; genomes drawn at levels spread over
+  /// [0, 1] cover the whole range, which is what a front needs.
+  Genome sample_genome_near(double level, double spread, std::mt19937_64& rng) const;
   /// The same value everywhere, for uniform baselines: each gene takes its allowed value nearest
   /// to the one asked (bits by value, fractions by value).
   Genome uniform_genome(double keep, int weight_bits, int act_bits = 32, double rank = 1.0,

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "graph/json_util.h"
+#include "search/moo.h"
 
 namespace tightfit::search {
 
@@ -12,7 +13,7 @@ EvolutionConfig EvolutionConfig::from_json(const nlohmann::json& j, const std::s
   if (j.is_null()) return c;
   check_keys(j,
              {"population", "parents", "mutations", "mutation_prob", "crossovers", "iterations",
-              "max_latency_ms", "max_size_bytes", "max_flops", "max_attempts"},
+              "max_latency_ms", "max_size_bytes", "max_flops", "max_attempts", "init"},
              where);
   c.population = get_or(j, "population", c.population, where);
   c.parents = get_or(j, "parents", c.parents, where);
@@ -21,6 +22,8 @@ EvolutionConfig EvolutionConfig::from_json(const nlohmann::json& j, const std::s
   c.crossovers = get_or(j, "crossovers", c.crossovers, where);
   c.iterations = get_or(j, "iterations", c.iterations, where);
   c.max_attempts = get_or(j, "max_attempts", c.max_attempts, where);
+  c.init = get_or(j, "init", c.init, where);
+  check_init(c.init, where);
   if (j.contains("max_latency_ms")) c.max_latency_ms = get_or(j, "max_latency_ms", 0.0, where);
   if (j.contains("max_size_bytes"))
     c.max_size_bytes = get_or(j, "max_size_bytes", int64_t{0}, where);
@@ -66,7 +69,12 @@ std::vector<Evaluation> EvolutionStrategy::parents() const {
 
 std::optional<Evaluation> EvolutionStrategy::best() const {
   if (top_.empty()) return std::nullopt;
-  return top_.front().result;
+  // The most accurate candidate is always a parent: it is on the first front, at its edge.
+  return std::max_element(top_.begin(), top_.end(),
+                          [](const Candidate& a, const Candidate& b) {
+                            return a.result.accuracy < b.result.accuracy;
+                          })
+      ->result;
 }
 
 void EvolutionStrategy::next_generation() {
@@ -87,9 +95,15 @@ void EvolutionStrategy::next_generation() {
       proposals_.offer(uniform_crossover(a, b, rng_), members);
     }
   }
-  // The first generation, and whatever mutation and crossover could not fill, is random.
-  if (members.size() < population)
-    proposals_.add_random(population - members.size(), config_.max_attempts, rng_, members);
+  // The first generation is drawn by `init`; whatever mutation and crossover could not fill
+  // later is random.
+  if (members.size() < population) {
+    const size_t missing = population - members.size();
+    if (top_.empty() && config_.init == "spread")
+      proposals_.add_spread(missing, config_.max_attempts, rng_, members);
+    if (members.size() < population)
+      proposals_.add_random(population - members.size(), config_.max_attempts, rng_, members);
+  }
   generation_.reset(std::move(members));
   ++generations_made_;
 }
@@ -110,11 +124,21 @@ void EvolutionStrategy::tell(const std::vector<Evaluation>& results) {
   std::vector<Candidate> pool = top_;
   for (const auto& c : generation_.members())
     if (fitness(c.result) > -std::numeric_limits<double>::infinity()) pool.push_back(c);
+  const auto k = std::min(pool.size(), static_cast<size_t>(config_.parents));
+  if (!config_.constrained()) {
+    top_.clear();
+    std::vector<std::vector<double>> points;
+    for (const auto& c : pool)
+      points.push_back(
+          {-c.result.accuracy, c.result.latency_ms, static_cast<double>(c.result.size_bytes)});
+    if (!points.empty())
+      for (size_t i : nsga2_select(points, k)) top_.push_back(pool[i]);
+    return;
+  }
   std::stable_sort(pool.begin(), pool.end(), [&](const Candidate& a, const Candidate& b) {
     return fitness(a.result) > fitness(b.result);
   });
-  if (pool.size() > static_cast<size_t>(config_.parents))
-    pool.resize(static_cast<size_t>(config_.parents));
+  pool.resize(k);
   top_ = std::move(pool);
 }
 

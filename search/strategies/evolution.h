@@ -1,11 +1,16 @@
 #pragma once
 // `evolution`: MetaPruning's evolutionary search (Liu et al., ICCV 2019). The first generation
-// is random; every later one is made of mutations (each gene re-drawn with a small probability)
-// and uniform crossovers of parents drawn from the top-k candidates seen so far, topped up with
-// random samples when those run dry. Fitness is the accuracy; budgets are enforced by rejection:
-// a candidate over a budget (or one that failed) has fitness -inf and never becomes a parent.
-// MetaPruning checks its FLOPs budget before evaluating; here budgets are checked on what tell()
-// reports, since latency is only known once measured.
+// is drawn by `init` (below); every later one is made of mutations (each gene re-drawn with a small
+// probability) and uniform crossovers of parents drawn from the top-k candidates seen so far,
+// topped up with random samples when those run dry. Fitness is the accuracy; budgets are enforced
+// by rejection: a candidate over a budget (or one that failed) has fitness -inf and never becomes a
+// parent. MetaPruning checks its FLOPs budget before evaluating; here budgets are checked on what
+// tell() reports, since latency is only known once measured.
+//
+// Without any budget, "the most accurate" would breed only the largest networks. The top-k are
+// then chosen by non-dominated rank over (accuracy, latency, size), ties broken by crowding
+// distance, so the parents spread along the whole front. The first generation is drawn near
+// compression levels spread over [0, 1] ("init": "spread") unless "init" is "random".
 
 #include <optional>
 #include <random>
@@ -20,11 +25,15 @@ struct EvolutionConfig {
   int64_t mutations = 25;                 ///< mutated children per generation
   double mutation_prob = 0.1;             ///< probability that a gene is re-drawn
   int64_t crossovers = 25;                ///< uniform-crossover children per generation
-  int64_t iterations = 20;                ///< generations evaluated, the random first one included
+  int64_t iterations = 20;                ///< generations evaluated, the first one included
   std::optional<double> max_latency_ms;   ///< budget on Evaluation::latency_ms (none if absent)
   std::optional<int64_t> max_size_bytes;  ///< budget on Evaluation::size_bytes
   std::optional<int64_t> max_flops;       ///< budget on Evaluation::flops
-  int64_t max_attempts = 20;  ///< draws per wanted child before giving up on a fresh policy
+  int64_t max_attempts = 20;    ///< draws per wanted child before giving up on a fresh policy
+  std::string init = "spread";  ///< first generation: kInitNames ("random" is MetaPruning's)
+
+  /// Whether any budget is set; without one, parents are ranked by Pareto front, not accuracy.
+  bool constrained() const { return max_latency_ms || max_size_bytes || max_flops; }
 
   static EvolutionConfig from_json(const nlohmann::json& j, const std::string& where);
 };
@@ -39,7 +48,8 @@ class EvolutionStrategy : public Strategy {
   const EvolutionConfig& config() const { return config_; }
   /// Accuracy when `e` succeeded and meets every budget, else -infinity.
   double fitness(const Evaluation& e) const;
-  /// The current parents (top-k), best first; all within budget.
+  /// The current parents (top-k), best first; all within budget. Without a budget, "best" is
+  /// by Pareto rank, then crowding.
   std::vector<Evaluation> parents() const;
   /// The best candidate within budget so far, if any.
   std::optional<Evaluation> best() const;

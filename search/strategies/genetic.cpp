@@ -1,6 +1,9 @@
 #include "search/strategies/genetic.h"
 
+#include <algorithm>
+
 #include "graph/errors.h"
+#include "graph/json_util.h"
 
 namespace tightfit::search {
 
@@ -55,6 +58,23 @@ void Proposals::add_random(size_t n, int64_t attempts, std::mt19937_64& rng,
     for (int64_t t = 0; t < attempts && !fresh; ++t) fresh = offer(space_.sample_genome(rng), out);
     if (!fresh) return;  // the space is (nearly) exhausted
   }
+}
+
+void Proposals::add_spread(size_t n, int64_t attempts, std::mt19937_64& rng,
+                           std::vector<Candidate>& out) {
+  std::uniform_real_distribution<double> within(0.0, 1.0);
+  for (size_t i = 0; i < n; ++i) {
+    bool fresh = false;
+    for (int64_t t = 0; t < attempts && !fresh; ++t) {
+      const double level = (static_cast<double>(i) + within(rng)) / static_cast<double>(n);
+      fresh = offer(space_.sample_genome_near(level, kSpreadNoise, rng), out);
+    }
+  }
+}
+
+void check_init(const std::string& init, const std::string& where) {
+  if (std::find(kInitNames.begin(), kInitNames.end(), init) == kInitNames.end())
+    throw ConfigError(where + ".init is '" + init + "'; valid values: " + join(kInitNames));
 }
 
 }  // namespace tightfit::search

@@ -19,6 +19,15 @@ Genome mutate(const SearchSpace& space, const Genome& genome, double prob, std::
 /// Each gene from `a` or `b` with probability 1/2.
 Genome uniform_crossover(const Genome& a, const Genome& b, std::mt19937_64& rng);
 
+/// How a genetic strategy draws its first generation: "random" (every gene uniform) or
+/// "spread" (genomes near compression levels spread over [0, 1]).
+inline const std::vector<std::string> kInitNames = {"random", "spread"};
+/// A ConfigError naming `where` unless `init` is one of kInitNames.
+void check_init(const std::string& init, const std::string& where);
+/// Standard deviation of a gene around its level in a "spread" first generation, as a fraction
+/// of the gene's range.
+constexpr double kSpreadNoise = 0.2;
+
 /// One proposed candidate and, once told, its result.
 struct Candidate {
   Genome genome;
@@ -54,6 +63,9 @@ class Proposals {
   bool offer(const Genome& genome, std::vector<Candidate>& out);
   /// Adds up to `n` fresh random candidates to `out`, trying at most `attempts` draws each.
   void add_random(size_t n, int64_t attempts, std::mt19937_64& rng, std::vector<Candidate>& out);
+  /// Adds up to `n` fresh candidates drawn near compression levels stratified over [0, 1]
+  /// (candidate i at a level drawn in [i/n, (i+1)/n)), see SearchSpace::sample_genome_near.
+  void add_spread(size_t n, int64_t attempts, std::mt19937_64& rng, std::vector<Candidate>& out);
 
  private:
   const SearchSpace& space_;

@@ -12,7 +12,7 @@ Nsga2Config Nsga2Config::from_json(const nlohmann::json& j, const std::string& w
   if (j.is_null()) return c;
   check_keys(j,
              {"population", "generations", "crossover_prob", "mutation_prob", "objectives",
-              "max_attempts"},
+              "max_attempts", "init"},
              where);
   c.population = get_or(j, "population", c.population, where);
   c.generations = get_or(j, "generations", c.generations, where);
@@ -20,6 +20,8 @@ Nsga2Config Nsga2Config::from_json(const nlohmann::json& j, const std::string& w
   c.mutation_prob = get_or(j, "mutation_prob", c.mutation_prob, where);
   c.objectives = get_or(j, "objectives", c.objectives, where);
   c.max_attempts = get_or(j, "max_attempts", c.max_attempts, where);
+  c.init = get_or(j, "init", c.init, where);
+  check_init(c.init, where);
   if (c.population < 2) throw ConfigError(where + ".population must be >= 2");
   if (c.generations < 1) throw ConfigError(where + ".generations must be >= 1");
   if (!(c.crossover_prob >= 0.0 && c.crossover_prob <= 1.0))
@@ -85,7 +87,9 @@ void Nsga2Strategy::next_generation() {
       proposals_.offer(mutate(space_, child, config_.mutation_prob, rng_), children);
     }
   }
-  // The first generation, and whatever variation could not fill, is random.
+  // The first generation is drawn by `init`; whatever variation could not fill later is random.
+  if (population_.empty() && config_.init == "spread")
+    proposals_.add_spread(want - children.size(), config_.max_attempts, rng_, children);
   if (children.size() < want)
     proposals_.add_random(want - children.size(), config_.max_attempts, rng_, children);
   generation_.reset(std::move(children));

@@ -1,6 +1,7 @@
 #pragma once
 // `nsga2`: NSGA-II (Deb et al., 2002) over the genome of the space. The first generation is
-// random; each later one is `population` children, each from two binary-tournament winners
+// drawn near compression levels spread over [0, 1] ("init": "spread"; "random" draws every gene
+// uniformly); each later one is `population` children, each from two binary-tournament winners
 // (lower non-domination rank, then larger crowding distance) by uniform crossover (with
 // probability crossover_prob, else a copy of the first) and per-gene mutation. Survivors are
 // chosen by nsga2_select over parents + children. Objectives are minimized: -accuracy,
@@ -19,11 +20,12 @@ inline const std::vector<std::string> kNsga2Objectives = {"accuracy", "latency",
 
 struct Nsga2Config {
   int64_t population = 40;      ///< survivors, and children per generation
-  int64_t generations = 10;     ///< generations evaluated, the random first one included
+  int64_t generations = 10;     ///< generations evaluated, the first one included
   double crossover_prob = 0.9;  ///< probability that a child is a crossover (else a copy)
   double mutation_prob = 0;     ///< per-gene re-draw probability; 0 = 1 / number of genes
   std::vector<std::string> objectives = {"accuracy", "latency", "size"};  ///< kNsga2Objectives
-  int64_t max_attempts = 20;  ///< draws per wanted child before giving up on a fresh policy
+  int64_t max_attempts = 20;    ///< draws per wanted child before giving up on a fresh policy
+  std::string init = "spread";  ///< first generation: kInitNames
 
   static Nsga2Config from_json(const nlohmann::json& j, const std::string& where);
 };

@@ -421,3 +421,67 @@ TEST_CASE("nsga2 improves the front and beats random at the same cost", "[search
   });
   for (const auto& e : s.population()) CHECK(e.ok());
 }
+
+TEST_CASE("a spread first generation covers more of the latency range than a random one",
+          "[search][evolution][nsga2]") {
+  const auto space = make_space(nullptr);
+  CHECK_THROWS_WITH(search::make_strategy("evolution", {{"init", "latin"}}, space, 1),
+                    Catch::Contains("init") && Catch::Contains("spread"));
+  CHECK_THROWS_WITH(search::make_strategy("nsga2", {{"init", 3}}, space, 1),
+                    Catch::Contains("init"));
+  // Genomes drawn near level 0 compress least, near level 1 most.
+  std::mt19937_64 rng(3);
+  const auto low = synthetic(space.decode(space.sample_genome_near(0.0, 0.0, rng)));
+  const auto high = synthetic(space.decode(space.sample_genome_near(1.0, 0.0, rng)));
+  CHECK(low.latency_ms > high.latency_ms);
+  CHECK(space.decode(space.sample_genome_near(0.0, 0.0, rng)).key() == policies::Policy{}.key());
+
+  auto range = [&](const std::string& init, uint64_t seed) {
+    nlohmann::json config = kSmallNsga2;
+    config["generations"] = 1;
+    config["population"] = 30;
+    config["init"] = init;
+    auto s = search::make_strategy("nsga2", config, space, seed);
+    double lo = 1e9, hi = 0;
+    for (const auto& e : drive(*s, 30)) {
+      lo = std::min(lo, e.latency_ms);
+      hi = std::max(hi, e.latency_ms);
+    }
+    return hi - lo;
+  };
+  for (uint64_t seed : {1, 2, 3}) {
+    INFO("seed " << seed);
+    CHECK(range("spread", seed) > 1.25 * range("random", seed));
+  }
+}
+
+TEST_CASE("evolution without a budget keeps parents along the front and beats random",
+          "[search][evolution]") {
+  const auto space = make_space(nullptr);
+  const nlohmann::json config = {{"population", 20},
+                                 {"parents", 8},
+                                 {"mutations", 10},
+                                 {"crossovers", 10},
+                                 {"iterations", 10}};
+  for (uint64_t seed : {1, 2, 3}) {
+    INFO("seed " << seed);
+    search::EvolutionStrategy s(search::EvolutionConfig::from_json(config, "strategy"), space,
+                                seed);
+    const auto evs = drive(s, 8);
+    REQUIRE(evs.size() == 200);
+    // The parents are mutually non-dominated here (the first front holds more than 8 points),
+    // and span both ends rather than only the most accurate networks.
+    const auto parents = s.parents();
+    REQUIRE(parents.size() == 8);
+    std::vector<std::vector<double>> pts;
+    for (const auto& p : parents)
+      pts.push_back({-p.accuracy, p.latency_ms, static_cast<double>(p.size_bytes)});
+    CHECK(search::non_dominated_sort(pts).fronts.size() == 1);
+    double best = 0;
+    for (const auto& e : evs) best = std::max(best, e.accuracy);
+    REQUIRE(s.best());
+    CHECK(s.best()->accuracy == best);
+    auto random = search::make_strategy("random", {{"evaluations", 200}}, space, seed);
+    CHECK(hv(evs) > hv(drive(*random, 8)));
+  }
+}
