@@ -6,8 +6,14 @@
 #include <string>
 
 #include "datasets/fashion_mnist.h"
+#include "evaluators/pruningnet.h"
 #include "graph/network.h"
 #include "models/train.h"
+#include "policies/compress.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace tightfit::cli {
 
@@ -30,6 +36,13 @@ int cmd_search(const std::string& config_path, const std::string& out, bool json
 
 /// Writes run_dir/report.html from the run's front.json and evaluations.jsonl.
 int cmd_report(const std::string& run_dir);
+
+/// Applies `policy` to `net` as `tightfit compress` does: data-driven criteria and activation
+/// ranges calibrated on `calibration_batches` seeded training batches (when the policy needs any).
+policies::CompressedNetwork apply_policy(const graph::Network& net, const policies::Policy& policy,
+                                         const datasets::Split& data, int64_t channel_multiple,
+                                         uint64_t seed, int64_t calibration_batches = 4,
+                                         int64_t calibration_batch_size = 64);
 
 struct CompressArgs {
   std::string model, policy, out, data_dir = datasets::kFashionMnistDir;
@@ -65,5 +78,44 @@ struct ProfileArgs {
   bool json = false;
 };
 int cmd_profile(const ProfileArgs& a);
+
+struct MetapruneArgs {
+  std::string model, out, init, data_dir = datasets::kFashionMnistDir;
+  evaluators::PruningNetConfig config;
+  evaluators::PruningNetTrainOptions opts;
+  bool json = false;
+};
+/// Adds `metaprune` (with its `train` subcommand) to `app`, its options bound to `a`.
+CLI::App* add_metaprune_command(CLI::App& app, MetapruneArgs& a);
+/// `tightfit metaprune train`: trains a PruningNet for a model and writes it.
+int cmd_metaprune(const MetapruneArgs& a);
+
+struct FinetuneArgs {
+  std::string model, policy, out, data_dir = datasets::kFashionMnistDir;
+  int64_t channel_multiple = 1;
+  int64_t bn_batches = 10;  ///< BN recalibration before the "before" test accuracy
+  bool distill = false;
+  double temperature = 4.0;
+  double distill_weight = 0.7;
+  models::TrainOptions opts;  ///< epochs, lr, optimizer, batch size, seed, threads
+  bool json = false;
+};
+/// Adds `finetune` to `app`, its options bound to `a`.
+CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a);
+/// `tightfit finetune`: applies a policy, fine-tunes the compressed network (masks kept,
+/// quantized layers through fake-quant, optionally distilled from the original) and reports the
+/// test accuracy before and after.
+int cmd_finetune(const FinetuneArgs& a);
+
+struct FidelityArgs {
+  std::string config, proxies, out;
+  int64_t samples = 30;
+  int64_t reference_steps = 300;
+  bool json = false;
+};
+/// Adds `fidelity` to `app`, its options bound to `a`.
+CLI::App* add_fidelity_command(CLI::App& app, FidelityArgs& a);
+/// `tightfit fidelity`: Kendall's tau and Spearman's rho of proxies against a longer fine-tune.
+int cmd_fidelity(const FidelityArgs& a);
 
 }  // namespace tightfit::cli

@@ -20,6 +20,24 @@
 
 namespace tightfit::cli {
 
+policies::CompressedNetwork apply_policy(const graph::Network& net, const policies::Policy& policy,
+                                         const datasets::Split& data, int64_t channel_multiple,
+                                         uint64_t seed, int64_t calibration_batches,
+                                         int64_t calibration_batch_size) {
+  policies::Calibration calibration;
+  if (policies::needs_calibration(policy))
+    for (auto& b : datasets::sample_batches(data.train, calibration_batches, calibration_batch_size,
+                                            data.mean, data.std, seed)) {
+      calibration.images.push_back(b.images);
+      calibration.labels.push_back(b.labels);
+    }
+  policies::ApplyOptions opts;
+  opts.channel_multiple = channel_multiple;
+  opts.calibration = &calibration;
+  opts.seed = seed;
+  return policies::apply(net, policy, opts);
+}
+
 int cmd_compress(const CompressArgs& a) {
   const graph::Network net = load_model_arg(a.model);
   const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
@@ -27,21 +45,9 @@ int cmd_compress(const CompressArgs& a) {
 
   const bool need_data = !a.no_eval || policies::needs_calibration(policy);
   datasets::Split data;
-  policies::Calibration calibration;
-  if (need_data) {
-    data = datasets::load_fashion_mnist(a.data_dir);
-    for (auto& b :
-         datasets::sample_batches(data.train, a.calibration_batches, a.calibration_batch_size,
-                                  data.mean, data.std, a.seed)) {
-      calibration.images.push_back(b.images);
-      calibration.labels.push_back(b.labels);
-    }
-  }
-  policies::ApplyOptions opts;
-  opts.channel_multiple = a.channel_multiple;
-  opts.calibration = &calibration;
-  opts.seed = a.seed;
-  const auto c = policies::apply(net, policy, opts);
+  if (need_data) data = datasets::load_fashion_mnist(a.data_dir);
+  const auto c = apply_policy(net, policy, data, a.channel_multiple, a.seed, a.calibration_batches,
+                              a.calibration_batch_size);
   std::filesystem::create_directories(a.out);
   const auto out = std::filesystem::path(a.out);
   graph::save_network(c.net, (out / "compressed.tfn").string());

@@ -135,6 +135,16 @@ int main(int argc, char** argv) {
   prof->add_option("--seed", pa.seed, "Random policies and input")->capture_default_str();
   prof->add_flag("--json", pa.json, "Machine-readable result on stdout");
 
+  MetapruneArgs mp;
+  auto* metaprune = add_metaprune_command(app, mp);
+  FinetuneArgs fa;
+  fa.opts.epochs = 1;
+  fa.opts.optimizer = "sgd";
+  fa.opts.lr = 0.01;
+  auto* finetune = add_finetune_command(app, fa);
+  FidelityArgs fid;
+  auto* fidelity = add_fidelity_command(app, fid);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -153,6 +163,9 @@ int main(int argc, char** argv) {
     if (*comp) return cmd_compress(ca);
     if (*meas) return cmd_measure(ma);
     if (*prof) return cmd_profile(pa);
+    if (*metaprune) return cmd_metaprune(mp);
+    if (*finetune) return cmd_finetune(fa);
+    if (*fidelity) return cmd_fidelity(fid);
     if (*rep) return cmd_report(report_dir);
     if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir, search_resume);
   } catch (const InputError& e) {

@@ -23,10 +23,16 @@ void recalibrate_bn(graph::Executor& ex, const datasets::Split& data, int64_t ba
   ex.train(false);
 }
 
+const std::vector<std::string>& BnRecalConfig::keys() {
+  static const std::vector<std::string> k = {"bn_batches", "batch_size", "validation_images",
+                                             "seed", "threads"};
+  return k;
+}
+
 BnRecalConfig BnRecalConfig::from_json(const nlohmann::json& j, const std::string& where) {
   BnRecalConfig c;
   if (j.is_null()) return c;
-  check_keys(j, {"bn_batches", "batch_size", "validation_images", "seed", "threads"}, where);
+  check_keys(j, keys(), where);
   c.bn_batches = get_or(j, "bn_batches", c.bn_batches, where);
   c.batch_size = get_or(j, "batch_size", c.batch_size, where);
   c.validation_images = get_or(j, "validation_images", c.validation_images, where);
@@ -50,26 +56,38 @@ BnRecalEvaluator::BnRecalEvaluator(BnRecalConfig config, const datasets::Split& 
                                    std::string name)
     : config_(config), data_(data), name_(std::move(name)) {}
 
-AccuracyResult BnRecalEvaluator::evaluate(const policies::CompressedNetwork& candidate,
-                                          const graph::Network& /*original*/) {
+AccuracyResult score_subset(const graph::Network& net, const BnRecalConfig& config,
+                            const datasets::Split& data) {
+  at::set_num_threads(config.threads);
+  torch::NoGradGuard no_grad;
+  graph::Executor ex(net);
+  if (config.bn_batches > 0)
+    recalibrate_bn(ex, data, config.bn_batches, config.batch_size, config.seed);
+  const auto e =
+      models::evaluate(ex, data.validation, data.mean, data.std, config.validation_images);
+  AccuracyResult r;
+  r.accuracy = e.accuracy;
+  r.loss = e.loss;
+  r.images = e.images;
+  return r;
+}
+
+AccuracyResult timed_evaluation(const std::function<AccuracyResult()>& score) {
   const auto t0 = std::chrono::steady_clock::now();
   AccuracyResult r;
   try {
-    at::set_num_threads(config_.threads);
-    torch::NoGradGuard no_grad;
-    graph::Executor ex(candidate.net);
-    if (config_.bn_batches > 0)
-      recalibrate_bn(ex, data_, config_.bn_batches, config_.batch_size, config_.seed);
-    const auto e =
-        models::evaluate(ex, data_.validation, data_.mean, data_.std, config_.validation_images);
-    r.accuracy = e.accuracy;
-    r.loss = e.loss;
-    r.images = e.images;
+    r = score();
   } catch (const std::exception& e) {
+    r = AccuracyResult{};
     r.error = e.what();
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+AccuracyResult BnRecalEvaluator::evaluate(const policies::CompressedNetwork& candidate,
+                                          const graph::Network& /*original*/) {
+  return timed_evaluation([&] { return score_subset(candidate.net, config_, data_); });
 }
 
 }  // namespace tightfit::evaluators

@@ -5,6 +5,9 @@
 // the stale statistics ranks them poorly and that this "adaptive BN" step fixes most of it.
 
 #include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "evaluators/evaluator.h"
 #include "graph/executor.h"
@@ -23,9 +26,20 @@ struct BnRecalConfig {
   uint64_t seed = 7;  ///< which training images recalibrate (same for every candidate)
   int threads = 1;    ///< LibTorch threads for evaluation
 
+  /// The JSON keys of this config.
+  static const std::vector<std::string>& keys();
   static BnRecalConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
 };
+
+/// Accuracy and loss of `net` on the first config.validation_images validation images, after
+/// recalibrating BN on config.bn_batches training batches (none when 0). Throws on failure.
+AccuracyResult score_subset(const graph::Network& net, const BnRecalConfig& config,
+                            const datasets::Split& data);
+
+/// Runs `score` and fills in the seconds it took; an exception becomes the result's error
+/// (failures of a candidate are data).
+AccuracyResult timed_evaluation(const std::function<AccuracyResult()>& score);
 
 class BnRecalEvaluator : public AccuracyEvaluator {
  public:

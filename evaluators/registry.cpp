@@ -5,6 +5,8 @@
 #include <map>
 
 #include "evaluators/bn_recal.h"
+#include "evaluators/finetune.h"
+#include "evaluators/pruningnet.h"
 #include "graph/json_util.h"
 
 namespace tightfit::evaluators {
@@ -19,6 +21,16 @@ const std::map<std::string, Factory>& registry() {
        [](const nlohmann::json& j, const datasets::Split& d) {
          return std::make_unique<BnRecalEvaluator>(
              BnRecalConfig::from_json(j, "evaluator.bn-recal"), d, "bn-recal");
+       }},
+      {"finetune",
+       [](const nlohmann::json& j, const datasets::Split& d) {
+         return std::make_unique<FinetuneEvaluator>(
+             FinetuneConfig::from_json(j, "evaluator.finetune"), d);
+       }},
+      {"pruningnet",
+       [](const nlohmann::json& j, const datasets::Split& d) {
+         return std::make_unique<PruningNetEvaluator>(
+             PruningNetEvaluatorConfig::from_json(j, "evaluator.pruningnet"), d);
        }},
       {"subset",
        [](const nlohmann::json& j, const datasets::Split& d) {

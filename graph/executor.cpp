@@ -169,6 +169,39 @@ std::vector<at::Tensor> Executor::parameters() {
   return out;
 }
 
+void Executor::set_parameter(const std::string& layer, const std::string& which,
+                             const at::Tensor& t) {
+  auto it = impl_->by_name.find(layer);
+  if (it == impl_->by_name.end())
+    throw InputError("cannot set a parameter of '" + layer + "': no such layer in this network");
+  Impl::Op& op = impl_->ops[it->second];
+  at::Tensor* slot = which == "weight"         ? &op.weight
+                     : which == "bias"         ? &op.bias
+                     : which == "running_mean" ? &op.running_mean
+                     : which == "running_var"  ? &op.running_var
+                                               : nullptr;
+  if (!slot || !slot->defined()) {
+    std::vector<std::string> valid;
+    for (const auto& [key, p] : {std::pair<const char*, const at::Tensor*>{"weight", &op.weight},
+                                 {"bias", &op.bias},
+                                 {"running_mean", &op.running_mean},
+                                 {"running_var", &op.running_var}})
+      if (p->defined()) valid.push_back(key);
+    std::string list;
+    for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;
+    throw InputError("layer '" + layer + "' (" + op_name(op.op) + ") has no parameter '" + which +
+                     "'; it has: " + (list.empty() ? "none" : list));
+  }
+  if (!t.defined() || t.sizes() != slot->sizes()) {
+    const Shape want(slot->sizes().begin(), slot->sizes().end());
+    const Shape got = t.defined() ? Shape(t.sizes().begin(), t.sizes().end()) : Shape{};
+    throw InputError("parameter '" + which + "' of '" + layer + "' must have shape " +
+                     shape_str(want) + ", not " + shape_str(got) +
+                     "; build the tensor for this network's shapes");
+  }
+  *slot = t;
+}
+
 void Executor::begin_bn_recalibration() {
   torch::NoGradGuard no_grad;
   for (auto& op : impl_->ops) {

@@ -30,7 +30,16 @@ class Executor {
   void train(bool on) { training_ = on; }
   bool training() const { return training_; }
 
-  /// Trainable tensors (conv/linear weight and bias, BN weight and bias), requires_grad set.
+  /// Replaces the parameter `which` ("weight", "bias", "running_mean", "running_var") of node
+  /// `layer` by `t`, used as given: it may carry autograd history (weights computed by another
+  /// network, as a PruningNet generates them), and backward() through forward() reaches whatever
+  /// produced it. Masks and weight bits of constrain_weights still apply on top. In train mode
+  /// BatchNorm updates supplied running statistics in place. Throws InputError on an unknown
+  /// layer, a parameter the layer does not have, or a shape other than the node's.
+  void set_parameter(const std::string& layer, const std::string& which, const at::Tensor& t);
+
+  /// The tensors forward() uses for conv/linear weight and bias and BN weight and bias:
+  /// requires_grad set on the executor's own copies; supplied ones (set_parameter) as given.
   std::vector<at::Tensor> parameters();
 
   /// Starts BatchNorm recalibration: running statistics are reset and every following

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "datasets/batches.h"
 #include "graph/errors.h"
@@ -46,12 +47,25 @@ EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set, float me
   return r;
 }
 
+at::Tensor distillation_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                             double temperature) {
+  TIGHTFIT_CHECK(temperature > 0, "distillation temperature " << temperature);
+  const auto log_p_student = torch::log_softmax(student_logits / temperature, 1);
+  const auto log_p_teacher = torch::log_softmax(teacher_logits / temperature, 1);
+  // KL(p_t || p_s) = sum p_t (log p_t - log p_s), in log space so it is exactly 0 when equal.
+  const auto kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1).mean();
+  return kl * (temperature * temperature);
+}
+
 TrainResult train_model(graph::Network& net, const datasets::Split& data,
                         const TrainOptions& opts) {
   if (opts.optimizer != "adam" && opts.optimizer != "sgd")
     throw ConfigError("unknown optimizer '" + opts.optimizer + "'; valid: adam, sgd");
   if (opts.epochs < 1 || opts.batch_size < 1 || !(opts.lr > 0))
     throw ConfigError("training needs epochs >= 1, batch_size >= 1 and lr > 0");
+  if (opts.teacher &&
+      (!(opts.distill_temperature > 0) || !(opts.distill_weight >= 0 && opts.distill_weight <= 1)))
+    throw ConfigError("distillation needs temperature > 0 and a weight in [0, 1]");
   at::set_num_threads(opts.threads);
   torch::manual_seed(opts.seed);
   const auto t0 = Clock::now();
@@ -59,6 +73,8 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
   graph::Executor ex(net);
   ex.constrain_weights(opts.masks, opts.weight_bits);
   ex.train(true);
+  std::optional<graph::Executor> teacher;
+  if (opts.teacher) teacher.emplace(*opts.teacher);  // eval mode: its BN statistics stay fixed
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (opts.optimizer == "adam") {
     optimizer = std::make_unique<torch::optim::Adam>(
@@ -98,7 +114,17 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
 
       auto batch = batches.get(b);
       optimizer->zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(ex.forward(batch.images), batch.labels);
+      const auto logits = ex.forward(batch.images);
+      auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+      if (teacher) {
+        at::Tensor soft;
+        {
+          torch::NoGradGuard no_grad;
+          soft = teacher->forward(batch.images);
+        }
+        loss = (1.0 - opts.distill_weight) * loss +
+               opts.distill_weight * distillation_loss(logits, soft, opts.distill_temperature);
+      }
       loss.backward();
       optimizer->step();
       loss_sum += loss.item<double>();
@@ -118,8 +144,10 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
     }
   }
   result.steps = step;
-  result.validation_accuracy = evaluate(ex, data.validation, data.mean, data.std).accuracy;
-  result.test_accuracy = evaluate(ex, data.test, data.mean, data.std).accuracy;
+  if (opts.final_evaluation) {
+    result.validation_accuracy = evaluate(ex, data.validation, data.mean, data.std).accuracy;
+    result.test_accuracy = evaluate(ex, data.test, data.mean, data.std).accuracy;
+  }
   result.seconds = seconds_since(t0);
   ex.write_back(net);
   return result;

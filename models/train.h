@@ -28,6 +28,13 @@ struct TrainOptions {
   /// a straight-through estimator (graph::Executor::constrain_weights).
   std::map<std::string, graph::Tensor> masks;
   std::map<std::string, int> weight_bits;
+  /// Knowledge distillation (Hinton et al., 2015) from `teacher` (eval mode, same input), when
+  /// set: loss = (1 - distill_weight) x cross-entropy + distill_weight x distillation_loss(T).
+  const graph::Network* teacher = nullptr;
+  double distill_temperature = 4.0;  ///< T: softens both distributions
+  double distill_weight = 0.5;       ///< share of the loss from the teacher's soft targets
+  /// Score the whole validation and test splits at the end (a proxy scores its own subset).
+  bool final_evaluation = true;
 };
 
 struct TrainResult {
@@ -37,6 +44,12 @@ struct TrainResult {
   double seconds = 0;
   int64_t steps = 0;
 };
+
+/// Soft-target loss of distillation: T^2 x KL(softmax(teacher / T) || softmax(student / T)),
+/// averaged over the batch. T^2 keeps its gradient on the scale of the cross-entropy's as T
+/// grows. Zero exactly when the student's logits equal the teacher's.
+at::Tensor distillation_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                             double temperature);
 
 /// Trains `net` in place (its parameters and BN statistics are replaced by the trained ones).
 TrainResult train_model(graph::Network& net, const datasets::Split& data, const TrainOptions& opts);

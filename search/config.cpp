@@ -3,7 +3,10 @@
 #include <cstdio>
 
 #include "datasets/fashion_mnist.h"
+#include "evaluators/finetune.h"
 #include "graph/json_util.h"
+#include "graph/serialize.h"
+#include "models/zoo.h"
 
 namespace tightfit::search {
 
@@ -28,7 +31,7 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
 SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
   check_keys(j,
              {"seed", "model", "data", "space", "strategy", "evaluator", "target", "cost", "budget",
-              "baselines", "cache"},
+              "baselines", "cache", "finetune_front"},
              where);
   SearchConfig c;
   c.raw = j;
@@ -105,6 +108,13 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
   c.baseline_keep = get_or(baselines, "keep", c.baseline_keep, where + ".baselines");
   for (double k : c.baseline_keep)
     if (!(k > 0 && k <= 1)) throw ConfigError(where + ".baselines.keep values must be in (0, 1]");
+  if (j.contains("finetune_front")) {
+    c.finetune_front = j.at("finetune_front");
+    if (!c.finetune_front.is_object())
+      throw ConfigError(where + ".finetune_front must be an object of finetune settings, e.g. " +
+                        "{\"steps\": 500, \"distill\": true}");
+    evaluators::FinetuneConfig::from_json(c.finetune_front, where + ".finetune_front");
+  }
   return c;
 }
 
@@ -119,6 +129,17 @@ nlohmann::json Budget::to_json() const {
 
 SearchConfig SearchConfig::load(const std::string& path) {
   return from_json(read_json_file(path), path);
+}
+
+graph::Network SearchConfig::load_network() const {
+  if (!model_path.empty()) return graph::load_network(model_path);
+  return models::make_model(model_zoo, models::default_options(model_zoo));
+}
+
+datasets::Split SearchConfig::load_data() const {
+  datasets::SplitOptions split;
+  split.validation_count = validation_count;
+  return datasets::load_fashion_mnist(data_dir, split);
 }
 
 }  // namespace tightfit::search

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "datasets/fashion_mnist.h"
+#include "graph/network.h"
 #include "search/space.h"
 #include "targets/target.h"
 
@@ -51,9 +53,18 @@ struct SearchConfig {
   /// Uniform baselines evaluated first: the same keep fraction everywhere, at full precision,
   /// and each of these fractions again with 8-bit weights when the space has 8 bits.
   std::vector<double> baseline_keep = {0.25, 0.5, 0.75};
+  /// "finetune_front": every front member fine-tuned at the end with this `finetune` evaluator
+  /// config (null: none). Its accuracy is recorded beside the proxy's, and the proxy's rank
+  /// agreement with it over the front is reported (context "front_fidelity").
+  nlohmann::json finetune_front;
 
   nlohmann::json raw;  ///< the file as read
   std::string hash;    ///< FNV-1a of the canonical JSON of `raw`
+
+  /// The network the config names: the file at model_path, else the zoo model (random weights).
+  graph::Network load_network() const;
+  /// Fashion-MNIST from data_dir with validation_count images held out.
+  datasets::Split load_data() const;
 
   static SearchConfig from_json(const nlohmann::json& j, const std::string& where);
   static SearchConfig load(const std::string& path);

@@ -19,6 +19,8 @@
 #include "datasets/fashion_mnist.h"
 #include "evaluators/cost.h"
 #include "evaluators/evaluator.h"
+#include "evaluators/fidelity.h"
+#include "evaluators/finetune.h"
 #include "graph/json_util.h"
 #include "graph/serialize.h"
 #include "latency_models/lut.h"
@@ -83,6 +85,7 @@ nlohmann::json front_entry(const Evaluation& e) {
     j["predicted_latency_ms"] = e.latency_ms;
     if (e.measured_latency_ms > 0) j["measured_latency_ms"] = e.measured_latency_ms;
   }
+  if (e.finetuned_accuracy >= 0) j["finetuned_accuracy"] = e.finetuned_accuracy;
   return j;
 }
 
@@ -264,19 +267,12 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
                      " exists: continue that run with --resume, or choose another --out "
                      "(a journal is never overwritten)");
   }
-  graph::Network net;
-  if (!config.model_path.empty()) {
-    net = graph::load_network(config.model_path);
-  } else {
-    net = models::make_model(config.model_zoo, models::default_options(config.model_zoo));
-  }
+  const graph::Network net = config.load_network();
   const auto points = policies::decision_points(net);
   const SearchSpace space(points, config.space);
   auto target = targets::make_target(config.target);
   targets::require_precision(*target, config.measure.precision);
-  datasets::SplitOptions split_opts;
-  split_opts.validation_count = config.validation_count;
-  const datasets::Split data = datasets::load_fashion_mnist(config.data_dir, split_opts);
+  const datasets::Split data = config.load_data();
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
   std::optional<latency_models::LookupTable> lut;
   // Strategies that plan with latency (netadapt) get the table's prediction, never a run.
@@ -573,6 +569,39 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
         e.latency_spread_ms = m.iqr_ms;
       }
     }
+  }
+  std::filesystem::create_directories(out / "models");
+  // Optionally every front member fine-tuned: its accuracy after, and how well the proxy's
+  // ranking of the front agrees with it.
+  if (!config.finetune_front.is_null()) {
+    evaluators::FinetuneEvaluator tune(
+        evaluators::FinetuneConfig::from_json(config.finetune_front, "finetune_front"), data);
+    std::vector<double> proxy, tuned;
+    for (size_t k = 0; k < result.front.size(); ++k) {
+      auto& e = result.evaluations[result.front[k]];
+      say("fine-tuning front member " + std::to_string(k + 1) + "/" +
+          std::to_string(result.front.size()) + " (evaluation " + std::to_string(e.index) + ")");
+      evaluators::AccuracyResult r;
+      try {
+        const auto tuned = tune.tune(policies::apply(net, e.policy, apply_opts), net);
+        r = tune.score(tuned);
+        if (r.ok())
+          graph::save_network(
+              tuned, (out / "models" / (std::to_string(e.index) + ".finetuned.tfn")).string());
+      } catch (const std::exception& ex) {
+        r.error = ex.what();
+      }
+      if (!r.ok()) {
+        say("fine-tuning evaluation " + std::to_string(e.index) + " failed: " + r.error);
+        continue;
+      }
+      e.finetuned_accuracy = r.accuracy;
+      proxy.push_back(e.accuracy);
+      tuned.push_back(r.accuracy);
+    }
+    nlohmann::json fidelity = {{"finetune", tune.settings()}, {"n", proxy.size()}};
+    if (proxy.size() >= 2) fidelity.update(evaluators::rank_agreement(proxy, tuned).to_json());
+    result.context["front_fidelity"] = fidelity;
   }
   // Every front member as a network file, ready to deploy or fine-tune.
   std::filesystem::create_directories(out / "models");

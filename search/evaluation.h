@@ -23,6 +23,8 @@ struct Evaluation {
   int64_t flops = 0;
   std::string latency_source = "measured";  ///< "measured" on the target or "lut" (predicted)
   double measured_latency_ms = 0;           ///< "lut" front members: measured end to end at the end
+  /// Front members of a run with "finetune_front": accuracy after that fine-tune (< 0: none).
+  double finetuned_accuracy = -1;
   bool cached = false;      ///< a copy of an earlier evaluation of the same candidate
   double eval_seconds = 0;  ///< wall time spent on this candidate
   std::string error;        ///< non-empty: the candidate failed (and why)

@@ -487,16 +487,37 @@ std::string ratio(std::optional<double> base, std::optional<double> v) {
   return printf_str("%.2f&times;", *base / *v);
 }
 
+/// How far the proxy could be trusted on this front: its rank agreement with the fine-tune.
+std::string render_front_fidelity(const json& ctx) {
+  if (!ctx.is_object() || !ctx.contains("front_fidelity")) return "";
+  const json& f = ctx["front_fidelity"];
+  const auto tau = num(f, "kendall_tau"), rho = num(f, "spearman_rho"), n = num(f, "n");
+  auto stat = [](const std::optional<double>& v) {
+    return v ? printf_str("%.3f", *v) : std::string("n/a");
+  };
+  std::string steps = kDash;
+  if (f.contains("finetune") && f["finetune"].contains("steps"))
+    steps = scalar_text(f["finetune"]["steps"]);
+  return "<p class=\"fidelity\">Proxy fidelity on the front: Kendall&rsquo;s &tau; " + stat(tau) +
+         ", Spearman&rsquo;s &rho; " + stat(rho) +
+         " between the search&rsquo;s proxy accuracy and "
+         "the accuracy after a fine-tune of " +
+         esc(steps) + " steps, over " + (n ? printf_str("%.0f", *n) : kDash) +
+         " front members.</p>\n";
+}
+
 std::string render_front_table(const json& front, const json& baseline) {
   if (!front.is_array() || front.empty())
     return "<p class=\"muted\">The front is empty: no candidate succeeded.</p>\n";
   const bool predicted = any_has(front, "predicted_latency_ms");
   const bool measured = any_has(front, "measured_latency_ms");
+  const bool finetuned = any_has(front, "finetuned_accuracy");
   const auto base_lat = num(baseline, "latency_ms");
   const auto base_size = num(baseline, "size_bytes");
   std::ostringstream o;
   o << "<table class=\"front\"><thead><tr><th>#</th><th>evaluation</th><th>accuracy</th>"
-    << "<th>&Delta; accuracy</th><th>latency</th><th>spread</th><th>speed-up</th>"
+    << "<th>&Delta; accuracy</th>" << (finetuned ? "<th>fine-tuned</th>" : "")
+    << "<th>latency</th><th>spread</th><th>speed-up</th>"
     << (predicted ? "<th>predicted latency</th>" : "")
     << (measured ? "<th>measured latency</th>" : "")
     << "<th>size</th><th>smaller by</th><th>params</th><th>FLOPs</th></tr></thead><tbody>\n";
@@ -505,9 +526,10 @@ std::string render_front_table(const json& front, const json& baseline) {
     std::string delta = kDash;
     if (acc && base_acc) delta = printf_str("%+.2f pt", (*acc - *base_acc) * 100);
     o << "<tr><td>" << first << "</td><td>" << second << "</td><td>" << fmt_accuracy(acc)
-      << "</td><td>" << delta << "</td><td>" << fmt_ms(num(e, "latency_ms")) << "</td><td>"
-      << fmt_ms(num(e, "latency_spread_ms")) << "</td><td>" << ratio(base_lat, num(e, "latency_ms"))
-      << "</td>";
+      << "</td><td>" << delta << "</td><td>";
+    if (finetuned) o << fmt_accuracy(num(e, "finetuned_accuracy")) << "</td><td>";
+    o << fmt_ms(num(e, "latency_ms")) << "</td><td>" << fmt_ms(num(e, "latency_spread_ms"))
+      << "</td><td>" << ratio(base_lat, num(e, "latency_ms")) << "</td>";
     if (predicted) o << "<td>" << fmt_ms(num(e, "predicted_latency_ms")) << "</td>";
     if (measured) o << "<td>" << fmt_ms(num(e, "measured_latency_ms")) << "</td>";
     o << "<td>" << fmt_bytes(num(e, "size_bytes")) << "</td><td>"
@@ -777,6 +799,7 @@ std::string render_report(const nlohmann::json& front_doc,
   o << "<h2>Accuracy against cost</h2>\n" << render_charts(front_doc, evaluations);
   o << render_failures(evaluations);
   o << "<h2>Pareto front</h2>\n" << render_front_table(front, baseline);
+  o << render_front_fidelity(ctx);
   if (!front.empty()) o << "<h2>Policies of the front members</h2>\n" << render_policies(front);
   o << "</body></html>\n";
   return o.str();

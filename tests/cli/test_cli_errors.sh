@@ -113,10 +113,26 @@ expect_user_error "latency table of another target" "profiled for target 'analyt
 expect_user_error "latency table of another model" "profiled for model structure" -- \
   "$TF" profile --model resnet8 --target analytic-roofline --out "$TMP/lut.json"
 
+# MetaPruning: a PruningNet is trained for one network (structure and weights) only.
+expect_user_error "metaprune: missing model" "'.*none.tfn' is neither a network file nor a zoo model" -- \
+  "$TF" metaprune train --model "$TMP/none.tfn" --out "$TMP/p.pnet"
+expect_user_error "metaprune: no training steps" "--steps is 0; a PruningNet needs at least one training step" -- \
+  "$TF" metaprune train --model resnet8 --steps 0 --out "$TMP/p.pnet"
+"$TF" metaprune train --model resnet8 --steps 1 --batch-size 8 --out "$TMP/r8.pnet" >/dev/null 2>&1 \
+  || { echo "FAIL setup: metaprune train"; failures=$((failures + 1)); }
+expect_user_error "metaprune: PruningNet of another network" "PruningNet .*r8.pnet' was trained for network with hash [0-9a-f]+ \(model resnet8\), not [0-9a-f]+; train one .*metaprune train --model" -- \
+  "$TF" metaprune train --model vgg_small --init "$TMP/r8.pnet" --steps 1 --out "$TMP/p.pnet"
+expect_user_error "metaprune: foreign PruningNet file" "not a PruningNet file" -- \
+  "$TF" metaprune train --model resnet8 --init "$TMP/foreign.tfn" --steps 1 --out "$TMP/p.pnet"
+printf '{"model": {"zoo": "vgg_small"}, "evaluator": {"name": "pruningnet", "path": "%s"}}\n' "$TMP/none.pnet" >"$TMP/pruningnet_missing.json"
+expect_user_error "pruningnet evaluator without its file" "evaluator.pruningnet.path: PruningNet file .* does not exist; train one with .tightfit metaprune train" -- \
+  "$TF" search --config "$TMP/pruningnet_missing.json" --out "$TMP/run_pn"
+
 "$TF" --help >/dev/null || { echo "FAIL --help"; failures=$((failures + 1)); }
 for sub in info train search compress measure profile; do
   "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
 done
+"$TF" metaprune train --help >/dev/null || { echo "FAIL metaprune train --help"; failures=$((failures + 1)); }
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

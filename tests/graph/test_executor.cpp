@@ -317,3 +317,63 @@ TEST_CASE("the executor rejects malformed networks", "[graph][executor]") {
   REQUIRE_THROWS_AS(Executor(net), tightfit::InputError);
   REQUIRE_THROWS_WITH(Executor(net), Catch::Contains("node 'fc'"));
 }
+
+TEST_CASE("set_parameter runs supplied tensors and passes gradients back to them",
+          "[graph][executor]") {
+  // y = W x + b on a 3-feature input: small enough to compute by hand.
+  Network net({3});
+  Node fc;
+  fc.name = "fc";
+  fc.op = OpKind::kLinear;
+  fc.inputs = {0};
+  fc.attrs.in_channels = 3;
+  fc.attrs.out_channels = 2;
+  fc.attrs.bias = true;
+  fc.params["weight"] = Tensor({2, 3}, 0.5f);
+  fc.params["bias"] = Tensor({2}, 0.0f);
+  net.add(fc);
+  Executor ex(net);
+  const at::Tensor x = torch::tensor({1.0f, 2.0f, 3.0f}).reshape({1, 3});
+
+  // The supplied weight is computed from a leaf (as a PruningNet generates it): W = 2 * A.
+  const at::Tensor a =
+      torch::tensor({1.0f, 0.0f, -1.0f, 0.5f, 0.5f, 0.5f}).reshape({2, 3}).set_requires_grad(true);
+  const at::Tensor b = torch::tensor({0.25f, -1.0f}).set_requires_grad(true);
+  ex.set_parameter("fc", "weight", 2 * a);
+  ex.set_parameter("fc", "bias", b);
+  const at::Tensor y = ex.forward(x);
+  // Row 0: 2 * (1 - 3) + 0.25 = -3.75; row 1: 2 * (0.5 + 1 + 1.5) - 1 = 5.
+  CHECK(max_abs_diff(y, torch::tensor({-3.75f, 5.0f}).reshape({1, 2})) < kTolerance);
+
+  // d(sum y)/dA = 2 x for each row; d(sum y)/db = 1.
+  y.sum().backward();
+  REQUIRE(a.grad().defined());
+  CHECK(max_abs_diff(a.grad(), torch::tensor({2.0f, 4.0f, 6.0f}).repeat({2, 1})) < kTolerance);
+  CHECK(max_abs_diff(b.grad(), torch::ones({2})) < kTolerance);
+
+  // write_back stores what was supplied.
+  Network back = net;
+  ex.write_back(back);
+  CHECK(back.node(1).params.at("bias").data == std::vector<float>{0.25f, -1.0f});
+}
+
+TEST_CASE("set_parameter rejects unknown layers, parameters and wrong shapes",
+          "[graph][executor]") {
+  const Network net = make_test_net();
+  Executor ex(net);
+  REQUIRE_THROWS_WITH(ex.set_parameter("nope", "weight", torch::zeros({8, 3, 3, 3})),
+                      Catch::Contains("no such layer"));
+  REQUIRE_THROWS_WITH(ex.set_parameter("c2", "bias", torch::zeros({8})),
+                      Catch::Contains("has no parameter 'bias'") && Catch::Contains("weight"));
+  REQUIRE_THROWS_WITH(ex.set_parameter("r1", "weight", torch::zeros({1})),
+                      Catch::Contains("it has: none"));
+  REQUIRE_THROWS_WITH(ex.set_parameter("c1", "weight", torch::zeros({4, 3, 3, 3})),
+                      Catch::Contains("must have shape") && Catch::Contains("4x3x3x3"));
+  REQUIRE_THROWS_AS(ex.set_parameter("bn1", "running_var", torch::ones({7})), tightfit::InputError);
+  // A correct shape is accepted and used: zero BN scale zeroes bn1's output.
+  ex.set_parameter("bn1", "weight", torch::zeros({8}));
+  ex.set_parameter("bn1", "bias", torch::zeros({8}));
+  torch::NoGradGuard no_grad;
+  const auto values = ex.forward_all(random_batch(kBatch, 9));
+  CHECK(values[net.find("bn1")].abs().max().item<double>() == 0.0);
+}

@@ -1,0 +1,111 @@
+#include "evaluators/finetune.h"
+
+#include "graph/json_util.h"
+
+namespace tightfit::evaluators {
+
+namespace {
+// A short fine-tune warms up over its first tenth: a full-size step on weights just cut (and
+// BN statistics just changed) would undo more than it heals.
+constexpr double kWarmupFraction = 0.1;
+const std::vector<std::string> kFinetuneKeys = {"steps",       "train_batch_size", "optimizer",
+                                                "lr",          "weight_decay",     "distill",
+                                                "temperature", "distill_weight",   "train_seed"};
+}  // namespace
+
+FinetuneConfig FinetuneConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  FinetuneConfig c;
+  if (j.is_null()) return c;
+  std::vector<std::string> valid = kFinetuneKeys;
+  valid.insert(valid.end(), BnRecalConfig::keys().begin(), BnRecalConfig::keys().end());
+  check_keys(j, valid, where);
+  c.steps = get_or(j, "steps", c.steps, where);
+  c.train_batch_size = get_or(j, "train_batch_size", c.train_batch_size, where);
+  c.optimizer = get_or(j, "optimizer", c.optimizer, where);
+  c.lr = get_or(j, "lr", c.lr, where);
+  c.weight_decay = get_or(j, "weight_decay", c.weight_decay, where);
+  c.distill = get_or(j, "distill", c.distill, where);
+  c.temperature = get_or(j, "temperature", c.temperature, where);
+  c.distill_weight = get_or(j, "distill_weight", c.distill_weight, where);
+  c.train_seed = get_or(j, "train_seed", c.train_seed, where);
+  // The scoring keys, over this evaluator's own scoring defaults.
+  nlohmann::json score = c.score.to_json();
+  for (const auto& k : BnRecalConfig::keys())
+    if (j.contains(k)) score[k] = j.at(k);
+  c.score = BnRecalConfig::from_json(score, where);
+
+  if (c.steps < 0) throw ConfigError(where + ".steps must be >= 0 (0 = score as cut)");
+  if (c.train_batch_size < 1) throw ConfigError(where + ".train_batch_size must be >= 1");
+  if (c.optimizer != "sgd" && c.optimizer != "adam")
+    throw ConfigError(where + ".optimizer is '" + c.optimizer + "'; valid: sgd, adam");
+  if (!(c.lr > 0)) throw ConfigError(where + ".lr must be > 0");
+  if (c.weight_decay < 0) throw ConfigError(where + ".weight_decay must be >= 0");
+  if (!(c.temperature > 0)) throw ConfigError(where + ".temperature must be > 0");
+  if (!(c.distill_weight >= 0 && c.distill_weight <= 1))
+    throw ConfigError(where + ".distill_weight must be in [0, 1]");
+  return c;
+}
+
+nlohmann::json FinetuneConfig::to_json() const {
+  nlohmann::json j = score.to_json();
+  j["steps"] = steps;
+  j["train_batch_size"] = train_batch_size;
+  j["optimizer"] = optimizer;
+  j["lr"] = lr;
+  j["weight_decay"] = weight_decay;
+  j["distill"] = distill;
+  j["temperature"] = temperature;
+  j["distill_weight"] = distill_weight;
+  j["train_seed"] = train_seed;
+  return j;
+}
+
+models::TrainOptions FinetuneConfig::train_options(const policies::CompressedNetwork& candidate,
+                                                   const graph::Network& teacher) const {
+  models::TrainOptions o;
+  o.epochs = 1 << 20;  // bounded by max_steps
+  o.max_steps = steps;
+  o.batch_size = train_batch_size;
+  o.optimizer = optimizer;
+  o.lr = lr;
+  o.weight_decay = weight_decay;
+  o.warmup_fraction = kWarmupFraction;
+  o.seed = train_seed;
+  o.threads = score.threads;
+  o.progress = false;
+  o.final_evaluation = false;
+  o.masks = candidate.masks;
+  for (const auto& [layer, bits] : candidate.weight_bits)
+    if (bits < 32) o.weight_bits[layer] = bits;
+  if (distill) {
+    o.teacher = &teacher;
+    o.distill_temperature = temperature;
+    o.distill_weight = distill_weight;
+  }
+  return o;
+}
+
+FinetuneEvaluator::FinetuneEvaluator(FinetuneConfig config, const datasets::Split& data)
+    : config_(std::move(config)), data_(data) {}
+
+graph::Network FinetuneEvaluator::tune(const policies::CompressedNetwork& candidate,
+                                       const graph::Network& original) const {
+  graph::Network tuned = candidate.net;
+  if (config_.steps > 0)
+    models::train_model(tuned, data_, config_.train_options(candidate, original));
+  return tuned;
+}
+
+AccuracyResult FinetuneEvaluator::score(const graph::Network& tuned) const {
+  return timed_evaluation([&] { return score_subset(tuned, config_.score, data_); });
+}
+
+AccuracyResult FinetuneEvaluator::evaluate(const policies::CompressedNetwork& candidate,
+                                           const graph::Network& original) {
+  return timed_evaluation([&] {
+    if (config_.steps == 0) return score_subset(candidate.net, config_.score, data_);
+    return score_subset(tune(candidate, original), config_.score, data_);
+  });
+}
+
+}  // namespace tightfit::evaluators

@@ -1,0 +1,798 @@
+// PruningNet (MetaPruning) and the `pruningnet` evaluator. The layout:
+//
+//   encoding    e = kept / channels of every channel decision point, in decision_points() order
+//               (the paper's network encoding vector), one row {1, D}.
+//   generators  one per conv/linear layer whose output or input channels belong to a decision
+//               point, the paper's two fully connected layers:
+//                 W_full = reshape(fc2(relu(fc1(e))))   fc1: D -> hidden,
+//                                                       fc2: hidden -> out x in/groups x kh x kw
+//               at the original layer's size. fc2's bias starts as the original weight and fc2's
+//               weight at zero, so a fresh PruningNet generates the original weights for every
+//               encoding (the unpruned configuration reproduces the original network exactly)
+//               and training learns configuration-dependent corrections on top; starting from
+//               the trained weights instead of from scratch (the paper) makes a few thousand
+//               steps enough on a CPU.
+//   shared      every other trainable parameter (conv/linear biases, BatchNorm scale and shift,
+//               weights of layers no decision point touches) is one tensor at the original size,
+//               cropped per configuration. BatchNorm running statistics are the original's,
+//               cropped; they are never trained: training uses batch statistics and scoring
+//               recalibrates them per candidate (the paper does the same at search time).
+//   cropping    a configuration keeps the first k channels of each group: graph::kept_indices
+//               with the prefix 0..k-1 per group gives the surviving positions of every tensor,
+//               through residual adds, concats and flatten. Weights are thus per position, as in
+//               the paper's crop of the first c channels. A candidate pruned by an importance
+//               criterion kept other channels; its generated network keeps the same counts by
+//               position, which is what a PruningNet can tell about it.
+//   training    per step: draw k per decision point (the config's keep fractions, rounded by
+//               policies::channels_to_keep), build the pruned network, hand it the generated and
+//               cropped tensors with Executor::set_parameter (they carry autograd history),
+//               cross-entropy on one batch, backward into generators and shared tensors, Adam with
+//               warm-up and cosine decay. All randomness comes from the seed.
+//   file        "TFITPNT1", format version, JSON header (network hash, config, decision points,
+//               tensor names and shapes, meta), float32 data, CRC-32 of all of it. The network
+//               hash covers structure and weights: a PruningNet only fits the network (and the
+//               weights its generators started from) it was trained for.
+
+#include "evaluators/pruningnet.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "datasets/batches.h"
+#include "evaluators/bn_recal.h"
+#include "graph/channels.h"
+#include "graph/errors.h"
+#include "graph/executor.h"
+#include "graph/json_util.h"
+#include "models/train.h"
+
+namespace tightfit::evaluators {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr char kMagic[8] = {'T', 'F', 'I', 'T', 'P', 'N', 'T', '1'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kPrefixBytes = sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t);
+constexpr const char* kTrainHint = "tightfit metaprune train --model <model> --out <file>";
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+template <typename T>
+void put(std::string& buf, T v) {
+  buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+template <typename T>
+T get(const std::string& buf, size_t& pos) {
+  T v;
+  std::memcpy(&v, buf.data() + pos, sizeof(T));
+  pos += sizeof(T);
+  return v;
+}
+
+bool is_depthwise(const graph::Node& node) {
+  const auto& a = node.attrs;
+  return node.op == graph::OpKind::kConv2d && a.groups > 1 && a.groups == a.in_channels &&
+         a.groups == a.out_channels;
+}
+
+/// `t` keeping positions `idx` (sorted, unique) of dimension `dim`; a view when they are a prefix.
+at::Tensor crop(const at::Tensor& t, int64_t dim, const std::vector<int64_t>& idx) {
+  const auto n = static_cast<int64_t>(idx.size());
+  if (n == t.size(dim)) return t;
+  if (idx.back() == n - 1) return t.narrow(dim, 0, n);
+  return t.index_select(dim, torch::tensor(idx, torch::kLong));
+}
+
+/// Seeded uniform(-bound, bound) tensor (the std RNG, so the values do not depend on LibTorch's).
+at::Tensor uniform(std::vector<int64_t> shape, double bound, std::mt19937_64& rng) {
+  auto t = torch::empty(shape, torch::kFloat32);
+  std::uniform_real_distribution<float> dist(static_cast<float>(-bound), static_cast<float>(bound));
+  float* p = t.data_ptr<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+/// Reads the file's prefix and header; `data_pos` is where the data length starts.
+struct Header {
+  nlohmann::json json;
+  size_t data_pos = 0;
+};
+
+std::string describe(const std::string& path) { return "PruningNet file '" + path + "'"; }
+
+Header parse_header(const std::string& buf, const std::string& path) {
+  const std::string where = describe(path);
+  const size_t magic_bytes = std::min(buf.size(), sizeof(kMagic));
+  if (buf.empty() || std::memcmp(buf.data(), kMagic, magic_bytes) != 0)
+    throw InputError(where +
+                     " is not a PruningNet file (wrong magic bytes); pass a file written "
+                     "by `tightfit metaprune train`");
+  if (buf.size() < kPrefixBytes)
+    throw InputError(where + " is truncated (" + std::to_string(buf.size()) +
+                     " bytes); train it again with `" + kTrainHint + "`");
+  size_t pos = sizeof(kMagic);
+  const auto version = get<uint32_t>(buf, pos);
+  if (version > kFormatVersion)
+    throw InputError(where + " has format version " + std::to_string(version) +
+                     ", newer than this tightfit reads (" + std::to_string(kFormatVersion) +
+                     "); upgrade tightfit");
+  const auto header_len = get<uint64_t>(buf, pos);
+  if (header_len > buf.size() || pos + header_len > buf.size())
+    throw InputError(where + " is truncated (header cut off at " + std::to_string(buf.size()) +
+                     " bytes); train it again with `" + kTrainHint + "`");
+  Header h;
+  try {
+    h.json = nlohmann::json::parse(buf.substr(pos, header_len));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(where + " has a malformed header (" + e.what() + "); train it again");
+  }
+  if (h.json.value("format", "") != "tightfit-pruningnet")
+    throw InputError(where + " is not a PruningNet file (header format '" +
+                     h.json.value("format", "") + "')");
+  h.data_pos = pos + header_len;
+  return h;
+}
+
+PruningNetInfo info_from_header(const nlohmann::json& j, const std::string& path) {
+  try {
+    PruningNetInfo info;
+    info.network_hash = j.at("network_hash").get<std::string>();
+    info.params_hash = j.at("params_hash").get<std::string>();
+    info.config = PruningNetConfig::from_json(j.at("config"), describe(path) + " config");
+    info.meta = j.at("meta").get<std::map<std::string, std::string>>();
+    return info;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(describe(path) + " has a malformed header (" + e.what() + "); train it again");
+  }
+}
+
+/// The one line for a PruningNet trained for another network than the one at hand.
+[[noreturn]] void throw_other_network(const std::string& path, const PruningNetInfo& info,
+                                      const std::string& hash) {
+  auto model = info.meta.find("model");
+  throw InputError("PruningNet '" + path + "' was trained for network with hash " +
+                   info.network_hash +
+                   (model != info.meta.end() ? " (model " + model->second + ")" : "") + ", not " +
+                   hash + "; train one for this network with `tightfit metaprune train --model " +
+                   "<this model> --out <file>`");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Configs and results
+
+PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  PruningNetConfig c;
+  if (j.is_null()) return c;
+  check_keys(j, {"hidden", "keep", "channel_multiple"}, where);
+  c.hidden = get_or(j, "hidden", c.hidden, where);
+  c.keep = get_or(j, "keep", c.keep, where);
+  c.channel_multiple = get_or(j, "channel_multiple", c.channel_multiple, where);
+  if (c.hidden < 1) throw ConfigError(where + ".hidden must be >= 1 (e.g. 32)");
+  if (c.channel_multiple < 1) throw ConfigError(where + ".channel_multiple must be >= 1");
+  if (c.keep.empty()) throw ConfigError(where + ".keep is empty; list fractions in (0, 1]");
+  for (double f : c.keep)
+    if (!(f > 0 && f <= 1))
+      throw ConfigError(where + ".keep has " + std::to_string(f) + "; fractions lie in (0, 1]");
+  return c;
+}
+
+nlohmann::json PruningNetConfig::to_json() const {
+  return {{"hidden", hidden}, {"keep", keep}, {"channel_multiple", channel_multiple}};
+}
+
+double PruningNetTrainResult::first_window(int64_t window) const {
+  const auto n =
+      std::min<size_t>(step_loss.size(), static_cast<size_t>(std::max<int64_t>(1, window)));
+  if (n == 0) return 0;
+  return std::accumulate(step_loss.begin(), step_loss.begin() + n, 0.0) / static_cast<double>(n);
+}
+
+double PruningNetTrainResult::last_window(int64_t window) const {
+  const auto n =
+      std::min<size_t>(step_loss.size(), static_cast<size_t>(std::max<int64_t>(1, window)));
+  if (n == 0) return 0;
+  return std::accumulate(step_loss.end() - n, step_loss.end(), 0.0) / static_cast<double>(n);
+}
+
+std::string network_hash(const graph::Network& net) {
+  std::ostringstream os;
+  for (const auto& n : net.nodes()) {
+    const auto& a = n.attrs;
+    os << n.name << '|' << graph::op_name(n.op) << '|';
+    for (int in : n.inputs) os << in << ',';
+    os << '|' << a.in_channels << ',' << a.out_channels << ',' << a.kernel[0] << ',' << a.kernel[1]
+       << ',' << a.stride[0] << ',' << a.stride[1] << ',' << a.padding[0] << ',' << a.padding[1]
+       << ',' << a.dilation[0] << ',' << a.dilation[1] << ',' << a.groups << ',' << a.bias;
+    for (const auto& [key, t] : n.params) {
+      os << '|' << key << ':' << graph::shape_str(t.shape) << ':';
+      os.write(reinterpret_cast<const char*>(t.data.data()),
+               static_cast<std::streamsize>(t.data.size() * sizeof(float)));
+    }
+    os << ';';
+  }
+  os << "output=" << net.output() << ";input=" << graph::shape_str(net.input_shape());
+  return fnv1a_hex(os.str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// PruningNet
+
+struct PruningNet::Impl {
+  /// One layer's weight generator: W_full = reshape(fc2(relu(fc1(e)))).
+  struct Generator {
+    int node = 0;
+    std::vector<int64_t> shape;  ///< the original weight's shape
+    at::Tensor fc1_w, fc1_b, fc2_w, fc2_b;
+  };
+
+  graph::Network original;
+  graph::ChannelAnalysis ca;
+  std::vector<policies::ChannelDecision> points;
+  std::vector<int> point_group;  ///< ca.groups index of each decision point
+  PruningNetConfig config;
+  std::string hash;
+  std::map<std::string, std::string> meta;
+  std::vector<Generator> generators;
+  std::map<int, size_t> generator_of;  ///< node id -> index into generators
+  /// Every parameter no generator produces, at the original size: (node id, key) -> tensor.
+  /// "weight" and "bias" are trained (requires_grad); running statistics are not.
+  std::map<std::pair<int, std::string>, at::Tensor> shared;
+
+  Impl(const graph::Network& net, PruningNetConfig c, uint64_t seed)
+      : original(net), config(std::move(c)) {
+    config = PruningNetConfig::from_json(config.to_json(), "PruningNet config");  // validates
+    ca = graph::analyze_channels(original);
+    points = policies::decision_points(original, ca).channels;
+    if (points.empty())
+      throw InputError(
+          "this network has no prunable channel group: a PruningNet has nothing to "
+          "generate; pick a model with conv/linear layers whose channels can be "
+          "pruned (see `tightfit info --model ...`)");
+    for (const auto& p : points) point_group.push_back(ca.find_group(p.id));
+    hash = evaluators::network_hash(original);
+
+    std::vector<bool> is_point(ca.groups.size(), false);
+    for (int g : point_group) is_point[g] = true;
+    auto touches_point = [&](int node) {
+      for (const auto& seg : ca.layouts[node].segments)
+        if (is_point[seg.group]) return true;
+      return false;
+    };
+    std::mt19937_64 rng(seed);
+    const auto d = static_cast<int64_t>(points.size());
+    const double fc1_bound = 1.0 / std::sqrt(static_cast<double>(d));  // nn.Linear's default
+    for (int i = 1; i < original.size(); ++i) {
+      const graph::Node& node = original.node(i);
+      const bool generated =
+          graph::has_weights(node.op) && (touches_point(i) || touches_point(node.inputs.at(0)));
+      for (const auto& [key, t] : node.params) {
+        if (generated && key == "weight") {
+          Generator g;
+          g.node = i;
+          g.shape = t.shape;
+          g.fc1_w = uniform({config.hidden, d}, fc1_bound, rng).set_requires_grad(true);
+          g.fc1_b = uniform({config.hidden}, fc1_bound, rng).set_requires_grad(true);
+          g.fc2_w = torch::zeros({t.numel(), config.hidden}).set_requires_grad(true);
+          g.fc2_b = graph::to_torch(t).reshape({-1}).clone().set_requires_grad(true);
+          generator_of[i] = generators.size();
+          generators.push_back(std::move(g));
+        } else {
+          at::Tensor s = graph::to_torch(t);
+          if (key == "weight" || key == "bias") s.set_requires_grad(true);
+          shared[{i, key}] = s;
+        }
+      }
+    }
+  }
+
+  /// Every trained tensor with its name in the file, in a fixed order.
+  std::vector<std::pair<std::string, at::Tensor>> named_tensors() const {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (const auto& g : generators) {
+      const std::string prefix = "generator." + original.node(g.node).name;
+      out.emplace_back(prefix + ".fc1.weight", g.fc1_w);
+      out.emplace_back(prefix + ".fc1.bias", g.fc1_b);
+      out.emplace_back(prefix + ".fc2.weight", g.fc2_w);
+      out.emplace_back(prefix + ".fc2.bias", g.fc2_b);
+    }
+    for (const auto& [id, t] : shared)
+      if (t.requires_grad())
+        out.emplace_back("shared." + original.node(id.first).name + "." + id.second, t);
+    return out;
+  }
+
+  /// Kept channels per decision point (index order) from a map by id; absent ids keep all.
+  std::vector<int64_t> kept_vector(const std::map<std::string, int64_t>& kept) const {
+    std::vector<int64_t> out;
+    for (const auto& p : points) out.push_back(p.channels);
+    for (const auto& [id, k] : kept) {
+      size_t p = 0;
+      while (p < points.size() && points[p].id != id) ++p;
+      if (p == points.size()) {
+        std::vector<std::string> ids;
+        for (const auto& q : points) ids.push_back(q.id);
+        throw InputError("'" + id +
+                         "' is not a channel decision point of the network this PruningNet was "
+                         "trained for; valid ones: " +
+                         join(ids));
+      }
+      if (k < 1 || k > points[p].channels)
+        throw InputError("decision point '" + id + "' keeps " + std::to_string(k) +
+                         " channels; it has " + std::to_string(points[p].channels) +
+                         ", so keep 1 to " + std::to_string(points[p].channels));
+      out[p] = k;
+    }
+    return out;
+  }
+
+  /// A random configuration for one training step.
+  std::vector<int64_t> sample(std::mt19937_64& rng) const {
+    std::uniform_int_distribution<size_t> pick(0, config.keep.size() - 1);
+    std::vector<int64_t> kept;
+    for (const auto& p : points)
+      kept.push_back(
+          policies::channels_to_keep(p.channels, config.keep[pick(rng)], config.channel_multiple));
+    return kept;
+  }
+
+  /// A pruned network and the tensors the meta network gives its trainable parameters.
+  struct Instance {
+    graph::Network net;  ///< pruned structure; its parameters are detached copies
+    struct Param {
+      std::string layer, key;
+      at::Tensor value;  ///< with autograd history when grad mode is on
+    };
+    std::vector<Param> params;
+  };
+
+  /// One forward pass of the meta network for configuration `kept` (per decision point).
+  Instance instantiate(const std::vector<int64_t>& kept) const {
+    std::vector<std::vector<int64_t>> group_kept(ca.groups.size());
+    std::vector<float> fractions;
+    for (size_t p = 0; p < points.size(); ++p) {
+      fractions.push_back(static_cast<float>(kept[p]) / static_cast<float>(points[p].channels));
+      if (kept[p] < points[p].channels) {
+        auto& idx = group_kept[point_group[p]];
+        idx.resize(static_cast<size_t>(kept[p]));
+        std::iota(idx.begin(), idx.end(), 0);
+      }
+    }
+    const at::Tensor encoding = torch::tensor(fractions).reshape({1, -1});
+    Instance inst;
+    inst.net = graph::Network(original.input_shape());
+    inst.net.meta() = original.meta();
+    for (int i = 1; i < original.size(); ++i) {
+      const graph::Node& src = original.node(i);
+      graph::Node node;
+      node.name = src.name;
+      node.op = src.op;
+      node.inputs = src.inputs;
+      node.attrs = src.attrs;
+      const bool weighted = graph::has_weights(src.op);
+      if (weighted || src.op == graph::OpKind::kBatchNorm) {
+        const auto out_idx = graph::kept_indices(ca.layouts[i], group_kept);
+        const auto in_idx = graph::kept_indices(ca.layouts[src.inputs.at(0)], group_kept);
+        const bool depthwise = is_depthwise(src);
+        for (const auto& [key, t] : src.params) {
+          at::Tensor full;
+          if (auto g = generator_of.find(i); g != generator_of.end() && key == "weight") {
+            const Generator& gen = generators[g->second];
+            const auto hidden = torch::relu(torch::linear(encoding, gen.fc1_w, gen.fc1_b));
+            full = torch::linear(hidden, gen.fc2_w, gen.fc2_b).reshape(gen.shape);
+          } else {
+            full = shared.at({i, key});
+          }
+          at::Tensor value = crop(full, 0, out_idx);
+          if (key == "weight" && weighted && !depthwise) value = crop(value, 1, in_idx);
+          node.params[key] = graph::from_torch(value);
+          if (key == "weight" || key == "bias") inst.params.push_back({src.name, key, value});
+        }
+        if (weighted) {
+          node.attrs.out_channels = static_cast<int64_t>(out_idx.size());
+          node.attrs.in_channels = static_cast<int64_t>(in_idx.size());
+          if (depthwise) node.attrs.groups = node.attrs.out_channels;
+        }
+      } else {
+        node.params = src.params;
+      }
+      inst.net.add(std::move(node));
+    }
+    inst.net.set_output(original.output());
+    return inst;
+  }
+};
+
+PruningNet::PruningNet(const graph::Network& original, PruningNetConfig config, uint64_t seed)
+    : impl_(std::make_unique<Impl>(original, std::move(config), seed)) {}
+PruningNet::PruningNet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PruningNet::~PruningNet() = default;
+PruningNet::PruningNet(PruningNet&&) noexcept = default;
+PruningNet& PruningNet::operator=(PruningNet&&) noexcept = default;
+
+const std::vector<policies::ChannelDecision>& PruningNet::decision_points() const {
+  return impl_->points;
+}
+const PruningNetConfig& PruningNet::config() const { return impl_->config; }
+const std::string& PruningNet::network_hash() const { return impl_->hash; }
+std::map<std::string, std::string>& PruningNet::meta() { return impl_->meta; }
+const std::map<std::string, std::string>& PruningNet::meta() const { return impl_->meta; }
+
+int64_t PruningNet::num_params() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : impl_->named_tensors()) n += t.numel();
+  return n;
+}
+
+std::map<std::string, int64_t> PruningNet::kept_channels(const policies::Policy& policy) const {
+  std::map<std::string, int64_t> kept;
+  for (const auto& p : impl_->points) {
+    if (auto c = policy.keep_count.find(p.id); c != policy.keep_count.end()) {
+      kept[p.id] = c->second;
+    } else if (auto f = policy.keep.find(p.id); f != policy.keep.end()) {
+      kept[p.id] =
+          policies::channels_to_keep(p.channels, f->second, impl_->config.channel_multiple);
+    }
+  }
+  for (const auto& [id, f] : policy.keep)
+    if (!kept.count(id)) impl_->kept_vector({{id, 1}});  // throws, naming the unknown point
+  for (const auto& [id, c] : policy.keep_count)
+    if (!kept.count(id)) impl_->kept_vector({{id, 1}});
+  return kept;
+}
+
+graph::Network PruningNet::generate(const std::map<std::string, int64_t>& kept_channels) const {
+  torch::NoGradGuard no_grad;
+  return impl_->instantiate(impl_->kept_vector(kept_channels)).net;
+}
+
+graph::Network PruningNet::generate(const policies::Policy& policy) const {
+  if (!policy.weight_bits.empty() || !policy.act_bits.empty() || !policy.rank.empty() ||
+      !policy.sparsity.empty())
+    throw InputError(
+        "PruningNet::generate takes a keep-only policy; apply its bits, ranks and "
+        "sparsity to the generated network with policies::apply");
+  return generate(kept_channels(policy));
+}
+
+PruningNetTrainResult PruningNet::train(const datasets::Split& data,
+                                        const PruningNetTrainOptions& opts) {
+  if (opts.steps < 1)
+    throw ConfigError("PruningNet training needs steps >= 1 (got " + std::to_string(opts.steps) +
+                      "); e.g. 1000");
+  if (opts.batch_size < 1 || !(opts.lr > 0) || opts.threads < 1)
+    throw ConfigError("PruningNet training needs batch_size >= 1, lr > 0 and threads >= 1");
+  if (data.train.size() == 0) throw InputError("PruningNet training: the training split is empty");
+  at::set_num_threads(opts.threads);
+  torch::manual_seed(opts.seed);  // dropout
+  std::mt19937_64 rng(opts.seed);
+  const auto t0 = Clock::now();
+
+  std::vector<at::Tensor> params;
+  for (const auto& [name, t] : impl_->named_tensors()) params.push_back(t);
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(opts.lr));
+
+  const int64_t steps_per_epoch = (data.train.size() + opts.batch_size - 1) / opts.batch_size;
+  const auto warmup = static_cast<int64_t>(opts.warmup_fraction * static_cast<double>(opts.steps));
+  // Progress: a live counter on a terminal, ten lines in a log file.
+  const bool live = opts.progress && ::isatty(STDERR_FILENO);
+  const int64_t report_every = std::max<int64_t>(1, opts.steps / 10);
+
+  PruningNetTrainResult result;
+  std::unique_ptr<datasets::Batches> batches;
+  double window_sum = 0;
+  int64_t window_count = 0;
+  for (int64_t step = 0; step < opts.steps; ++step) {
+    const int64_t epoch = step / steps_per_epoch;
+    if (step % steps_per_epoch == 0)
+      batches = std::make_unique<datasets::Batches>(
+          data.train, opts.batch_size, data.mean, data.std,
+          opts.seed * 1000003ULL + static_cast<uint64_t>(epoch) + 1);
+    double lr = opts.lr;
+    if (step < warmup) {
+      lr *= static_cast<double>(step + 1) / static_cast<double>(warmup);
+    } else {
+      const double t = static_cast<double>(step - warmup) /
+                       static_cast<double>(std::max<int64_t>(1, opts.steps - warmup));
+      lr *= 0.5 * (1.0 + std::cos(M_PI * t));
+    }
+    for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+
+    auto inst = impl_->instantiate(impl_->sample(rng));
+    graph::Executor ex(inst.net);
+    for (const auto& p : inst.params) ex.set_parameter(p.layer, p.key, p.value);
+    ex.train(true);
+    const auto batch = batches->get(step % steps_per_epoch);
+    optimizer.zero_grad();
+    const auto loss = torch::nn::functional::cross_entropy(ex.forward(batch.images), batch.labels);
+    loss.backward();
+    optimizer.step();
+    const double value = loss.item<double>();
+    result.step_loss.push_back(value);
+    window_sum += value;
+    ++window_count;
+
+    const bool report = (step + 1) % report_every == 0 || step + 1 == opts.steps;
+    if (live && (step % 10 == 0 || report))
+      std::fprintf(stderr, "\r[metaprune] step %lld/%lld  loss %.4f  %.1f steps/s   ",
+                   static_cast<long long>(step + 1), static_cast<long long>(opts.steps),
+                   window_sum / static_cast<double>(window_count),
+                   static_cast<double>(step + 1) / seconds_since(t0));
+    if (opts.progress && report) {
+      std::fprintf(
+          stderr,
+          "%s[metaprune] step %lld/%lld  loss %.4f (mean of the last %lld)  %.1f "
+          "steps/s  %.0fs\n",
+          live ? "\r" : "", static_cast<long long>(step + 1), static_cast<long long>(opts.steps),
+          window_sum / static_cast<double>(window_count), static_cast<long long>(window_count),
+          static_cast<double>(step + 1) / seconds_since(t0), seconds_since(t0));
+      window_sum = 0;
+      window_count = 0;
+    }
+  }
+  result.seconds = seconds_since(t0);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file
+
+void PruningNet::save(const std::string& path) const {
+  nlohmann::json header;
+  header["format"] = "tightfit-pruningnet";
+  header["network_hash"] = impl_->hash;
+  header["config"] = impl_->config.to_json();
+  header["meta"] = impl_->meta;
+  auto& points = header["decision_points"] = nlohmann::json::array();
+  for (const auto& p : impl_->points) points.push_back({{"id", p.id}, {"channels", p.channels}});
+  auto& tensors = header["tensors"] = nlohmann::json::array();
+  std::string data;
+  for (const auto& [name, t] : impl_->named_tensors()) {
+    const auto c = t.detach().contiguous();
+    tensors.push_back({{"name", name}, {"shape", c.sizes().vec()}});
+    data.append(reinterpret_cast<const char*>(c.data_ptr<float>()),
+                static_cast<size_t>(c.numel()) * sizeof(float));
+  }
+  header["params_hash"] = fnv1a_hex(data);
+  const std::string header_text = header.dump();
+
+  std::string buf(kMagic, sizeof(kMagic));
+  put<uint32_t>(buf, kFormatVersion);
+  put<uint64_t>(buf, header_text.size());
+  buf += header_text;
+  put<uint64_t>(buf, data.size());
+  buf += data;
+  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), buf.size());
+  put<uint32_t>(buf, static_cast<uint32_t>(crc));
+
+  // A temporary name and a rename: a crash never leaves a half-written file behind.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      throw InputError("cannot write '" + path + "': check that the folder exists and is writable");
+    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (!out) throw InputError("writing '" + path + "' failed (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw InputError("cannot rename '" + tmp + "' to '" + path + "'");
+}
+
+PruningNetInfo PruningNet::read_info(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw InputError("cannot open " + describe(path) + ": check the path (train one with `" +
+                     kTrainHint + "`)");
+  std::string prefix(kPrefixBytes, '\0');
+  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  prefix.resize(static_cast<size_t>(in.gcount()));
+  uint64_t header_len = 0;
+  if (prefix.size() == kPrefixBytes)
+    std::memcpy(&header_len, prefix.data() + sizeof(kMagic) + sizeof(uint32_t), sizeof(uint64_t));
+  // Header only (the data can be tens of MB); a bogus length is caught by parse_header.
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  std::string buf = prefix;
+  if (prefix.size() == kPrefixBytes && header_len <= file_size) {
+    buf.resize(static_cast<size_t>(std::min<uint64_t>(file_size, kPrefixBytes + header_len)));
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(kPrefixBytes));
+    in.read(buf.data() + kPrefixBytes, static_cast<std::streamsize>(buf.size() - kPrefixBytes));
+  }
+  return info_from_header(parse_header(buf, path).json, path);
+}
+
+PruningNet PruningNet::load(const std::string& path, const graph::Network& original) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw InputError("cannot open " + describe(path) + ": check the path (train one with `" +
+                     kTrainHint + "`)");
+  const std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string where = describe(path);
+  const Header header = parse_header(buf, path);
+  const PruningNetInfo info = info_from_header(header.json, path);
+  size_t pos = header.data_pos;
+  if (pos + sizeof(uint64_t) > buf.size())
+    throw InputError(where + " is truncated; train it again with `" + kTrainHint + "`");
+  const auto data_len = get<uint64_t>(buf, pos);
+  const uint64_t expected = pos + data_len + sizeof(uint32_t);
+  if (data_len > buf.size() || expected > buf.size())
+    throw InputError(where + " is truncated (" + std::to_string(buf.size()) + " of " +
+                     std::to_string(expected) + " bytes); train it again with `" + kTrainHint +
+                     "`");
+  if (expected < buf.size())
+    throw InputError(where + " has " + std::to_string(buf.size() - expected) +
+                     " unexpected trailing bytes; train it again");
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, buf.data() + expected - sizeof(uint32_t), sizeof(uint32_t));
+  const uLong crc =
+      crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), expected - sizeof(uint32_t));
+  if (static_cast<uint32_t>(crc) != stored_crc)
+    throw InputError(where + " is corrupted (checksum mismatch); train it again");
+
+  const std::string hash = tightfit::evaluators::network_hash(original);
+  if (hash != info.network_hash) throw_other_network(path, info, hash);
+
+  auto impl = std::make_unique<Impl>(original, info.config, /*seed=*/0);
+  impl->meta = info.meta;
+  const auto named = impl->named_tensors();
+  const auto& tensors = header.json.at("tensors");
+  if (tensors.size() != named.size())
+    throw InputError(where + " holds " + std::to_string(tensors.size()) + " tensors, expected " +
+                     std::to_string(named.size()) + "; train it again");
+  const char* data = buf.data() + pos;
+  uint64_t offset = 0;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < named.size(); ++i) {
+    const auto& [name, t] = named[i];
+    if (tensors[i].value("name", "") != name ||
+        tensors[i].value("shape", std::vector<int64_t>{}) != t.sizes().vec())
+      throw InputError(where + ": tensor " + std::to_string(i) + " is '" +
+                       tensors[i].value("name", "") + "', expected '" + name +
+                       "' of this network's shape; train it again");
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+    if (offset + bytes > data_len)
+      throw InputError(where + ": data shorter than its header says; train it again");
+    std::memcpy(t.data_ptr<float>(), data + offset, bytes);
+    offset += bytes;
+  }
+  if (offset != data_len)
+    throw InputError(where + ": data longer than its header says; train it again");
+  return PruningNet(std::move(impl));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The evaluator
+
+PruningNetEvaluatorConfig PruningNetEvaluatorConfig::from_json(const nlohmann::json& j,
+                                                               const std::string& where) {
+  PruningNetEvaluatorConfig c;
+  const nlohmann::json obj = j.is_null() ? nlohmann::json::object() : j;
+  check_keys(obj, {"path", "bn_batches", "batch_size", "validation_images", "seed", "threads"},
+             where);
+  if (!obj.contains("path"))
+    throw ConfigError(where + ".path is missing: name the PruningNet file (train one with `" +
+                      kTrainHint + "`)");
+  c.path = get_or(obj, "path", c.path, where);
+  c.bn_batches = get_or(obj, "bn_batches", c.bn_batches, where);
+  c.batch_size = get_or(obj, "batch_size", c.batch_size, where);
+  c.validation_images = get_or(obj, "validation_images", c.validation_images, where);
+  c.seed = get_or(obj, "seed", c.seed, where);
+  c.threads = get_or(obj, "threads", c.threads, where);
+  if (c.bn_batches < 0 || c.batch_size < 1 || c.validation_images < 1 || c.threads < 1)
+    throw ConfigError(where +
+                      ": bn_batches must be >= 0, batch_size, validation_images and threads >= 1");
+  if (!std::filesystem::exists(c.path))
+    throw ConfigError(where + ".path: PruningNet file '" + c.path +
+                      "' does not exist; train one with `tightfit metaprune train --model "
+                      "<model> --out " +
+                      c.path + "`");
+  return c;
+}
+
+nlohmann::json PruningNetEvaluatorConfig::to_json() const {
+  return {{"path", path},
+          {"bn_batches", bn_batches},
+          {"batch_size", batch_size},
+          {"validation_images", validation_images},
+          {"seed", seed},
+          {"threads", threads}};
+}
+
+PruningNetEvaluator::PruningNetEvaluator(PruningNetEvaluatorConfig config,
+                                         const datasets::Split& data)
+    : config_(std::move(config)), data_(data), info_(PruningNet::read_info(config_.path)) {}
+
+nlohmann::json PruningNetEvaluator::settings() const {
+  // The file's content, not only its path, decides the scores: retraining changes params_hash.
+  auto j = config_.to_json();
+  j["network_hash"] = info_.network_hash;
+  j["params_hash"] = info_.params_hash;
+  return j;
+}
+
+const PruningNet& PruningNetEvaluator::pruningnet_for(const graph::Network& original) {
+  const std::string hash = network_hash(original);
+  if (hash != info_.network_hash) throw_other_network(config_.path, info_, hash);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!pruningnet_)
+    pruningnet_ = std::make_unique<PruningNet>(PruningNet::load(config_.path, original));
+  return *pruningnet_;
+}
+
+AccuracyResult PruningNetEvaluator::evaluate(const policies::CompressedNetwork& candidate,
+                                             const graph::Network& original) {
+  // A file for another network is the user's mistake, not the candidate's: it throws.
+  const PruningNet& pruningnet = pruningnet_for(original);
+  const auto t0 = Clock::now();
+  AccuracyResult r;
+  try {
+    at::set_num_threads(config_.threads);
+    torch::NoGradGuard no_grad;
+    auto recalibrated = [&](graph::Network& net) {
+      if (config_.bn_batches == 0) return;
+      graph::Executor ex(net);
+      recalibrate_bn(ex, data_, config_.bn_batches, config_.batch_size, config_.seed);
+      ex.write_back(net);
+    };
+    const auto kept = candidate.kept_channels.empty() ? pruningnet.kept_channels(candidate.policy)
+                                                      : candidate.kept_channels;
+    graph::Network net = pruningnet.generate(kept);
+    recalibrated(net);
+
+    // The policy's other decisions, on the generated network (whose layers keep their names).
+    policies::Policy rest = candidate.policy;
+    rest.keep.clear();
+    rest.keep_count.clear();
+    bool compresses = !rest.rank.empty();
+    for (const auto& [layer, bits] : rest.weight_bits) compresses = compresses || bits < 32;
+    for (const auto& [layer, bits] : rest.act_bits) compresses = compresses || bits < 32;
+    for (const auto& [layer, s] : rest.sparsity) compresses = compresses || s > 0;
+    if (compresses) {
+      policies::Calibration calibration;
+      if (policies::needs_calibration(rest))
+        for (auto& b :
+             datasets::sample_batches(data_.train, 4, 64, data_.mean, data_.std, config_.seed)) {
+          calibration.images.push_back(b.images);
+          calibration.labels.push_back(b.labels);
+        }
+      policies::ApplyOptions opts;
+      opts.calibration = &calibration;
+      opts.seed = config_.seed;
+      net = policies::apply(net, rest, opts).net;
+      recalibrated(net);
+    }
+
+    graph::Executor ex(net);
+    const auto e =
+        models::evaluate(ex, data_.validation, data_.mean, data_.std, config_.validation_images);
+    r.accuracy = e.accuracy;
+    r.loss = e.loss;
+    r.images = e.images;
+  } catch (const std::exception& e) {
+    r = AccuracyResult{};
+    r.error = "pruningnet: " + std::string(e.what());
+  }
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+}  // namespace tightfit::evaluators
