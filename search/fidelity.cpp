@@ -70,6 +70,8 @@ double predictor_scores(const nlohmann::json& config, const policies::DecisionPo
       }
     }
     if (test.empty()) continue;
+    // Too few reference scores to fit this fold: its candidates stay unscored (failed).
+    if (static_cast<int64_t>(train_x.size()) < pc.min_samples) continue;
     evaluators::AccuracyPredictor predictor(pc);
     predictor.fit(train_x, train_y);
     const auto predicted = predictor.predict(test_x);

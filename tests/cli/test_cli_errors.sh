@@ -128,8 +128,28 @@ printf '{"model": {"zoo": "vgg_small"}, "evaluator": {"name": "pruningnet", "pat
 expect_user_error "pruningnet evaluator without its file" "evaluator.pruningnet.path: PruningNet file .* does not exist; train one with .tightfit metaprune train" -- \
   "$TF" search --config "$TMP/pruningnet_missing.json" --out "$TMP/run_pn"
 
+# Proxies: an unknown one, an empty subset, a fine-tune config typo, a bad fidelity run.
+printf '{"model": {"zoo": "resnet8"}, "evaluator": {"name": "finetun"}}\n' >"$TMP/proxy_unknown.json"
+expect_user_error "unknown proxy" "unknown evaluator 'finetun'; valid evaluators: .*finetune" -- \
+  "$TF" search --config "$TMP/proxy_unknown.json" --out "$TMP/run_pu"
+printf '{"model": {"zoo": "resnet8"}, "evaluator": {"name": "bn-recal", "validation_images": 0}}\n' >"$TMP/proxy_empty.json"
+expect_user_error "zero-size validation subset" "validation_images .*>= 1" -- \
+  "$TF" search --config "$TMP/proxy_empty.json" --out "$TMP/run_pe"
+printf '{"model": {"zoo": "resnet8"}, "finetune_front": {"step": 5}}\n' >"$TMP/ftf_typo.json"
+expect_user_error "finetune_front typo" "finetune_front.*valid keys.*steps" -- \
+  "$TF" search --config "$TMP/ftf_typo.json" --out "$TMP/run_ft"
+expect_user_error "fidelity: one sample" "at least 2 samples" -- \
+  "$TF" fidelity --config "$TMP/proxy_empty.json" --samples 1
+printf '{"model": {"zoo": "resnet8"}}\n' >"$TMP/plain.json"
+expect_user_error "fidelity: unknown proxy" "unknown evaluator 'oracle'" -- \
+  "$TF" fidelity --config "$TMP/plain.json" --samples 3 --proxies oracle
+expect_user_error "finetune: missing policy" "policy.json" -- \
+  "$TF" finetune --model resnet8 --policy "$TMP/none/policy.json" --out "$TMP/ft"
+expect_user_error "finetune: bad optimizer" "--optimizer is 'lbfgs'" -- \
+  "$TF" finetune --model resnet8 --policy "$TMP/empty_policy.json" --optimizer lbfgs --out "$TMP/ft"
+
 "$TF" --help >/dev/null || { echo "FAIL --help"; failures=$((failures + 1)); }
-for sub in info train search compress measure profile; do
+for sub in info train search compress measure profile finetune fidelity report; do
   "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
 done
 "$TF" metaprune train --help >/dev/null || { echo "FAIL metaprune train --help"; failures=$((failures + 1)); }
