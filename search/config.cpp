@@ -7,6 +7,7 @@
 #include "graph/json_util.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"
+#include "search/screen.h"
 
 namespace tightfit::search {
 
@@ -31,7 +32,7 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
 SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
   check_keys(j,
              {"seed", "model", "data", "space", "strategy", "evaluator", "target", "cost", "budget",
-              "baselines", "cache", "finetune_front"},
+              "baselines", "cache", "finetune_front", "screen"},
              where);
   SearchConfig c;
   c.raw = j;
@@ -114,6 +115,10 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
       throw ConfigError(where + ".finetune_front must be an object of finetune settings, e.g. " +
                         "{\"steps\": 500, \"distill\": true}");
     evaluators::FinetuneConfig::from_json(c.finetune_front, where + ".finetune_front");
+  }
+  if (j.contains("screen")) {
+    c.screen = j.at("screen");
+    ScreenConfig::from_json(c.screen, where + ".screen");
   }
   return c;
 }

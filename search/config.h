@@ -57,6 +57,9 @@ struct SearchConfig {
   /// config (null: none). Its accuracy is recorded beside the proxy's, and the proxy's rank
   /// agreement with it over the front is reported (context "front_fidelity").
   nlohmann::json finetune_front;
+  /// "screen": a learned accuracy predictor pre-screens search candidates (search/screen.h);
+  /// null: off.
+  nlohmann::json screen;
 
   nlohmann::json raw;  ///< the file as read
   std::string hash;    ///< FNV-1a of the canonical JSON of `raw`

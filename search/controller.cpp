@@ -30,6 +30,7 @@
 #include "search/moo.h"
 #include "search/pareto.h"
 #include "search/report.h"
+#include "search/screen.h"
 #include "search/strategy.h"
 #include "targets/target.h"
 
@@ -110,7 +111,7 @@ std::vector<size_t> pareto_front(const std::vector<Evaluation>& evaluations) {
   std::vector<std::vector<double>> points;
   for (size_t i = 0; i < evaluations.size(); ++i) {
     const auto& e = evaluations[i];
-    if (!e.ok()) continue;
+    if (!e.ok() || e.accuracy_source != "proxy") continue;  // predicted accuracies never count
     ok.push_back(i);
     points.push_back({-e.accuracy, e.latency_ms, static_cast<double>(e.size_bytes)});
   }
@@ -154,7 +155,7 @@ nlohmann::json best_under_budget(const std::vector<Evaluation>& evaluations, con
   const Evaluation* closest = nullptr;
   double closest_excess = 0;
   for (const auto& e : evaluations) {
-    if (!e.ok()) continue;
+    if (!e.ok() || e.accuracy_source != "proxy") continue;
     if (within_budget(e, b, baseline_accuracy)) {
       if (!best || e.accuracy > best->accuracy ||
           (e.accuracy == best->accuracy && e.latency_ms < best->latency_ms))
@@ -179,7 +180,7 @@ nlohmann::json best_under_budget(const std::vector<Evaluation>& evaluations, con
 double relative_hypervolume(const std::vector<Evaluation>& evaluations, const Evaluation& base) {
   std::vector<std::vector<double>> points;
   for (const auto& e : evaluations)
-    if (e.ok() && base.latency_ms > 0 && base.size_bytes > 0)
+    if (e.ok() && e.accuracy_source == "proxy" && base.latency_ms > 0 && base.size_bytes > 0)
       points.push_back({1.0 - e.accuracy, e.latency_ms / base.latency_ms,
                         static_cast<double>(e.size_bytes) / static_cast<double>(base.size_bytes)});
   if (points.empty()) return 0;
@@ -295,6 +296,9 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
 
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
+  std::unique_ptr<Screener> screener;
+  if (!config.screen.is_null())
+    screener = std::make_unique<Screener>(ScreenConfig::from_json(config.screen, "screen"), points);
   // Within a run the network, evaluator, target and cost are fixed: the policy is the content.
   std::map<std::string, Evaluation> cache;
   // Across runs: a shared cache file keyed by everything a result depends on besides the policy
@@ -474,17 +478,29 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
       out[i].kind = kind;
     }
     std::vector<policies::CompressedNetwork> candidates(fresh.size());
-    for (size_t k = 0; k < fresh.size(); ++k)
+    std::vector<size_t> scored;  // positions in `fresh` the proxy scores
+    for (size_t k = 0; k < fresh.size(); ++k) {
       compute_cost(batch[fresh[k]], out[fresh[k]], candidates[k]);
+      Evaluation& e = out[fresh[k]];
+      const auto predicted =
+          screener && kind == "search" ? screener->screen(e, result.evaluations) : std::nullopt;
+      if (predicted) {
+        e.accuracy = *predicted;
+        e.accuracy_source = "predictor";
+      } else {
+        scored.push_back(k);
+      }
+    }
     arena.execute([&] {
-      tbb::parallel_for(size_t{0}, fresh.size(),
-                        [&](size_t k) { compute_accuracy(out[fresh[k]], candidates[k]); });
+      tbb::parallel_for(size_t{0}, scored.size(), [&](size_t s) {
+        compute_accuracy(out[fresh[scored[s]]], candidates[scored[s]]);
+      });
     });
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     for (size_t k : fresh) {
       out[k].eval_seconds = seconds / static_cast<double>(fresh.size());
       cache.emplace(batch[k].to_json().dump(), out[k]);
-      if (shared_cache && out[k].ok()) {
+      if (shared_cache && out[k].ok() && out[k].accuracy_source == "proxy") {
         *shared_cache << nlohmann::json{{"context", context_key},
                                         {"policy", batch[k].to_json()},
                                         {"evaluation", out[k].to_json()}}
@@ -532,7 +548,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     const std::vector<Evaluation> told = evaluate_batch(asked, next_index, "search");
     next_index += static_cast<int64_t>(asked.size());
     for (const auto& e : told) {
-      if (e.ok()) best_accuracy = std::max(best_accuracy, e.accuracy);
+      if (is_real_score(e)) best_accuracy = std::max(best_accuracy, e.accuracy);
       result.evaluations.push_back(e);
     }
     strategy->tell(told);
@@ -611,6 +627,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
                         (out / "models" / (std::to_string(e.index) + ".tfn")).string());
   }
 
+  if (screener) result.context["screen"] = screener->summary();
   result.context["finished"] = now_utc();
   result.context["evaluations"] = result.evaluations.size();
   result.context["replayed"] = result.replayed;

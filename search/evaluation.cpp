@@ -17,6 +17,7 @@ nlohmann::json Evaluation::to_json() const {
                       {"eval_seconds", eval_seconds}};
   if (measured_latency_ms > 0) j["measured_latency_ms"] = measured_latency_ms;
   if (finetuned_accuracy >= 0) j["finetuned_accuracy"] = finetuned_accuracy;
+  if (accuracy_source != "proxy") j["accuracy_source"] = accuracy_source;
   if (cached) j["cached"] = true;
   if (!ok()) j["error"] = error;
   return j;
@@ -38,6 +39,7 @@ Evaluation Evaluation::from_json(const nlohmann::json& j) {
   e.latency_source = j.value("latency_source", std::string("measured"));
   e.measured_latency_ms = j.value("measured_latency_ms", 0.0);
   e.finetuned_accuracy = j.value("finetuned_accuracy", -1.0);
+  e.accuracy_source = j.value("accuracy_source", std::string("proxy"));
   e.cached = j.value("cached", false);
   e.error = j.value("error", std::string());
   return e;

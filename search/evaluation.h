@@ -15,6 +15,8 @@ struct Evaluation {
   std::string kind = "search";  ///< "search", "baseline" (uncompressed) or "uniform"
   policies::Policy policy;
   double accuracy = 0;  ///< proxy top-1 on the validation subset, [0, 1]
+  /// "proxy" (scored by the evaluator) or "predictor" (screened out: predicted, never scored)
+  std::string accuracy_source = "proxy";
   double loss = 0;
   double latency_ms = 0;         ///< median on the target, lower is better
   double latency_spread_ms = 0;  ///< interquartile range of the timed runs

@@ -1,0 +1,538 @@
+// bench metaprune: MetaPruning's headline comparison (Liu et al., ICCV 2019, Tables 1-2) on one
+// trained network: at each FLOPs level, the channel configuration an evolutionary search finds
+// with PruningNet-scored candidates against the uniform-width network of the same FLOPs, both
+// trained with the same recipe and budget and scored on the full Fashion-MNIST test split.
+//   1. PruningNet   trained for the network (pruning space's keep fractions and channel
+//                   multiple), saved to <results>/<stem>.pnet; a file there that was trained for
+//                   this network with the same steps, seed and configurations is reused.
+//   2. per level    FLOPs limit = level x the uncompressed network's FLOPs.
+//                   uniform: the largest keep fraction on a grid of kUniformGrid steps whose
+//                   network (channels_to_keep rounding) stays within the limit.
+//                   searched: `evolution` over a pruning-only space with the `pruningnet`
+//                   evaluator, over-limit candidates rejected (max_flops) and the search budget
+//                   set; the most accurate search candidate within the limit (by the proxy).
+//                   Latency is not the point: the analytic roofline target costs nothing.
+//   3. recipe       finetune: the trained network's weights pruned by L1, SGD (momentum,
+//                   warm-up, cosine) for --train-steps; scratch: the same network re-initialized
+//                   (Kaiming), trained the same steps. Both sides get the same seed and batches.
+// Prints a table in MetaPruning's form and writes {"levels", "targets", "baseline", "pruningnet",
+// "context"}.
+
+#include <ATen/Parallel.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "bench/bench_util.h"
+#include "evaluators/cost.h"
+#include "evaluators/pruningnet.h"
+#include "graph/errors.h"
+#include "graph/executor.h"
+#include "graph/serialize.h"
+#include "models/train.h"
+#include "policies/compress.h"
+#include "search/config.h"
+#include "search/controller.h"
+#include "search/space.h"
+
+using namespace tightfit;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string model = "runs/models/resnet20.tfn";
+  std::string zoo = "resnet20";  // trained when --model is missing
+  std::string out = "bench/results/metaprune.json";
+  std::string results = "bench/results/runs";
+  std::string levels = "0.25,0.5,0.75";
+  int64_t pruningnet_steps = 600;
+  int64_t evaluations = 80;
+  int64_t train_steps = 300;
+  std::string recipe = "finetune";
+  double lr = 0;  // 0: the recipe's (kFinetuneLr, kScratchLr)
+  int64_t channel_multiple = 4;
+  int64_t validation_images = 2000;
+  int64_t bn_batches = 5;
+  int threads = 2;  // LibTorch threads of PruningNet training, evaluations and training
+  uint64_t seed = 1;
+};
+
+constexpr int kTrainEpochs = 2;  // --model missing: trained as search_quality trains it
+/// The pruning space, and the configurations the PruningNet is trained on.
+const std::vector<double> kKeep = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
+/// Uniform keep fractions tried: k / kUniformGrid; finer than any rounding step of these nets.
+constexpr int64_t kUniformGrid = 256;
+// Generations of the search; each has at least kMinPopulation members.
+constexpr int64_t kMaxGenerations = 5;
+constexpr int64_t kMinPopulation = 16;
+// SGD peak learning rates: a short fine-tune of trained weights (as the finetune evaluator), and
+// training re-initialized weights in the same few steps.
+constexpr double kFinetuneLr = 0.01;
+constexpr double kScratchLr = 0.05;
+constexpr int64_t kTrainBatch = 128;
+constexpr int kFloatBits = 32;  // weight bits of a policy that does not quantize
+constexpr int64_t kMaxLossWindow =
+    50;  // PruningNet loss averaged over a tenth of its steps, at most
+// The target: at the smallest MetaPruning level, searched beats uniform by >= 1 point.
+constexpr double kTargetLevel = 0.25;
+constexpr double kTargetGainPoints = 1.0;
+
+std::vector<double> parse_levels(const std::string& s) {
+  std::vector<double> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (item.empty()) continue;
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || !(v > 0 && v < 1))
+      throw ConfigError("--levels: '" + item +
+                        "' is not a FLOPs fraction in (0, 1); e.g. --levels 0.25,0.5,0.75");
+    out.push_back(v);
+  }
+  if (out.empty()) throw ConfigError("--levels is empty; e.g. --levels 0.25,0.5,0.75");
+  return out;
+}
+
+/// The `evolution` section for `n` evaluations under `max_flops`: as many generations as fit
+/// with kMinPopulation members (1..kMaxGenerations), a quarter of each generation as parents.
+nlohmann::json evolution_section(int64_t n, int64_t max_flops) {
+  const int64_t generations = std::clamp<int64_t>(n / kMinPopulation, 1, kMaxGenerations);
+  const int64_t population = std::max<int64_t>(2, n / generations);
+  const int64_t mutations = population / 2;
+  return {{"name", "evolution"},
+          {"population", population},
+          {"parents", std::max<int64_t>(2, population / 4)},
+          {"mutations", mutations},
+          {"crossovers", population - mutations},
+          {"iterations", generations},
+          {"max_flops", max_flops}};
+}
+
+int64_t flops_of(const graph::Network& net, const policies::Policy& policy,
+                 const policies::ApplyOptions& opts) {
+  return evaluators::count_cost(policies::apply(net, policy, opts)).flops;
+}
+
+struct Uniform {
+  double keep = 0;
+  int64_t flops = 0;
+};
+
+/// The largest keep fraction k / kUniformGrid whose uniform network has at most `max_flops`.
+/// Kept channels never decrease as the fraction grows, so FLOPs are monotone and a bisection
+/// over the grid finds it.
+std::optional<Uniform> uniform_within(const graph::Network& net, const search::SearchSpace& space,
+                                      int64_t max_flops, const policies::ApplyOptions& opts) {
+  auto flops_at = [&](int64_t k) {
+    return flops_of(net, space.uniform(static_cast<double>(k) / kUniformGrid, kFloatBits), opts);
+  };
+  if (flops_at(1) > max_flops) return std::nullopt;
+  int64_t lo = 1, hi = kUniformGrid;  // flops_at(lo) fits; search the last k that does
+  if (flops_at(hi) <= max_flops) lo = hi;
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    (flops_at(mid) <= max_flops ? lo : hi) = mid;
+  }
+  return Uniform{static_cast<double>(lo) / kUniformGrid, flops_at(lo)};
+}
+
+/// Fresh weights, as the zoo's builder draws them: Kaiming-normal (fan-out) convolutions,
+/// PyTorch's default uniform linear layers, BatchNorm at identity.
+void reinitialize(graph::Network& net, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int id = 0; id < net.size(); ++id) {
+    auto& node = net.node(id);
+    if (node.op == graph::OpKind::kConv2d) {
+      auto& w = node.params.at("weight");
+      const int64_t fan_out = w.shape.at(0) / node.attrs.groups * w.shape.at(2) * w.shape.at(3);
+      std::normal_distribution<float> dist(0.0f, static_cast<float>(std::sqrt(2.0 / fan_out)));
+      for (float& v : w.data) v = dist(rng);
+      if (auto b = node.params.find("bias"); b != node.params.end())
+        std::fill(b->second.data.begin(), b->second.data.end(), 0.0f);
+    } else if (node.op == graph::OpKind::kLinear) {
+      auto& w = node.params.at("weight");
+      const float bound = 1.0f / std::sqrt(static_cast<float>(w.shape.at(1)));
+      std::uniform_real_distribution<float> dist(-bound, bound);
+      for (float& v : w.data) v = dist(rng);
+      if (auto b = node.params.find("bias"); b != node.params.end())
+        for (float& v : b->second.data) v = dist(rng);
+    } else if (node.op == graph::OpKind::kBatchNorm) {
+      for (const char* name : {"weight", "running_var"}) {
+        auto& t = node.params.at(name);
+        std::fill(t.data.begin(), t.data.end(), 1.0f);
+      }
+      for (const char* name : {"bias", "running_mean"}) {
+        auto& t = node.params.at(name);
+        std::fill(t.data.begin(), t.data.end(), 0.0f);
+      }
+    }
+  }
+}
+
+double test_accuracy(const graph::Network& net, const datasets::Split& data) {
+  graph::Executor ex(net);
+  return models::evaluate(ex, data.test, data.mean, data.std).accuracy;
+}
+
+struct Trained {
+  double accuracy = 0;  ///< full test split
+  int64_t flops = 0;
+  std::map<std::string, int64_t> kept_channels;
+  double seconds = 0;
+};
+
+/// `policy` applied to `net` (L1 channel ranking), trained by the recipe, scored on the test split.
+Trained train_and_score(const graph::Network& net, const policies::Policy& policy,
+                        const datasets::Split& data, const Args& a,
+                        const policies::ApplyOptions& apply_opts) {
+  const auto t0 = Clock::now();
+  policies::Policy p = policy;
+  p.criterion = "l1";
+  auto compressed = policies::apply(net, p, apply_opts);
+  Trained t;
+  t.flops = evaluators::count_cost(compressed).flops;
+  t.kept_channels = compressed.kept_channels;
+  if (a.recipe == "scratch") reinitialize(compressed.net, a.seed);
+  if (a.train_steps > 0) {
+    models::TrainOptions o;
+    o.epochs = 1 << 20;  // bounded by max_steps
+    o.max_steps = a.train_steps;
+    o.batch_size = kTrainBatch;
+    o.optimizer = "sgd";
+    o.lr = a.lr > 0 ? a.lr : (a.recipe == "scratch" ? kScratchLr : kFinetuneLr);
+    o.seed = a.seed;
+    o.threads = a.threads;
+    o.progress = false;
+    o.final_evaluation = false;
+    models::train_model(compressed.net, data, o);
+  }
+  t.accuracy = test_accuracy(compressed.net, data);
+  t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return t;
+}
+
+/// The PruningNet file for `net`: reused when it was trained for this network with these
+/// settings, else trained and saved. Returns what the context records about it.
+nlohmann::json prepare_pruningnet(const graph::Network& net, const std::string& path, const Args& a,
+                                  const datasets::Split& data) {
+  evaluators::PruningNetConfig config;
+  config.keep = kKeep;
+  config.channel_multiple = a.channel_multiple;
+  const std::string hash = evaluators::network_hash(net);
+  std::string stale;  // why an existing file is not reused
+  if (std::filesystem::exists(path)) {
+    try {
+      const auto info = evaluators::PruningNet::read_info(path);
+      auto meta = [&](const char* key) {
+        auto it = info.meta.find(key);
+        return it == info.meta.end() ? std::string() : it->second;
+      };
+      if (info.network_hash != hash)
+        stale = "trained for another network";
+      else if (info.config.to_json() != config.to_json())
+        stale = "trained on other configurations (" + info.config.to_json().dump() + ")";
+      else if (meta("steps") != std::to_string(a.pruningnet_steps) ||
+               meta("seed") != std::to_string(a.seed))
+        stale = "trained for " + meta("steps") + " steps with seed " + meta("seed");
+      if (stale.empty()) {
+        std::fprintf(stderr, "[bench] reusing PruningNet %s (%s steps)\n", path.c_str(),
+                     meta("steps").c_str());
+        return {{"path", path},
+                {"reused", true},
+                {"steps", a.pruningnet_steps},
+                {"network_hash", info.network_hash},
+                {"params_hash", info.params_hash},
+                {"config", info.config.to_json()},
+                {"meta", info.meta}};
+      }
+    } catch (const InputError& e) {
+      stale = std::string("unreadable: ") + e.what();
+    }
+    std::fprintf(stderr, "[bench] %s is %s: training a new one\n", path.c_str(), stale.c_str());
+  }
+  evaluators::PruningNet pruningnet(net, config, a.seed);
+  evaluators::PruningNetTrainOptions opts;
+  opts.steps = a.pruningnet_steps;
+  opts.seed = a.seed;
+  opts.threads = a.threads;
+  std::fprintf(stderr, "[bench] training a PruningNet: %lld steps of %lld images, %d threads\n",
+               static_cast<long long>(opts.steps), static_cast<long long>(opts.batch_size),
+               opts.threads);
+  const auto r = pruningnet.train(data, opts);
+  const int64_t window = std::clamp<int64_t>(opts.steps / 10, 1, kMaxLossWindow);
+  pruningnet.meta()["model"] = a.model;
+  pruningnet.meta()["dataset"] = "fashion-mnist";
+  pruningnet.meta()["steps"] = std::to_string(opts.steps);
+  pruningnet.meta()["seed"] = std::to_string(opts.seed);
+  pruningnet.meta()["loss_last"] = std::to_string(r.last_window(window));
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  pruningnet.save(path);
+  const auto info = evaluators::PruningNet::read_info(path);
+  return {{"path", path},
+          {"reused", false},
+          {"steps", opts.steps},
+          {"seconds", r.seconds},
+          {"steps_per_second", static_cast<double>(opts.steps) / r.seconds},
+          {"loss_first_window", r.first_window(window)},
+          {"loss_last_window", r.last_window(window)},
+          {"loss_window", window},
+          {"network_hash", info.network_hash},
+          {"params_hash", info.params_hash},
+          {"config", config.to_json()}};
+}
+
+nlohmann::json or_null(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "bench metaprune: MetaPruning (PruningNet + evolution under a FLOPs limit) against "
+      "uniform width at the same FLOPs, both trained the same way"};
+  Args a;
+  app.add_option("--model", a.model, "Trained network file (trained first when missing)")
+      ->capture_default_str();
+  app.add_option("--zoo", a.zoo, "Zoo model trained into --model when it is missing")
+      ->capture_default_str();
+  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
+  app.add_option("--results", a.results, "Folder of the PruningNet file and the search runs")
+      ->capture_default_str();
+  app.add_option("--levels", a.levels, "FLOPs levels, fractions of the uncompressed network's")
+      ->capture_default_str();
+  app.add_option("--pruningnet-steps", a.pruningnet_steps, "PruningNet training steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--evaluations", a.evaluations, "Search evaluations per level")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--train-steps", a.train_steps,
+                 "Training steps of every searched and uniform network (0: score as cut)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--recipe", a.recipe,
+                 "finetune: from the trained weights (L1-pruned); scratch: re-initialized")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"finetune", "scratch"}));
+  app.add_option("--lr", a.lr, "SGD peak learning rate (0: finetune 0.01, scratch 0.05)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--channel-multiple", a.channel_multiple,
+                 "Kept channels rounded to this multiple (space, PruningNet, uniform)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--validation-images", a.validation_images,
+                 "Validation images the pruningnet evaluator scores per candidate")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--bn-batches", a.bn_batches, "BatchNorm recalibration batches per candidate")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", a.threads, "LibTorch threads (PruningNet, evaluations, training)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seed", a.seed, "PruningNet, search and training seed")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const auto t_bench = Clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t_bench).count(); };
+    const auto levels = parse_levels(a.levels);
+    at::set_num_threads(a.threads);
+    const auto data = datasets::load_fashion_mnist();
+    const auto net = bench::trained_model(a.model, a.zoo, kTrainEpochs, data, a.threads);
+    const std::string stem = std::filesystem::path(a.model).stem().string();
+    const std::string pnet_path = a.results + "/" + stem + ".pnet";
+
+    search::SpaceConfig space_config;
+    space_config.kind = "pruning";
+    space_config.keep = kKeep;
+    space_config.weight_bits = {kFloatBits};
+    space_config.channel_multiple = a.channel_multiple;
+    const search::SearchSpace space(policies::decision_points(net), space_config);
+    policies::ApplyOptions apply_opts;
+    apply_opts.channel_multiple = a.channel_multiple;
+    const int64_t base_flops = flops_of(net, {}, apply_opts);
+    const double base_accuracy = test_accuracy(net, data);
+    std::fprintf(stderr, "[bench] %s: %.2f MFLOPs, test accuracy %.4f\n", a.model.c_str(),
+                 static_cast<double>(base_flops) / 1e6, base_accuracy);
+
+    const nlohmann::json pruningnet = prepare_pruningnet(net, pnet_path, a, data);
+    std::fprintf(stderr, "[bench] PruningNet ready (%.0f s)\n", elapsed());
+
+    nlohmann::json result;
+    result["levels"] = nlohmann::json::array();
+    nlohmann::json search_context;
+    for (double level : levels) {
+      const auto max_flops =
+          static_cast<int64_t>(std::floor(level * static_cast<double>(base_flops)));
+      const int pct = static_cast<int>(std::lround(100 * level));
+      nlohmann::json row = {{"flops_fraction", level}, {"flops_limit", max_flops}};
+
+      const auto uniform = uniform_within(net, space, max_flops, apply_opts);
+      if (!uniform)
+        throw InputError("FLOPs level " + std::to_string(level) +
+                         " is below the smallest uniform network's (keep 1/" +
+                         std::to_string(kUniformGrid) + "); raise --levels");
+
+      // The search; the uniform network is its one baseline, so its proxy accuracy is recorded.
+      const nlohmann::json config_json = {
+          {"seed", a.seed},
+          {"model", {{"path", a.model}}},
+          {"space",
+           {{"kind", "pruning"},
+            {"keep", kKeep},
+            {"weight_bits", nlohmann::json::array({kFloatBits})},
+            {"channel_multiple", a.channel_multiple}}},
+          {"strategy", evolution_section(a.evaluations, max_flops)},
+          {"evaluator",
+           {{"name", "pruningnet"},
+            {"path", pnet_path},
+            {"bn_batches", a.bn_batches},
+            {"validation_images", a.validation_images},
+            {"seed", a.seed},
+            {"threads", a.threads}}},
+          {"target", {{"name", "analytic-roofline"}}},
+          {"budget", {{"flops", max_flops}}},
+          {"baselines", {{"keep", nlohmann::json::array({uniform->keep})}}}};
+      const auto config = search::SearchConfig::from_json(config_json, "metaprune");
+      search::RunOptions opts;
+      opts.out_dir = a.results + "/metaprune/" + stem + "_" + std::to_string(pct);
+      std::filesystem::remove_all(opts.out_dir);  // a journal is never overwritten
+      std::fprintf(stderr, "[bench] level %d%%: searching (%lld evaluations, <= %.2f MFLOPs)\n",
+                   pct, static_cast<long long>(a.evaluations),
+                   static_cast<double>(max_flops) / 1e6);
+      const auto t_search = Clock::now();
+      const auto run = search::run_search(config, opts);
+      const double search_seconds = std::chrono::duration<double>(Clock::now() - t_search).count();
+      if (search_context.is_null()) search_context = run.context;
+
+      const search::Evaluation* best = nullptr;
+      std::optional<double> uniform_proxy;
+      int64_t searched = 0, within = 0;
+      for (const auto& e : run.evaluations) {
+        if (e.kind == "uniform" && e.ok()) uniform_proxy = e.accuracy;
+        if (e.kind != "search") continue;
+        ++searched;
+        if (!e.ok() || e.flops > max_flops) continue;
+        ++within;
+        if (!best || e.accuracy > best->accuracy) best = &e;
+      }
+      row["search_evaluations"] = searched;
+      row["search_within_limit"] = within;
+      row["search_seconds"] = search_seconds;
+      row["search_out"] = opts.out_dir;
+      row["uniform_keep"] = uniform->keep;
+      row["uniform_proxy_accuracy"] = or_null(uniform_proxy);
+
+      std::fprintf(stderr, "[bench] level %d%%: training uniform (keep %.4f, %s, %lld steps)\n",
+                   pct, uniform->keep, a.recipe.c_str(), static_cast<long long>(a.train_steps));
+      const auto u =
+          train_and_score(net, space.uniform(uniform->keep, kFloatBits), data, a, apply_opts);
+      row["uniform_accuracy"] = u.accuracy;
+      row["uniform_flops"] = u.flops;
+      row["uniform_kept_channels"] = u.kept_channels;
+      row["uniform_train_seconds"] = u.seconds;
+      if (best) {
+        std::fprintf(stderr, "[bench] level %d%%: training searched (#%lld, proxy %.4f)\n", pct,
+                     static_cast<long long>(best->index), best->accuracy);
+        const auto s = train_and_score(net, best->policy, data, a, apply_opts);
+        row["searched_accuracy"] = s.accuracy;
+        row["searched_flops"] = s.flops;
+        row["searched_policy"] = best->policy.to_json();
+        row["searched_kept_channels"] = s.kept_channels;
+        row["searched_proxy_accuracy"] = best->accuracy;
+        row["searched_train_seconds"] = s.seconds;
+        row["gain_points"] = 100 * (s.accuracy - u.accuracy);
+      } else {
+        std::fprintf(stderr, "[bench] level %d%%: no search candidate within the limit\n", pct);
+        for (const char* key : {"searched_accuracy", "searched_flops", "searched_policy",
+                                "searched_proxy_accuracy", "gain_points"})
+          row[key] = nullptr;
+      }
+      std::fprintf(stderr, "[bench] level %d%% done (total %.0f s)\n", pct, elapsed());
+      result["levels"].push_back(row);
+    }
+
+    std::printf(
+        "MetaPruning vs uniform width: %s (%.2f MFLOPs, test accuracy %.4f); PruningNet %lld "
+        "steps%s; evolution, %lld evaluations per level; %s recipe, %lld SGD steps; accuracy on "
+        "the %lld test images\n",
+        stem.c_str(), static_cast<double>(base_flops) / 1e6, base_accuracy,
+        static_cast<long long>(a.pruningnet_steps),
+        pruningnet.value("reused", false) ? " (reused)" : "", static_cast<long long>(a.evaluations),
+        a.recipe.c_str(), static_cast<long long>(a.train_steps),
+        static_cast<long long>(data.test.size()));
+    std::printf("%-12s %26s %18s %18s %14s\n", "FLOPs level", "MFLOPs searched / uniform",
+                "searched accuracy", "uniform accuracy", "gain (points)");
+    bool every_level = true;
+    std::optional<double> gain_at_target;
+    for (const auto& row : result["levels"]) {
+      const double level = row["flops_fraction"].get<double>();
+      const bool has_searched = !row["searched_accuracy"].is_null();
+      char mflops[64], searched[32] = "none", gain[32] = "n/a";
+      const double uniform_mflops = row["uniform_flops"].get<double>() / 1e6;
+      if (has_searched) {
+        std::snprintf(mflops, sizeof mflops, "%.2f / %.2f",
+                      row["searched_flops"].get<double>() / 1e6, uniform_mflops);
+        std::snprintf(searched, sizeof searched, "%.4f", row["searched_accuracy"].get<double>());
+        std::snprintf(gain, sizeof gain, "%+.2f", row["gain_points"].get<double>());
+      } else {
+        std::snprintf(mflops, sizeof mflops, "- / %.2f", uniform_mflops);
+      }
+      std::printf("%11.0f%% %26s %18s %18.4f %14s\n", 100 * level, mflops, searched,
+                  row["uniform_accuracy"].get<double>(), gain);
+      every_level = every_level && has_searched && row["gain_points"].get<double>() >= 0;
+      if (std::abs(level - kTargetLevel) < 1e-9 && has_searched)
+        gain_at_target = row["gain_points"].get<double>();
+    }
+    result["targets"] = {
+        {"searched_ge_uniform_every_level", every_level},
+        {"gain_at_25_points", or_null(gain_at_target)},
+        {"gain_at_25_ge_1_point",
+         gain_at_target ? nlohmann::json(*gain_at_target >= kTargetGainPoints) : nullptr}};
+    char gain_text[32] = "n/a";
+    if (gain_at_target) std::snprintf(gain_text, sizeof gain_text, "%+.2f", *gain_at_target);
+    std::printf(
+        "\ntargets: searched >= uniform at every level: %s; gain at %.0f%% FLOPs: %s points "
+        "(>= %.0f: %s)\n",
+        every_level ? "true" : "false", 100 * kTargetLevel, gain_text, kTargetGainPoints,
+        result["targets"]["gain_at_25_ge_1_point"].dump().c_str());
+
+    result["baseline"] = {
+        {"model", a.model}, {"flops", base_flops}, {"test_accuracy", base_accuracy}};
+    result["pruningnet"] = pruningnet;
+    result["context"] = bench::context("metaprune", a.threads, a.seed,
+                                       {{"model", a.model},
+                                        {"levels", levels},
+                                        {"pruningnet_steps", a.pruningnet_steps},
+                                        {"evaluations", a.evaluations},
+                                        {"train_steps", a.train_steps},
+                                        {"recipe", a.recipe},
+                                        {"lr", a.lr},
+                                        {"channel_multiple", a.channel_multiple},
+                                        {"keep", kKeep},
+                                        {"validation_images", a.validation_images},
+                                        {"bn_batches", a.bn_batches},
+                                        {"uniform_grid", kUniformGrid}});
+    if (!search_context.is_null()) result["context"]["search"] = search_context;
+    result["context"]["seconds"] = elapsed();
+    bench::write_json(a.out, result);
+    std::printf("\nwritten: %s (%.0f s)\n", a.out.c_str(), elapsed());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench metaprune: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,104 @@
+// Pre-screening with the learned accuracy predictor: what gets screened out, and that the
+// screener's state is a function of the run's evaluations alone (so resume screens alike).
+
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "graph/errors.h"
+#include "models/zoo.h"
+#include "policies/compress.h"
+#include "search/screen.h"
+
+using namespace tightfit;
+
+namespace {
+
+const policies::DecisionPoints& points() {
+  static const auto dp =
+      policies::decision_points(models::make_model("resnet8", models::default_options("resnet8")));
+  return dp;
+}
+
+/// Accuracy grows with the mean keep fraction; latency and size too.
+search::Evaluation synthetic(double keep, int64_t index) {
+  search::Evaluation e;
+  e.index = index;
+  for (const auto& c : points().channels) e.policy.keep[c.id] = keep;
+  e.accuracy = 0.3 + 0.6 * keep;
+  e.latency_ms = keep;
+  e.size_bytes = static_cast<int64_t>(1000 * keep);
+  return e;
+}
+
+std::vector<search::Evaluation> history(size_t n) {
+  std::mt19937_64 rng(5);
+  const std::vector<double> keeps = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
+  std::vector<search::Evaluation> h;
+  for (size_t i = 0; i < n; ++i) {
+    auto e = synthetic(keeps[rng() % keeps.size()], static_cast<int64_t>(i));
+    // Vary single groups so the encodings differ.
+    const auto& c = points().channels[rng() % points().channels.size()];
+    e.policy.keep[c.id] = keeps[rng() % keeps.size()];
+    h.push_back(e);
+  }
+  return h;
+}
+
+search::ScreenConfig config() {
+  return search::ScreenConfig::from_json(
+      {{"min_samples", 20}, {"refit_every", 10}, {"seed", 1}, {"margin", 1.0}}, "screen");
+}
+
+}  // namespace
+
+TEST_CASE("the screener skips candidates predicted to be dominated", "[search][screen]") {
+  search::Screener s(config(), points());
+  auto h = history(15);
+  // Too few real scores: nothing is screened.
+  auto slow_small = synthetic(0.25, 100);
+  slow_small.latency_ms = 5.0;  // as small a network as any, yet slower than everything
+  slow_small.size_bytes = 5000;
+  CHECK_FALSE(s.screen(slow_small, h));
+  h = history(45);
+  const auto predicted = s.screen(slow_small, h);
+  REQUIRE(predicted);
+  CHECK(*predicted == Approx(0.45).margin(0.1));
+  // A candidate as fast and small as the best ones is scored.
+  auto fast = synthetic(0.25, 101);
+  fast.latency_ms = 0.01;
+  fast.size_bytes = 1;
+  CHECK_FALSE(s.screen(fast, h));
+  // Predicted and failed evaluations never count as real scores.
+  auto predicted_eval = synthetic(1.0, 102);
+  predicted_eval.accuracy_source = "predictor";
+  CHECK_FALSE(search::is_real_score(predicted_eval));
+  const auto summary = s.summary();
+  CHECK(summary["fits"] == 1);
+  CHECK(summary["fitted_on"] == 40);
+  CHECK(summary["screened"] == 1);
+}
+
+TEST_CASE("the screener's state depends only on the evaluations so far", "[search][screen]") {
+  const auto h = history(45);
+  auto probe = synthetic(0.5, 200);
+  probe.latency_ms = 3.0;
+  probe.size_bytes = 3000;
+  // One screener saw the run grow step by step; another starts at the end (a resumed run).
+  search::Screener grown(config(), points()), resumed(config(), points());
+  for (size_t n = 1; n <= h.size(); ++n)
+    grown.screen(probe, std::vector<search::Evaluation>(h.begin(), h.begin() + n));
+  const auto a = grown.screen(probe, h);
+  const auto b = resumed.screen(probe, h);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(*a == *b);
+}
+
+TEST_CASE("screen config is strict", "[search][screen]") {
+  CHECK_THROWS_WITH(search::ScreenConfig::from_json({{"hiden", 3}}, "screen"),
+                    Catch::Contains("valid keys"));
+  CHECK_THROWS_AS(search::ScreenConfig::from_json({{"margin", -1}}, "screen"), ConfigError);
+  CHECK_THROWS_AS(search::ScreenConfig::from_json({{"refit_every", 0}}, "screen"), ConfigError);
+  CHECK(search::ScreenConfig::from_json(config().to_json(), "screen").to_json() ==
+        config().to_json());
+}
