@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   Args a;
   app.add_option("--model", a.model, "Trained network (trained first when missing)")
       ->capture_default_str();
+  app.add_option("--zoo", a.zoo, "Zoo model trained into --model when it is missing")
+      ->capture_default_str();
   app.add_option("--out", a.out, "JSON result")->capture_default_str();
   app.add_option("--samples", a.samples, "Random policies scored")->capture_default_str();
   app.add_option("--reference-steps", a.reference_steps, "Fine-tuning steps of the reference")
