@@ -692,14 +692,15 @@ PruningNetEvaluatorConfig PruningNetEvaluatorConfig::from_json(const nlohmann::j
     throw ConfigError(where + ".path is missing: name the PruningNet file (train one with `" +
                       kTrainHint + "`)");
   c.path = get_or(obj, "path", c.path, where);
-  c.bn_batches = get_or(obj, "bn_batches", c.bn_batches, where);
-  c.batch_size = get_or(obj, "batch_size", c.batch_size, where);
-  c.validation_images = get_or(obj, "validation_images", c.validation_images, where);
-  c.seed = get_or(obj, "seed", c.seed, where);
-  c.threads = get_or(obj, "threads", c.threads, where);
-  if (c.bn_batches < 0 || c.batch_size < 1 || c.validation_images < 1 || c.threads < 1)
-    throw ConfigError(where +
-                      ": bn_batches must be >= 0, batch_size, validation_images and threads >= 1");
+  // The scoring keys are bn-recal's, parsed and checked by its config.
+  nlohmann::json scoring = obj;
+  scoring.erase("path");
+  const auto score = BnRecalConfig::from_json(scoring, where);
+  c.bn_batches = score.bn_batches;
+  c.batch_size = score.batch_size;
+  c.validation_images = score.validation_images;
+  c.seed = score.seed;
+  c.threads = score.threads;
   if (!std::filesystem::exists(c.path))
     throw ConfigError(where + ".path: PruningNet file '" + c.path +
                       "' does not exist; train one with `tightfit metaprune train --model "
@@ -742,9 +743,7 @@ AccuracyResult PruningNetEvaluator::evaluate(const policies::CompressedNetwork& 
                                              const graph::Network& original) {
   // A file for another network is the user's mistake, not the candidate's: it throws.
   const PruningNet& pruningnet = pruningnet_for(original);
-  const auto t0 = Clock::now();
-  AccuracyResult r;
-  try {
+  return timed_evaluation([&] {
     at::set_num_threads(config_.threads);
     torch::NoGradGuard no_grad;
     auto recalibrated = [&](graph::Network& net) {
@@ -781,18 +780,13 @@ AccuracyResult PruningNetEvaluator::evaluate(const policies::CompressedNetwork& 
       recalibrated(net);
     }
 
-    graph::Executor ex(net);
-    const auto e =
-        models::evaluate(ex, data_.validation, data_.mean, data_.std, config_.validation_images);
-    r.accuracy = e.accuracy;
-    r.loss = e.loss;
-    r.images = e.images;
-  } catch (const std::exception& e) {
-    r = AccuracyResult{};
-    r.error = "pruningnet: " + std::string(e.what());
-  }
-  r.seconds = seconds_since(t0);
-  return r;
+    // Already recalibrated: scored as `subset` scores.
+    BnRecalConfig score;
+    score.bn_batches = 0;
+    score.validation_images = config_.validation_images;
+    score.threads = config_.threads;
+    return score_subset(net, score, data_);
+  });
 }
 
 }  // namespace tightfit::evaluators
