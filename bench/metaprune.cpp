@@ -36,6 +36,7 @@
 #include "graph/errors.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
+#include "graph/timing.h"
 #include "models/train.h"
 #include "policies/compress.h"
 #include "search/config.h"
@@ -45,8 +46,6 @@
 using namespace tightfit;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model = "runs/models/resnet20.tfn";
@@ -216,7 +215,7 @@ Trained train_and_score(const graph::Network& net, const policies::Policy& polic
     models::train_model(compressed.net, data, o);
   }
   t.accuracy = test_accuracy(compressed.net, data);
-  t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  t.seconds = seconds_since(t0);
   return t;
 }
 
@@ -347,7 +346,7 @@ int main(int argc, char** argv) {
 
   try {
     const auto t_bench = Clock::now();
-    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t_bench).count(); };
+    auto elapsed = [&] { return seconds_since(t_bench); };
     const auto levels = parse_levels(a.levels);
     at::set_num_threads(a.threads);
     const auto data = datasets::load_fashion_mnist();
@@ -415,7 +414,7 @@ int main(int argc, char** argv) {
                    static_cast<double>(max_flops) / 1e6);
       const auto t_search = Clock::now();
       const auto run = search::run_search(config, opts);
-      const double search_seconds = std::chrono::duration<double>(Clock::now() - t_search).count();
+      const double search_seconds = seconds_since(t_search);
       if (search_context.is_null()) search_context = run.context;
 
       const search::Evaluation* best = nullptr;

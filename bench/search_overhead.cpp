@@ -1,22 +1,15 @@
 // bench search_overhead: what the search engine itself costs per candidate, and what a second
 // accuracy worker buys.
-//   overhead_share     One random search (LUT latency cost) is timed as a whole; then, outside the
-//                      controller, every candidate it computed is applied, its latency predicted
-//                      by the same table and its accuracy scored by the same evaluator, each
-//                      timed. Engine time = search wall time - set-up (network, data, evaluator,
-//                      table; timed here) - end-to-end measurement of the front (timed here) -
-//                      (prediction + accuracy) of every candidate. Its share is engine time over
-//                      prediction + accuracy time. Apply is engine time; it is reported on its
-//                      own too, and so is counting size and FLOPs. Nothing in the controller is
-//                      instrumented.
+//   overhead_share     One random search (LUT latency cost), timed inside the controller
+//                      (search::RunStats): engine time (the search loop's wall time minus the
+//                      evaluations' latency prediction and accuracy scoring: applying policies,
+//                      counting size and FLOPs, the strategy, the journal with its fsyncs, keys,
+//                      caches, progress) over evaluation time (prediction + accuracy).
 //   speedup_2_threads  The same search with evaluator "parallel": 2 over "parallel": 1 (one
 //                      LibTorch thread per evaluation in both): candidates per second of the
 //                      strategy's batches (the evaluations' eval_seconds, summed).
 // Prints a table and writes {"overhead_share", "speedup_2_threads", "overhead", "parallel",
 // "context"}.
-
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -24,19 +17,13 @@
 #include <filesystem>
 
 #include "bench/bench_util.h"
-#include "evaluators/cost.h"
-#include "evaluators/evaluator.h"
-#include "graph/serialize.h"
-#include "latency_models/lut.h"
+#include "graph/timing.h"
 #include "search/config.h"
 #include "search/controller.h"
-#include "targets/target.h"
 
 using namespace tightfit;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model = "runs/models/vgg_small.tfn";
@@ -47,10 +34,6 @@ struct Args {
   int64_t bn_batches = 5;
   uint64_t seed = 1;
 };
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 /// The search of this bench; `parallel` accuracy workers, one LibTorch thread each.
 nlohmann::json search_config(const Args& a, const std::string& lut_path, int64_t parallel,
@@ -89,14 +72,6 @@ Run run(const nlohmann::json& config_json, const std::string& out_dir) {
   r.result = search::run_search(config, opts);
   r.seconds = seconds_since(t0);
   return r;
-}
-
-/// Every candidate the run computed (not cached), baseline first.
-std::vector<const search::Evaluation*> computed(const search::SearchResult& r) {
-  std::vector<const search::Evaluation*> out = {&r.baseline};
-  for (const auto& e : r.evaluations)
-    if (!e.cached) out.push_back(&e);
-  return out;
 }
 
 /// Candidates per second of the strategy's batches (baseline and uniforms run one at a time).
@@ -141,53 +116,9 @@ int main(int argc, char** argv) {
     const auto one = run(search_config(a, lut_path, 1, a.evaluations), a.results + "/parallel_1");
     const auto two = run(search_config(a, lut_path, 2, a.evaluations), a.results + "/parallel_2");
 
-    // Set-up of a run, as the controller does it.
-    const auto config =
-        search::SearchConfig::from_json(search_config(a, lut_path, 1, a.evaluations), "bench");
-    auto t0 = Clock::now();
-    const auto net = graph::load_network(a.model);
-    datasets::SplitOptions split;
-    split.validation_count = config.validation_count;
-    const auto data = datasets::load_fashion_mnist(config.data_dir, split);
-    auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
-    auto target = targets::make_target(config.target);
-    latency_models::LutContext lut_context;
-    auto lut = latency_models::LookupTable::load(lut_path, lut_context);
-    const double setup_s = seconds_since(t0);
-
-    // The front's end-to-end measurement, as the controller does it.
-    policies::ApplyOptions apply_opts;
-    apply_opts.channel_multiple = config.space.channel_multiple;
-    t0 = Clock::now();
-    for (size_t i : one.result.front) {
-      const auto c = policies::apply(net, one.result.evaluations[i].policy, apply_opts);
-      target->measure(c, config.measure);
-    }
-    const double front_s = seconds_since(t0);
-
-    // Each computed candidate again: apply, cost counting, prediction, accuracy, each timed; the
-    // evaluator runs in a one-worker TBB arena, as the controller calls it.
-    tbb::task_arena arena(1);
-    double apply_s = 0, count_s = 0, predict_s = 0, accuracy_s = 0;
-    const auto candidates = computed(one.result);
-    for (const auto* e : candidates) {
-      t0 = Clock::now();
-      const auto c = policies::apply(net, e->policy, apply_opts);
-      apply_s += seconds_since(t0);
-      t0 = Clock::now();
-      evaluators::count_cost(c);
-      count_s += seconds_since(t0);
-      t0 = Clock::now();
-      lut.predict({&c});
-      predict_s += seconds_since(t0);
-      t0 = Clock::now();
-      arena.execute([&] { tbb::parallel_for(0, 1, [&](int) { evaluator->evaluate(c, net); }); });
-      accuracy_s += seconds_since(t0);
-    }
-    const double n = static_cast<double>(candidates.size());
-    const double evaluation_s = predict_s + accuracy_s;
-    const double engine_s = one.seconds - setup_s - front_s - evaluation_s;
-    const double share = engine_s / evaluation_s;
+    const auto& stats = one.result.stats;
+    const double n = static_cast<double>(std::max<int64_t>(stats.computed, 1));
+    const double share = stats.overhead_share();
 
     int64_t count_1 = 0, count_2 = 0;
     double batch_s_1 = 0, batch_s_2 = 0;
@@ -200,18 +131,22 @@ int main(int argc, char** argv) {
         "images, %lld BN batches)\n",
         a.evaluations, stem.c_str(), static_cast<long long>(a.validation_images),
         static_cast<long long>(a.bn_batches));
-    std::printf("%-34s %10s %14s\n", "part", "seconds", "ms/candidate");
+    std::printf("%-42s %10s %14s\n", "part", "seconds", "ms/candidate");
     auto row = [&](const char* what, double s) {
-      std::printf("%-34s %10.3f %14.3f\n", what, s, 1e3 * s / n);
+      std::printf("%-42s %10.3f %14.3f\n", what, s, 1e3 * s / n);
     };
     row("run_search wall time", one.seconds);
-    row("  set-up (load net, data, table)", setup_s);
-    row("  front measured end to end", front_s);
-    row("  accuracy (evaluator)", accuracy_s);
-    row("  latency (table prediction)", predict_s);
-    row("  engine (the rest)", engine_s);
-    row("    of which apply", apply_s);
-    row("    of which cost counting", count_s);
+    row("  set-up (load net, data, table)", stats.setup);
+    row("  search loop", stats.loop);
+    row("    accuracy (evaluator)", stats.accuracy);
+    row("    latency (table prediction)", stats.latency);
+    row("    engine (the rest of the loop)", stats.engine());
+    row("      apply policy", stats.apply);
+    row("      count size and FLOPs", stats.count_cost);
+    row("      strategy ask/tell", stats.strategy);
+    row("      journal (fsynced)", stats.journal);
+    row("      keys, caches, progress", stats.other());
+    row("  after the loop (front measured, files)", stats.finish);
     std::printf("candidates computed: %.0f   overhead_share: %.4f\n\n", n, share);
 
     std::printf("parallel accuracy workers (1 LibTorch thread each), strategy's batches\n");
@@ -226,18 +161,9 @@ int main(int argc, char** argv) {
     nlohmann::json result;
     result["overhead_share"] = share;
     result["speedup_2_threads"] = speedup;
-    result["overhead"] = {{"candidates", candidates.size()},
-                          {"search_seconds", one.seconds},
-                          {"setup_seconds", setup_s},
-                          {"front_measure_seconds", front_s},
-                          {"front_size", one.result.front.size()},
-                          {"accuracy_seconds", accuracy_s},
-                          {"predict_seconds", predict_s},
-                          {"engine_seconds", engine_s},
-                          {"apply_seconds", apply_s},
-                          {"count_cost_seconds", count_s},
-                          {"engine_ms_per_candidate", 1e3 * engine_s / n},
-                          {"evaluation_ms_per_candidate", 1e3 * evaluation_s / n}};
+    result["overhead"] = stats.to_json();
+    result["overhead"]["search_seconds"] = one.seconds;
+    result["overhead"]["front_size"] = one.result.front.size();
     result["parallel"] = {
         {"1",
          {{"candidates", count_1}, {"batch_seconds", batch_s_1}, {"wall_seconds", one.seconds}}},

@@ -30,6 +30,7 @@
 
 #include "bench/bench_util.h"
 #include "graph/serialize.h"
+#include "graph/timing.h"
 #include "policies/compress.h"
 #include "search/config.h"
 #include "search/controller.h"
@@ -38,8 +39,6 @@
 using namespace tightfit;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string model = "runs/models/resnet20.tfn";
@@ -162,7 +161,7 @@ int main(int argc, char** argv) {
 
   try {
     const auto t_bench = Clock::now();
-    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t_bench).count(); };
+    auto elapsed = [&] { return seconds_since(t_bench); };
     if (!std::filesystem::exists(a.model)) {
       const auto data = datasets::load_fashion_mnist();
       bench::trained_model(a.model, a.zoo, kTrainEpochs, data, a.threads);
@@ -205,7 +204,7 @@ int main(int argc, char** argv) {
         r.profiled_table = !std::filesystem::exists(lut_path);
         const auto t0 = Clock::now();
         r.result = search::run_search(config, opts);
-        r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        r.seconds = seconds_since(t0);
         std::fprintf(stderr, "[bench] %s seed %d: %.0f s%s (total %.0f s)\n", strategy.c_str(), s,
                      r.seconds, r.profiled_table ? ", table profiled" : "", elapsed());
         runs.push_back(std::move(r));

@@ -56,22 +56,17 @@
 #include "graph/errors.h"
 #include "graph/executor.h"
 #include "graph/json_util.h"
+#include "graph/timing.h"
 #include "models/train.h"
 
 namespace tightfit::evaluators {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr char kMagic[8] = {'T', 'F', 'I', 'T', 'P', 'N', 'T', '1'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kPrefixBytes = sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t);
 constexpr const char* kTrainHint = "tightfit metaprune train --model <model> --out <file>";
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 template <typename T>
 void put(std::string& buf, T v) {

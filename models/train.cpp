@@ -10,16 +10,9 @@
 
 #include "datasets/batches.h"
 #include "graph/errors.h"
+#include "graph/timing.h"
 
 namespace tightfit::models {
-
-namespace {
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-}  // namespace
 
 EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set, float mean, float std,
                     int64_t limit, int64_t batch_size) {

@@ -23,6 +23,7 @@
 #include "evaluators/finetune.h"
 #include "graph/json_util.h"
 #include "graph/serialize.h"
+#include "graph/timing.h"
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
@@ -37,8 +38,6 @@
 namespace tightfit::search {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 /// The JSON pointers at which two configs differ (at most a few, for the message).
 std::string config_difference(const nlohmann::json& before, const nlohmann::json& now) {
@@ -347,16 +346,24 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
           " earlier evaluations of this network, evaluator and target");
   }
   // Cost first (latency timed while nothing else runs), accuracy second (in parallel).
+  RunStats stats;
   auto compute_cost = [&](const policies::Policy& policy, Evaluation& e,
                           policies::CompressedNetwork& candidate) {
     e.policy = policy;
     e.latency_source = lut ? "lut" : "measured";
     try {
-      candidate = policies::apply(net, policy, apply_opts);
-      const auto cost = evaluators::count_cost(candidate);
-      e.size_bytes = cost.size_bytes;
-      e.params = cost.params;
-      e.flops = cost.flops;
+      {
+        ScopedSeconds timed(stats.apply);
+        candidate = policies::apply(net, policy, apply_opts);
+      }
+      {
+        ScopedSeconds timed(stats.count_cost);
+        const auto cost = evaluators::count_cost(candidate);
+        e.size_bytes = cost.size_bytes;
+        e.params = cost.params;
+        e.flops = cost.flops;
+      }
+      ScopedSeconds timed(stats.latency);
       if (lut) {
         e.latency_ms = lut->predict({&candidate}).front();
       } else {
@@ -479,11 +486,15 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     }
     std::vector<policies::CompressedNetwork> candidates(fresh.size());
     std::vector<size_t> scored;  // positions in `fresh` the proxy scores
+    stats.computed += static_cast<int64_t>(fresh.size());
     for (size_t k = 0; k < fresh.size(); ++k) {
       compute_cost(batch[fresh[k]], out[fresh[k]], candidates[k]);
       Evaluation& e = out[fresh[k]];
-      const auto predicted =
-          screener && kind == "search" ? screener->screen(e, result.evaluations) : std::nullopt;
+      std::optional<double> predicted;
+      if (screener && kind == "search") {
+        ScopedSeconds timed(stats.screen);
+        predicted = screener->screen(e, result.evaluations);
+      }
       if (predicted) {
         e.accuracy = *predicted;
         e.accuracy_source = "predictor";
@@ -491,16 +502,20 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
         scored.push_back(k);
       }
     }
-    arena.execute([&] {
-      tbb::parallel_for(size_t{0}, scored.size(), [&](size_t s) {
-        compute_accuracy(out[fresh[scored[s]]], candidates[scored[s]]);
+    {
+      ScopedSeconds timed(stats.accuracy);
+      arena.execute([&] {
+        tbb::parallel_for(size_t{0}, scored.size(), [&](size_t s) {
+          compute_accuracy(out[fresh[scored[s]]], candidates[scored[s]]);
+        });
       });
-    });
-    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    const double seconds = seconds_since(t0);
     for (size_t k : fresh) {
       out[k].eval_seconds = seconds / static_cast<double>(fresh.size());
       cache.emplace(batch[k].to_json().dump(), out[k]);
       if (shared_cache && out[k].ok() && out[k].accuracy_source == "proxy") {
+        ScopedSeconds timed(stats.journal);
         *shared_cache << nlohmann::json{{"context", context_key},
                                         {"policy", batch[k].to_json()},
                                         {"evaluation", out[k].to_json()}}
@@ -516,6 +531,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
       out[pos].cached = true;
       out[pos].eval_seconds = 0;
     }
+    ScopedSeconds timed(stats.journal);
     for (size_t i = 0; i < out.size(); ++i)
       if (!from_journal[i]) journal.append(out[i].to_json());
     return out;
@@ -524,6 +540,9 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     return evaluate_batch({policy}, index, kind).front();
   };
 
+  stats = RunStats();  // the budget check's costing above is set-up
+  stats.setup = seconds_since(t_start);
+  const auto t_loop = Clock::now();
   say("baseline: evaluating the uncompressed network");
   result.baseline = evaluate(policies::Policy{}, -1, "baseline");
   if (!result.baseline.ok())
@@ -543,7 +562,11 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
 
   double best_accuracy = 0;
   for (;;) {
-    const auto asked = strategy->ask(static_cast<size_t>(config.ask_batch));
+    std::vector<policies::Policy> asked;
+    {
+      ScopedSeconds timed(stats.strategy);
+      asked = strategy->ask(static_cast<size_t>(config.ask_batch));
+    }
     if (asked.empty()) break;
     const std::vector<Evaluation> told = evaluate_batch(asked, next_index, "search");
     next_index += static_cast<int64_t>(asked.size());
@@ -551,9 +574,12 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
       if (is_real_score(e)) best_accuracy = std::max(best_accuracy, e.accuracy);
       result.evaluations.push_back(e);
     }
-    strategy->tell(told);
+    {
+      ScopedSeconds timed(stats.strategy);
+      strategy->tell(told);
+    }
     if (opts.progress && replay.empty()) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t_start).count();
+      const double elapsed = seconds_since(t_start);
       const size_t front_size = pareto_front(result.evaluations).size();
       int64_t total = -1;
       if (config.strategy_config.contains("evaluations"))
@@ -572,6 +598,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
       say(os.str());
     }
   }
+  stats.loop = seconds_since(t_loop);
+  const auto t_finish = Clock::now();
   result.front = pareto_front(result.evaluations);
 
   // With predicted latency, the front is measured for real; both figures are kept.
@@ -628,6 +656,9 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   }
 
   if (screener) result.context["screen"] = screener->summary();
+  stats.finish = seconds_since(t_finish);  // the report files below take milliseconds
+  result.stats = stats;
+  result.context["run_stats"] = stats.to_json();
   result.context["finished"] = now_utc();
   result.context["evaluations"] = result.evaluations.size();
   result.context["replayed"] = result.replayed;
@@ -663,6 +694,27 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   write_text(out / "front.csv", csv.str());
   write_report(out.string());
   return result;
+}
+
+nlohmann::json RunStats::to_json() const {
+  const double n = computed > 0 ? static_cast<double>(computed) : 1.0;
+  return {{"computed", computed},
+          {"seconds",
+           {{"setup", setup},
+            {"loop", loop},
+            {"latency", latency},
+            {"accuracy", accuracy},
+            {"engine", engine()},
+            {"apply", apply},
+            {"count_cost", count_cost},
+            {"strategy", strategy},
+            {"screen", screen},
+            {"journal", journal},
+            {"other", other()},
+            {"finish", finish}}},
+          {"ms_per_candidate",
+           {{"evaluation", 1e3 * evaluation() / n}, {"engine", 1e3 * engine() / n}}},
+          {"overhead_share", overhead_share()}};
 }
 
 std::string front_table(const SearchResult& r) {

@@ -141,6 +141,24 @@ TEST_CASE("a small search writes a journal and a consistent front", "[search][e2
     CHECK(e.flops <= r.baseline.flops);
   }
 
+  // Where the time went: every candidate computed once (the baseline too), the parts add up
+  // within the loop's wall time, and they are in the results' context.
+  int64_t computed = 1;
+  for (const auto& e : r.evaluations) computed += e.cached ? 0 : 1;
+  const auto& stats = r.stats;
+  CHECK(stats.computed == computed);
+  CHECK(stats.setup > 0);
+  CHECK(stats.accuracy > 0);
+  CHECK(stats.latency > 0);
+  for (double part : {stats.apply, stats.count_cost, stats.strategy, stats.journal})
+    CHECK(part >= 0);
+  CHECK(stats.screen == 0);
+  CHECK(stats.evaluation() + stats.apply + stats.count_cost + stats.strategy + stats.journal <=
+        stats.loop);
+  CHECK(stats.other() >= 0);
+  CHECK(stats.overhead_share() == Approx(stats.engine() / stats.evaluation()));
+  CHECK(front["context"]["run_stats"]["computed"] == computed);
+
   // Invariant 5: the same seed gives the same policies and accuracies (latency aside).
   opts.out_dir = (dir / "again").string();
   const auto again = search::run_search(config, opts);
