@@ -275,26 +275,35 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   const datasets::Split data = config.load_data();
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
   std::optional<latency_models::LookupTable> lut;
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = config.space.channel_multiple;
   // Strategies that plan with latency (netadapt) get the table's prediction, never a run.
   LatencyPredictor predict_latency;
   if (config.latency_cost == "lut")  // the table is loaded below
     predict_latency = [&](const policies::Policy& p) {
-      policies::ApplyOptions o;
-      o.channel_multiple = config.space.channel_multiple;
-      const auto c = policies::apply(net, p, o);
+      const auto c = policies::apply(net, p, apply_opts);
       return lut->predict({&c}).front();
     };
+  // Strategies with budgets check proposals before asking for them: counted size and FLOPs, and
+  // the table's latency when there is one.
+  const CostPredictor predict_cost = [&](const policies::Policy& p) {
+    const auto c = policies::apply(net, p, apply_opts);
+    const auto counted = evaluators::count_cost(c);
+    PredictedCost out;
+    out.size_bytes = counted.size_bytes;
+    out.flops = counted.flops;
+    if (lut) out.latency_ms = lut->predict({&c}).front();
+    return out;
+  };
   // The strategy's config is checked before the (possibly long) profiling; the strategy that
   // runs is built once the table is there, since netadapt predicts from its first step on.
   const LatencyPredictor unused = [](const policies::Policy&) { return 0.0; };
   make_strategy(config.strategy, config.strategy_config, space, config.seed,
                 predict_latency ? unused : LatencyPredictor());
   if (config.latency_cost == "lut") lut = latency_table(config, net, space, *target, say);
-  auto strategy =
-      make_strategy(config.strategy, config.strategy_config, space, config.seed, predict_latency);
+  auto strategy = make_strategy(config.strategy, config.strategy_config, space, config.seed,
+                                predict_latency, predict_cost);
 
-  policies::ApplyOptions apply_opts;
-  apply_opts.channel_multiple = config.space.channel_multiple;
   std::unique_ptr<Screener> screener;
   if (!config.screen.is_null())
     screener = std::make_unique<Screener>(ScreenConfig::from_json(config.screen, "screen"), points);

@@ -31,12 +31,23 @@ class Strategy {
 /// controller, which owns the model.
 using LatencyPredictor = std::function<double(const policies::Policy&)>;
 
+/// What a policy costs, known before it is evaluated: size and FLOPs counted on the compressed
+/// network, latency predicted by the lookup table (negative when the run measures latency).
+struct PredictedCost {
+  double latency_ms = -1;
+  int64_t size_bytes = 0;
+  int64_t flops = 0;
+};
+/// Strategies with budgets (evolution) use it to reject over-budget proposals before they are
+/// evaluated, as MetaPruning does; the controller supplies it.
+using CostPredictor = std::function<PredictedCost(const policies::Policy&)>;
+
 /// Builds strategy `name` from its config section (unknown keys rejected). Throws ConfigError
 /// listing the known names on a miss, or when the strategy needs a latency predictor and
 /// `predictor` is empty.
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
                                         const SearchSpace& space, uint64_t seed,
-                                        LatencyPredictor predictor = {});
+                                        LatencyPredictor predictor = {}, CostPredictor cost = {});
 std::vector<std::string> strategy_names();
 
 }  // namespace tightfit::search

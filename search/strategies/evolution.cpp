@@ -49,8 +49,16 @@ EvolutionConfig EvolutionConfig::from_json(const nlohmann::json& j, const std::s
 }
 
 EvolutionStrategy::EvolutionStrategy(EvolutionConfig config, const SearchSpace& space,
-                                     uint64_t seed)
-    : config_(config), space_(space), rng_(seed), proposals_(space) {}
+                                     uint64_t seed, CostPredictor cost)
+    : config_(config), space_(space), rng_(seed), proposals_(space) {
+  if (!cost || !config_.constrained()) return;
+  proposals_.set_filter([this, cost = std::move(cost)](const policies::Policy& p) {
+    const PredictedCost c = cost(p);
+    return !(config_.max_flops && c.flops > *config_.max_flops) &&
+           !(config_.max_size_bytes && c.size_bytes > *config_.max_size_bytes) &&
+           !(config_.max_latency_ms && c.latency_ms >= 0 && c.latency_ms > *config_.max_latency_ms);
+  });
+}
 
 double EvolutionStrategy::fitness(const Evaluation& e) const {
   constexpr double kRejected = -std::numeric_limits<double>::infinity();

@@ -40,7 +40,10 @@ struct EvolutionConfig {
 
 class EvolutionStrategy : public Strategy {
  public:
-  EvolutionStrategy(EvolutionConfig config, const SearchSpace& space, uint64_t seed);
+  /// With `cost`, proposals over a size or FLOPs budget (and over a latency budget when `cost`
+  /// predicts latency) are rejected before they are asked for, never evaluated.
+  EvolutionStrategy(EvolutionConfig config, const SearchSpace& space, uint64_t seed,
+                    CostPredictor cost = {});
   std::string name() const override { return "evolution"; }
   std::vector<policies::Policy> ask(size_t n) override;
   void tell(const std::vector<Evaluation>& results) override;
@@ -53,6 +56,8 @@ class EvolutionStrategy : public Strategy {
   std::vector<Evaluation> parents() const;
   /// The best candidate within budget so far, if any.
   std::optional<Evaluation> best() const;
+  /// Proposals rejected before evaluation, by the predicted cost.
+  int64_t rejected_before_evaluation() const { return proposals_.filtered(); }
 
  private:
   void next_generation();

@@ -47,6 +47,10 @@ void Generation::tell(const std::vector<Evaluation>& results) {
 bool Proposals::offer(const Genome& genome, std::vector<Candidate>& out) {
   policies::Policy p = space_.decode(genome);
   if (!seen_.insert(p.key()).second) return false;
+  if (admit_ && !admit_(p)) {
+    ++filtered_;
+    return false;
+  }
   out.push_back({genome, std::move(p), Evaluation{}});
   return true;
 }

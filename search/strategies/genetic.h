@@ -3,6 +3,7 @@
 // mutation, uniform crossover, and a generation that is handed out through ask() in slices and
 // filled in through tell() in the same order.
 
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -59,7 +60,12 @@ class Generation {
 class Proposals {
  public:
   explicit Proposals(const SearchSpace& space) : space_(space) {}
-  /// Adds the candidate of `genome` to `out` when its policy was never proposed; returns whether.
+  /// Only policies `admit` accepts are proposed from now on (e.g. those within a budget).
+  void set_filter(std::function<bool(const policies::Policy&)> admit) { admit_ = std::move(admit); }
+  /// Policies the filter turned away so far.
+  int64_t filtered() const { return filtered_; }
+  /// Adds the candidate of `genome` to `out` when its policy was never proposed and the filter
+  /// admits it; returns whether.
   bool offer(const Genome& genome, std::vector<Candidate>& out);
   /// Adds up to `n` fresh random candidates to `out`, trying at most `attempts` draws each.
   void add_random(size_t n, int64_t attempts, std::mt19937_64& rng, std::vector<Candidate>& out);
@@ -70,6 +76,8 @@ class Proposals {
  private:
   const SearchSpace& space_;
   std::set<std::string> seen_;
+  std::function<bool(const policies::Policy&)> admit_;
+  int64_t filtered_ = 0;
 };
 
 }  // namespace tightfit::search

@@ -12,17 +12,20 @@
 namespace tightfit::search {
 
 namespace {
-using Factory = std::function<std::unique_ptr<Strategy>(const nlohmann::json&, const SearchSpace&,
-                                                        uint64_t, const LatencyPredictor&)>;
+using Factory =
+    std::function<std::unique_ptr<Strategy>(const nlohmann::json&, const SearchSpace&, uint64_t,
+                                            const LatencyPredictor&, const CostPredictor&)>;
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> r = {
       {"evolution",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&) {
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&,
+          const CostPredictor& cost) {
          return std::make_unique<EvolutionStrategy>(EvolutionConfig::from_json(j, "strategy"), s,
-                                                    seed);
+                                                    seed, cost);
        }},
       {"netadapt",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t, const LatencyPredictor& p) {
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t, const LatencyPredictor& p,
+          const CostPredictor&) {
          // The config is checked first, so a typo is reported before the missing cost model.
          auto config = NetAdaptConfig::from_json(j, "strategy");
          if (!p)
@@ -32,11 +35,13 @@ const std::map<std::string, Factory>& registry() {
          return std::make_unique<NetAdaptStrategy>(config, s, p);
        }},
       {"nsga2",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&) {
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&,
+          const CostPredictor&) {
          return std::make_unique<Nsga2Strategy>(Nsga2Config::from_json(j, "strategy"), s, seed);
        }},
       {"random",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&) {
+       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&,
+          const CostPredictor&) {
          return std::make_unique<RandomStrategy>(RandomConfig::from_json(j, "strategy"), s, seed);
        }},
   };
@@ -52,12 +57,12 @@ std::vector<std::string> strategy_names() {
 
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
                                         const SearchSpace& space, uint64_t seed,
-                                        LatencyPredictor predictor) {
+                                        LatencyPredictor predictor, CostPredictor cost) {
   auto it = registry().find(name);
   if (it == registry().end())
     throw ConfigError("unknown strategy '" + name +
                       "'; valid strategies: " + join(strategy_names()));
-  return it->second(config, space, seed, predictor);
+  return it->second(config, space, seed, predictor, cost);
 }
 
 }  // namespace tightfit::search
