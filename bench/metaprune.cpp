@@ -1,16 +1,19 @@
 // bench metaprune: MetaPruning's headline comparison (Liu et al., ICCV 2019, Tables 1-2) on one
 // trained network: at each FLOPs level, the channel configuration an evolutionary search finds
-// with PruningNet-scored candidates against the uniform-width network of the same FLOPs, both
-// trained with the same recipe and budget and scored on the full Fashion-MNIST test split.
-//   1. PruningNet   trained for the network (pruning space's keep fractions and channel
-//                   multiple), saved to <results>/<stem>.pnet; a file there that was trained for
-//                   this network with the same steps, seed and configurations is reused.
+// against the uniform-width network of the same FLOPs, both trained with the same recipe and
+// budget and scored on the full Fashion-MNIST test split.
+//   1. proxy        --evaluator pruningnet (MetaPruning): a PruningNet trained for the network
+//                   (the space's keep fractions and channel multiple), saved to
+//                   <results>/<stem>.pnet; a file there trained for this network with the same
+//                   steps, seed and configurations is reused. --evaluator bn-recal (EagleEye):
+//                   the L1-pruned weights the finetune recipe starts from, BN re-estimated.
+//                   --evaluator finetune: those weights after --proxy-steps distilled steps.
 //   2. per level    FLOPs limit = level x the uncompressed network's FLOPs.
 //                   uniform: the largest keep fraction on a grid of kUniformGrid steps whose
 //                   network (channels_to_keep rounding) stays within the limit.
-//                   searched: `evolution` over a pruning-only space with the `pruningnet`
-//                   evaluator, over-limit candidates rejected (max_flops) and the search budget
-//                   set; the most accurate search candidate within the limit (by the proxy).
+//                   searched: `evolution` over a pruning-only space (--keep) scored by the proxy,
+//                   proposals over the limit rejected before evaluation (max_flops); the most
+//                   accurate search candidate within the limit (by the proxy).
 //                   Latency is not the point: the analytic roofline target costs nothing.
 //   3. recipe       finetune: the trained network's weights pruned by L1, SGD (momentum,
 //                   warm-up, cosine) for --train-steps; scratch: the same network re-initialized
@@ -57,6 +60,9 @@ struct Args {
   int64_t evaluations = 80;
   int64_t train_steps = 300;
   std::string recipe = "finetune";
+  std::string evaluator = "pruningnet";  // the search's proxy: pruningnet, bn-recal or finetune
+  int64_t proxy_steps = 30;              // finetune proxy: distilled SGD steps per candidate
+  std::vector<double> keep = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
   double lr = 0;  // 0: the recipe's (kFinetuneLr, kScratchLr)
   int64_t channel_multiple = 4;
   int64_t validation_images = 2000;
@@ -66,8 +72,6 @@ struct Args {
 };
 
 constexpr int kTrainEpochs = 2;  // --model missing: trained as search_quality trains it
-/// The pruning space, and the configurations the PruningNet is trained on.
-const std::vector<double> kKeep = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
 /// Uniform keep fractions tried: k / kUniformGrid; finer than any rounding step of these nets.
 constexpr int64_t kUniformGrid = 256;
 // Generations of the search; each has at least kMinPopulation members.
@@ -224,7 +228,7 @@ Trained train_and_score(const graph::Network& net, const policies::Policy& polic
 nlohmann::json prepare_pruningnet(const graph::Network& net, const std::string& path, const Args& a,
                                   const datasets::Split& data) {
   evaluators::PruningNetConfig config;
-  config.keep = kKeep;
+  config.keep = a.keep;
   config.channel_multiple = a.channel_multiple;
   const std::string hash = evaluators::network_hash(net);
   std::string stale;  // why an existing file is not reused
@@ -327,6 +331,20 @@ int main(int argc, char** argv) {
   app.add_option("--lr", a.lr, "SGD peak learning rate (0: finetune 0.01, scratch 0.05)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--evaluator", a.evaluator,
+                 "The search's proxy: pruningnet (MetaPruning: PruningNet-generated weights) or "
+                 "bn-recal (EagleEye: the L1-pruned weights the finetune recipe starts from, BN "
+                 "re-estimated) or finetune (those weights after --proxy-steps distilled steps)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"pruningnet", "bn-recal", "finetune"}));
+  app.add_option("--proxy-steps", a.proxy_steps,
+                 "Fine-tuning steps per candidate of the finetune proxy")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--keep", a.keep,
+                 "Keep fractions of the pruning space (and of the PruningNet's configurations)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--channel-multiple", a.channel_multiple,
                  "Kept channels rounded to this multiple (space, PruningNet, uniform)")
       ->capture_default_str()
@@ -356,7 +374,7 @@ int main(int argc, char** argv) {
 
     search::SpaceConfig space_config;
     space_config.kind = "pruning";
-    space_config.keep = kKeep;
+    space_config.keep = a.keep;
     space_config.weight_bits = {kFloatBits};
     space_config.channel_multiple = a.channel_multiple;
     const search::SearchSpace space(policies::decision_points(net), space_config);
@@ -367,8 +385,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "[bench] %s: %.2f MFLOPs, test accuracy %.4f\n", a.model.c_str(),
                  static_cast<double>(base_flops) / 1e6, base_accuracy);
 
-    const nlohmann::json pruningnet = prepare_pruningnet(net, pnet_path, a, data);
-    std::fprintf(stderr, "[bench] PruningNet ready (%.0f s)\n", elapsed());
+    nlohmann::json pruningnet;  // null unless the search scores with it
+    nlohmann::json evaluator = {{"name", a.evaluator},
+                                {"bn_batches", a.bn_batches},
+                                {"validation_images", a.validation_images},
+                                {"threads", a.threads}};
+    if (a.evaluator == "pruningnet") {
+      pruningnet = prepare_pruningnet(net, pnet_path, a, data);
+      std::fprintf(stderr, "[bench] PruningNet ready (%.0f s)\n", elapsed());
+      evaluator["path"] = pnet_path;
+      evaluator["seed"] = a.seed;
+    } else if (a.evaluator == "finetune") {
+      evaluator["steps"] = a.proxy_steps;
+    }
 
     nlohmann::json result;
     result["levels"] = nlohmann::json::array();
@@ -391,17 +420,11 @@ int main(int argc, char** argv) {
           {"model", {{"path", a.model}}},
           {"space",
            {{"kind", "pruning"},
-            {"keep", kKeep},
+            {"keep", a.keep},
             {"weight_bits", nlohmann::json::array({kFloatBits})},
             {"channel_multiple", a.channel_multiple}}},
           {"strategy", evolution_section(a.evaluations, max_flops)},
-          {"evaluator",
-           {{"name", "pruningnet"},
-            {"path", pnet_path},
-            {"bn_batches", a.bn_batches},
-            {"validation_images", a.validation_images},
-            {"seed", a.seed},
-            {"threads", a.threads}}},
+          {"evaluator", evaluator},
           {"target", {{"name", "analytic-roofline"}}},
           {"budget", {{"flops", max_flops}}},
           {"baselines", {{"keep", nlohmann::json::array({uniform->keep})}}}};
@@ -464,15 +487,20 @@ int main(int argc, char** argv) {
       result["levels"].push_back(row);
     }
 
+    const std::string proxy =
+        a.evaluator == "pruningnet"
+            ? "PruningNet " + std::to_string(a.pruningnet_steps) + " steps" +
+                  (pruningnet.value("reused", false) ? " (reused)" : "")
+            : "candidates scored by " + a.evaluator +
+                  (a.evaluator == "finetune" ? " (" + std::to_string(a.proxy_steps) + " steps)"
+                                             : "");
     std::printf(
-        "MetaPruning vs uniform width: %s (%.2f MFLOPs, test accuracy %.4f); PruningNet %lld "
-        "steps%s; evolution, %lld evaluations per level; %s recipe, %lld SGD steps; accuracy on "
+        "MetaPruning vs uniform width: %s (%.2f MFLOPs, test accuracy %.4f); %s; evolution, %lld "
+        "evaluations per level; %s recipe, %lld SGD steps; accuracy on "
         "the %lld test images\n",
-        stem.c_str(), static_cast<double>(base_flops) / 1e6, base_accuracy,
-        static_cast<long long>(a.pruningnet_steps),
-        pruningnet.value("reused", false) ? " (reused)" : "", static_cast<long long>(a.evaluations),
-        a.recipe.c_str(), static_cast<long long>(a.train_steps),
-        static_cast<long long>(data.test.size()));
+        stem.c_str(), static_cast<double>(base_flops) / 1e6, base_accuracy, proxy.c_str(),
+        static_cast<long long>(a.evaluations), a.recipe.c_str(),
+        static_cast<long long>(a.train_steps), static_cast<long long>(data.test.size()));
     std::printf("%-12s %26s %18s %18s %14s\n", "FLOPs level", "MFLOPs searched / uniform",
                 "searched accuracy", "uniform accuracy", "gain (points)");
     bool every_level = true;
@@ -521,7 +549,9 @@ int main(int argc, char** argv) {
                                         {"recipe", a.recipe},
                                         {"lr", a.lr},
                                         {"channel_multiple", a.channel_multiple},
-                                        {"keep", kKeep},
+                                        {"keep", a.keep},
+                                        {"evaluator", a.evaluator},
+                                        {"proxy_steps", a.proxy_steps},
                                         {"validation_images", a.validation_images},
                                         {"bn_batches", a.bn_batches},
                                         {"uniform_grid", kUniformGrid}});
