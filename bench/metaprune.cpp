@@ -17,7 +17,9 @@
 //                   Latency is not the point: the analytic roofline target costs nothing.
 //   3. recipe       finetune: the trained network's weights pruned by L1, SGD (momentum,
 //                   warm-up, cosine) for --train-steps; scratch: the same network re-initialized
-//                   (Kaiming), trained the same steps. Both sides get the same seed and batches.
+//                   (Kaiming), trained the same steps. Each network is trained --train-seeds
+//                   times (seeds --seed, --seed + 1, ...: batches and initialization), both
+//                   sides with the same seeds; the table shows the mean and the spread.
 // Prints a table in MetaPruning's form and writes {"levels", "targets", "baseline", "pruningnet",
 // "context"}.
 
@@ -59,6 +61,7 @@ struct Args {
   int64_t pruningnet_steps = 600;
   int64_t evaluations = 80;
   int64_t train_steps = 300;
+  int64_t train_seeds = 3;  // each network trained this many times; accuracies averaged
   std::string recipe = "finetune";
   std::string evaluator = "pruningnet";  // the search's proxy: pruningnet, bn-recal or finetune
   int64_t proxy_steps = 30;              // finetune proxy: distilled SGD steps per candidate
@@ -187,24 +190,17 @@ double test_accuracy(const graph::Network& net, const datasets::Split& data) {
 }
 
 struct Trained {
-  double accuracy = 0;  ///< full test split
+  double accuracy = 0;             ///< full test split, mean over the training seeds
+  std::vector<double> accuracies;  ///< per training seed
   int64_t flops = 0;
   std::map<std::string, int64_t> kept_channels;
   double seconds = 0;
 };
 
-/// `policy` applied to `net` (L1 channel ranking), trained by the recipe, scored on the test split.
-Trained train_and_score(const graph::Network& net, const policies::Policy& policy,
-                        const datasets::Split& data, const Args& a,
-                        const policies::ApplyOptions& apply_opts) {
-  const auto t0 = Clock::now();
-  policies::Policy p = policy;
-  p.criterion = "l1";
-  auto compressed = policies::apply(net, p, apply_opts);
-  Trained t;
-  t.flops = evaluators::count_cost(compressed).flops;
-  t.kept_channels = compressed.kept_channels;
-  if (a.recipe == "scratch") reinitialize(compressed.net, a.seed);
+/// A copy of `pruned` trained by the recipe with `seed` (initialization and batches); its test
+/// accuracy.
+double train_once(graph::Network net, const datasets::Split& data, const Args& a, uint64_t seed) {
+  if (a.recipe == "scratch") reinitialize(net, seed);
   if (a.train_steps > 0) {
     models::TrainOptions o;
     o.epochs = 1 << 20;  // bounded by max_steps
@@ -212,15 +208,41 @@ Trained train_and_score(const graph::Network& net, const policies::Policy& polic
     o.batch_size = kTrainBatch;
     o.optimizer = "sgd";
     o.lr = a.lr > 0 ? a.lr : (a.recipe == "scratch" ? kScratchLr : kFinetuneLr);
-    o.seed = a.seed;
+    o.seed = seed;
     o.threads = a.threads;
     o.progress = false;
     o.final_evaluation = false;
-    models::train_model(compressed.net, data, o);
+    models::train_model(net, data, o);
   }
-  t.accuracy = test_accuracy(compressed.net, data);
+  return test_accuracy(net, data);
+}
+
+/// `policy` applied to `net` (L1 channel ranking), trained by the recipe once per training seed
+/// (--seed, --seed + 1, ...), each scored on the test split.
+Trained train_and_score(const graph::Network& net, const policies::Policy& policy,
+                        const datasets::Split& data, const Args& a,
+                        const policies::ApplyOptions& apply_opts) {
+  const auto t0 = Clock::now();
+  policies::Policy p = policy;
+  p.criterion = "l1";
+  const auto pruned = policies::apply(net, p, apply_opts);
+  Trained t;
+  t.flops = evaluators::count_cost(pruned).flops;
+  t.kept_channels = pruned.kept_channels;
+  for (int64_t k = 0; k < a.train_seeds; ++k)
+    t.accuracies.push_back(train_once(pruned.net, data, a, a.seed + static_cast<uint64_t>(k)));
+  for (double acc : t.accuracies) t.accuracy += acc / static_cast<double>(t.accuracies.size());
   t.seconds = seconds_since(t0);
   return t;
+}
+
+/// The spread of the training seeds' accuracies (sample standard deviation; 0 for one seed).
+double seed_std(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  double mean = 0, ss = 0;
+  for (double x : v) mean += x / static_cast<double>(v.size());
+  for (double x : v) ss += (x - mean) * (x - mean);
+  return std::sqrt(ss / static_cast<double>(v.size() - 1));
 }
 
 /// The PruningNet file for `net`: reused when it was trained for this network with these
@@ -324,6 +346,11 @@ int main(int argc, char** argv) {
                  "Training steps of every searched and uniform network (0: score as cut)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--train-seeds", a.train_seeds,
+                 "Trainings of every searched and uniform network (seeds --seed, --seed + 1, "
+                 "...); the table shows the mean")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--recipe", a.recipe,
                  "finetune: from the trained weights (L1-pruned); scratch: re-initialized")
       ->capture_default_str()
@@ -463,6 +490,8 @@ int main(int argc, char** argv) {
       const auto u =
           train_and_score(net, space.uniform(uniform->keep, kFloatBits), data, a, apply_opts);
       row["uniform_accuracy"] = u.accuracy;
+      row["uniform_accuracies"] = u.accuracies;
+      row["uniform_seed_std"] = seed_std(u.accuracies);
       row["uniform_flops"] = u.flops;
       row["uniform_kept_channels"] = u.kept_channels;
       row["uniform_train_seconds"] = u.seconds;
@@ -471,6 +500,8 @@ int main(int argc, char** argv) {
                      static_cast<long long>(best->index), best->accuracy);
         const auto s = train_and_score(net, best->policy, data, a, apply_opts);
         row["searched_accuracy"] = s.accuracy;
+        row["searched_accuracies"] = s.accuracies;
+        row["searched_seed_std"] = seed_std(s.accuracies);
         row["searched_flops"] = s.flops;
         row["searched_policy"] = best->policy.to_json();
         row["searched_kept_channels"] = s.kept_channels;
@@ -479,8 +510,9 @@ int main(int argc, char** argv) {
         row["gain_points"] = 100 * (s.accuracy - u.accuracy);
       } else {
         std::fprintf(stderr, "[bench] level %d%%: no search candidate within the limit\n", pct);
-        for (const char* key : {"searched_accuracy", "searched_flops", "searched_policy",
-                                "searched_proxy_accuracy", "gain_points"})
+        for (const char* key :
+             {"searched_accuracy", "searched_accuracies", "searched_seed_std", "searched_flops",
+              "searched_policy", "searched_proxy_accuracy", "gain_points"})
           row[key] = nullptr;
       }
       std::fprintf(stderr, "[bench] level %d%% done (total %.0f s)\n", pct, elapsed());
@@ -496,12 +528,13 @@ int main(int argc, char** argv) {
                                              : "");
     std::printf(
         "MetaPruning vs uniform width: %s (%.2f MFLOPs, test accuracy %.4f); %s; evolution, %lld "
-        "evaluations per level; %s recipe, %lld SGD steps; accuracy on "
+        "evaluations per level; %s recipe, %lld SGD steps x %lld seeds (mean +- std); accuracy on "
         "the %lld test images\n",
         stem.c_str(), static_cast<double>(base_flops) / 1e6, base_accuracy, proxy.c_str(),
         static_cast<long long>(a.evaluations), a.recipe.c_str(),
-        static_cast<long long>(a.train_steps), static_cast<long long>(data.test.size()));
-    std::printf("%-12s %26s %18s %18s %14s\n", "FLOPs level", "MFLOPs searched / uniform",
+        static_cast<long long>(a.train_steps), static_cast<long long>(a.train_seeds),
+        static_cast<long long>(data.test.size()));
+    std::printf("%-12s %26s %20s %20s %14s\n", "FLOPs level", "MFLOPs searched / uniform",
                 "searched accuracy", "uniform accuracy", "gain (points)");
     bool every_level = true;
     std::optional<double> gain_at_target;
@@ -513,13 +546,17 @@ int main(int argc, char** argv) {
       if (has_searched) {
         std::snprintf(mflops, sizeof mflops, "%.2f / %.2f",
                       row["searched_flops"].get<double>() / 1e6, uniform_mflops);
-        std::snprintf(searched, sizeof searched, "%.4f", row["searched_accuracy"].get<double>());
+        std::snprintf(searched, sizeof searched, "%.4f +- %.4f",
+                      row["searched_accuracy"].get<double>(),
+                      row["searched_seed_std"].get<double>());
         std::snprintf(gain, sizeof gain, "%+.2f", row["gain_points"].get<double>());
       } else {
         std::snprintf(mflops, sizeof mflops, "- / %.2f", uniform_mflops);
       }
-      std::printf("%11.0f%% %26s %18s %18.4f %14s\n", 100 * level, mflops, searched,
-                  row["uniform_accuracy"].get<double>(), gain);
+      char uniform[32];
+      std::snprintf(uniform, sizeof uniform, "%.4f +- %.4f", row["uniform_accuracy"].get<double>(),
+                    row["uniform_seed_std"].get<double>());
+      std::printf("%11.0f%% %26s %20s %20s %14s\n", 100 * level, mflops, searched, uniform, gain);
       every_level = every_level && has_searched && row["gain_points"].get<double>() >= 0;
       if (std::abs(level - kTargetLevel) < 1e-9 && has_searched)
         gain_at_target = row["gain_points"].get<double>();
@@ -546,6 +583,7 @@ int main(int argc, char** argv) {
                                         {"pruningnet_steps", a.pruningnet_steps},
                                         {"evaluations", a.evaluations},
                                         {"train_steps", a.train_steps},
+                                        {"train_seeds", a.train_seeds},
                                         {"recipe", a.recipe},
                                         {"lr", a.lr},
                                         {"channel_multiple", a.channel_multiple},

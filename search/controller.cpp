@@ -610,13 +610,17 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   stats.loop = seconds_since(t_loop);
   const auto t_finish = Clock::now();
   result.front = pareto_front(result.evaluations);
+  // Each front member compressed once, for its measurement, fine-tune and network file.
+  std::vector<policies::CompressedNetwork> front_nets;
+  for (size_t i : result.front)
+    front_nets.push_back(policies::apply(net, result.evaluations[i].policy, apply_opts));
 
   // With predicted latency, the front is measured for real; both figures are kept.
   if (lut) {
     say("measuring the " + std::to_string(result.front.size()) + " front members end to end");
-    for (size_t i : result.front) {
-      auto& e = result.evaluations[i];
-      const auto m = target->measure(policies::apply(net, e.policy, apply_opts), config.measure);
+    for (size_t k = 0; k < result.front.size(); ++k) {
+      auto& e = result.evaluations[result.front[k]];
+      const auto m = target->measure(front_nets[k], config.measure);
       if (m.ok()) {
         e.measured_latency_ms = m.median_ms;
         e.latency_spread_ms = m.iqr_ms;
@@ -636,7 +640,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
           std::to_string(result.front.size()) + " (evaluation " + std::to_string(e.index) + ")");
       evaluators::AccuracyResult r;
       try {
-        const auto tuned = tune.tune(policies::apply(net, e.policy, apply_opts), net);
+        const auto tuned = tune.tune(front_nets[k], net);
         r = tune.score(tuned);
         if (r.ok())
           graph::save_network(
@@ -657,12 +661,11 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     result.context["front_fidelity"] = fidelity;
   }
   // Every front member as a network file, ready to deploy or fine-tune.
-  std::filesystem::create_directories(out / "models");
-  for (size_t i : result.front) {
-    const auto& e = result.evaluations[i];
-    graph::save_network(policies::apply(net, e.policy, apply_opts).net,
-                        (out / "models" / (std::to_string(e.index) + ".tfn")).string());
-  }
+  for (size_t k = 0; k < result.front.size(); ++k)
+    graph::save_network(
+        front_nets[k].net,
+        (out / "models" / (std::to_string(result.evaluations[result.front[k]].index) + ".tfn"))
+            .string());
 
   if (screener) result.context["screen"] = screener->summary();
   stats.finish = seconds_since(t_finish);  // the report files below take milliseconds
