@@ -1,12 +1,22 @@
 // Pre-screening with the learned accuracy predictor: what gets screened out, and that the
 // screener's state is a function of the run's evaluations alone (so resume screens alike).
 
-#include <catch2/catch.hpp>
-#include <random>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "datasets/fashion_mnist.h"
 #include "graph/errors.h"
+#include "graph/serialize.h"
+#include "models/train.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
+#include "search/config.h"
+#include "search/controller.h"
 #include "search/screen.h"
 
 using namespace tightfit;
@@ -101,4 +111,72 @@ TEST_CASE("screen config is strict", "[search][screen]") {
   CHECK_THROWS_AS(search::ScreenConfig::from_json({{"refit_every", 0}}, "screen"), ConfigError);
   CHECK(search::ScreenConfig::from_json(config().to_json(), "screen").to_json() ==
         config().to_json());
+}
+
+TEST_CASE("a search with a screen journals predicted candidates and keeps them off the front",
+          "[search][screen][e2e]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_screen_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // A briefly trained network: accuracy must depend on the policy for the screen to learn it.
+  auto net = models::make_model("vgg_small", models::default_options("vgg_small"));
+  datasets::SplitOptions split;
+  split.validation_count = 1000;
+  const auto data = datasets::load_fashion_mnist(datasets::kFashionMnistDir, split);
+  models::TrainOptions train;
+  train.epochs = 1;
+  train.max_steps = 150;
+  train.batch_size = 64;
+  train.lr = 3e-3;
+  train.threads = 1;
+  train.progress = false;
+  train.final_evaluation = false;
+  models::train_model(net, data, train);
+  const auto model = (dir / "vgg_small.tfn").string();
+  graph::save_network(net, model);
+
+  const nlohmann::json config_json = {
+      {"seed", 3},
+      {"model", {{"path", model}}},
+      {"space", {{"kind", "pruning"}, {"keep", {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0}}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 60}, {"ask_batch", 4}}},
+      {"evaluator",
+       {{"name", "bn-recal"}, {"bn_batches", 2}, {"validation_images", 300}, {"threads", 1}}},
+      {"target", {{"name", "analytic-roofline"}}},
+      {"screen", {{"min_samples", 15}, {"refit_every", 10}, {"margin", 0.0}, {"seed", 1}}}};
+  const auto config = search::SearchConfig::from_json(config_json, "test");
+  search::RunOptions opts;
+  opts.out_dir = (dir / "run").string();
+  opts.progress = false;
+  const auto r = search::run_search(config, opts);
+
+  int64_t predicted = 0;
+  std::set<int64_t> predicted_index;
+  for (const auto& e : r.evaluations)
+    if (e.accuracy_source == "predictor") {
+      ++predicted;
+      predicted_index.insert(e.index);
+      CHECK(e.kind == "search");
+      CHECK(e.ok());
+    }
+  const auto& summary = r.context.at("screen");
+  CHECK(summary.at("fits").get<int64_t>() >= 1);
+  CHECK(summary.at("screened").get<int64_t>() == predicted);
+  CHECK(predicted > 0);
+  CHECK(r.stats.screen > 0);
+  // Never on the front, in front.json or best; the journal says where each accuracy came from.
+  for (size_t i : r.front) CHECK(r.evaluations[i].accuracy_source == "proxy");
+  std::ifstream front_file(dir / "run" / "front.json");
+  const auto front = nlohmann::json::parse(front_file);
+  for (const auto& m : front.at("front"))
+    CHECK(predicted_index.count(m.at("index").get<int64_t>()) == 0);
+  std::ifstream journal(dir / "run" / "evaluations.jsonl");
+  int64_t journaled = 0;
+  for (std::string line; std::getline(journal, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("accuracy_source", "") == "predictor") ++journaled;
+  }
+  CHECK(journaled == predicted);
+  std::filesystem::remove_all(dir);
 }
