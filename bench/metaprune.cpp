@@ -38,6 +38,7 @@
 #include "bench/bench_util.h"
 #include "evaluators/cost.h"
 #include "evaluators/pruningnet.h"
+#include "graph/builder.h"
 #include "graph/errors.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
@@ -151,39 +152,6 @@ std::optional<Uniform> uniform_within(const graph::Network& net, const search::S
   return Uniform{static_cast<double>(lo) / kUniformGrid, flops_at(lo)};
 }
 
-/// Fresh weights, as the zoo's builder draws them: Kaiming-normal (fan-out) convolutions,
-/// PyTorch's default uniform linear layers, BatchNorm at identity.
-void reinitialize(graph::Network& net, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  for (int id = 0; id < net.size(); ++id) {
-    auto& node = net.node(id);
-    if (node.op == graph::OpKind::kConv2d) {
-      auto& w = node.params.at("weight");
-      const int64_t fan_out = w.shape.at(0) / node.attrs.groups * w.shape.at(2) * w.shape.at(3);
-      std::normal_distribution<float> dist(0.0f, static_cast<float>(std::sqrt(2.0 / fan_out)));
-      for (float& v : w.data) v = dist(rng);
-      if (auto b = node.params.find("bias"); b != node.params.end())
-        std::fill(b->second.data.begin(), b->second.data.end(), 0.0f);
-    } else if (node.op == graph::OpKind::kLinear) {
-      auto& w = node.params.at("weight");
-      const float bound = 1.0f / std::sqrt(static_cast<float>(w.shape.at(1)));
-      std::uniform_real_distribution<float> dist(-bound, bound);
-      for (float& v : w.data) v = dist(rng);
-      if (auto b = node.params.find("bias"); b != node.params.end())
-        for (float& v : b->second.data) v = dist(rng);
-    } else if (node.op == graph::OpKind::kBatchNorm) {
-      for (const char* name : {"weight", "running_var"}) {
-        auto& t = node.params.at(name);
-        std::fill(t.data.begin(), t.data.end(), 1.0f);
-      }
-      for (const char* name : {"bias", "running_mean"}) {
-        auto& t = node.params.at(name);
-        std::fill(t.data.begin(), t.data.end(), 0.0f);
-      }
-    }
-  }
-}
-
 double test_accuracy(const graph::Network& net, const datasets::Split& data) {
   graph::Executor ex(net);
   return models::evaluate(ex, data.test, data.mean, data.std).accuracy;
@@ -200,7 +168,7 @@ struct Trained {
 /// A copy of `pruned` trained by the recipe with `seed` (initialization and batches); its test
 /// accuracy.
 double train_once(graph::Network net, const datasets::Split& data, const Args& a, uint64_t seed) {
-  if (a.recipe == "scratch") reinitialize(net, seed);
+  if (a.recipe == "scratch") graph::reinitialize(net, seed);
   if (a.train_steps > 0) {
     models::TrainOptions o;
     o.epochs = 1 << 20;  // bounded by max_steps

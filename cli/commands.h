@@ -95,6 +95,7 @@ struct FinetuneArgs {
   int64_t channel_multiple = 1;
   int64_t bn_batches = 10;  ///< BN recalibration before the "before" test accuracy
   bool distill = false;
+  bool scratch = false;  ///< the compressed architecture re-initialized, trained from scratch
   double temperature = 4.0;
   double distill_weight = 0.7;
   models::TrainOptions opts;  ///< epochs, lr, optimizer, batch size, seed, threads

@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "evaluators/bn_recal.h"
+#include "graph/builder.h"
 #include "graph/errors.h"
 #include "graph/executor.h"
 #include "graph/json_util.h"
@@ -35,6 +36,9 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
   cmd->add_option("--lr", a.opts.lr, "Peak learning rate")->capture_default_str();
   cmd->add_option("--batch-size", a.opts.batch_size, "Images per step")->capture_default_str();
   cmd->add_flag("--distill", a.distill, "Distil from the uncompressed network (soft targets)");
+  cmd->add_flag("--scratch", a.scratch,
+                "Train the compressed architecture from fresh weights (seeded by --seed), as "
+                "MetaPruning retrains its winners, instead of from the pruned ones");
   cmd->add_option("--temperature", a.temperature, "Distillation temperature")
       ->capture_default_str();
   cmd->add_option("--distill-weight", a.distill_weight,
@@ -67,16 +71,17 @@ int cmd_finetune(const FinetuneArgs& a) {
   const auto out = std::filesystem::path(a.out);
 
   const auto data = datasets::load_fashion_mnist(a.data_dir);
-  const auto c = apply_policy(net, policy, data, a.channel_multiple, a.opts.seed);
+  auto c = apply_policy(net, policy, data, a.channel_multiple, a.opts.seed);
+  if (a.scratch) graph::reinitialize(c.net, a.opts.seed);
   double before = 0;
   {
     graph::Executor ex(c.net);
     evaluators::recalibrate_bn(ex, data, a.bn_batches, 128, a.opts.seed);
     before = models::evaluate(ex, data.test, data.mean, data.std).accuracy;
   }
-  std::fprintf(stderr,
-               "[finetune] %s: test accuracy %.4f as compressed; fine-tuning %d epoch(s)%s\n",
-               a.model.c_str(), before, a.opts.epochs, a.distill ? " with distillation" : "");
+  std::fprintf(stderr, "[finetune] %s: test accuracy %.4f as %s; training %d epoch(s)%s\n",
+               a.model.c_str(), before, a.scratch ? "re-initialized" : "compressed", a.opts.epochs,
+               a.distill ? " with distillation" : "");
 
   models::TrainOptions opts = a.opts;
   opts.masks = c.masks;
@@ -100,8 +105,10 @@ int cmd_finetune(const FinetuneArgs& a) {
       {"test_accuracy_before", before},
       {"test_accuracy_after", r.test_accuracy},
       {"validation_accuracy_after", r.validation_accuracy},
-      {"before_note", "BN statistics re-estimated on " + std::to_string(a.bn_batches) +
-                          " training batches, no fine-tuning"},
+      {"scratch", a.scratch},
+      {"before_note", std::string(a.scratch ? "fresh weights (--scratch), " : "") +
+                          "BN statistics re-estimated on " + std::to_string(a.bn_batches) +
+                          " training batches, no training"},
       {"training",
        {{"epochs", a.opts.epochs},
         {"steps", r.steps},

@@ -1,10 +1,57 @@
 #include "graph/builder.h"
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "graph/errors.h"
 
 namespace tightfit::graph {
+
+namespace {
+
+/// Kaiming-normal (fan_out for conv, as torchvision initializes ResNets), gain sqrt(2).
+void fill_kaiming(Tensor& w, int64_t fan, std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, static_cast<float>(std::sqrt(2.0 / fan)));
+  for (float& v : w.data) v = dist(rng);
+}
+
+/// PyTorch's default linear init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias alike.
+void fill_linear(Tensor& w, Tensor* bias, std::mt19937_64& rng) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(w.shape.at(1)));
+  std::uniform_real_distribution<float> dist(-bound, bound);
+  for (float& v : w.data) v = dist(rng);
+  if (bias)
+    for (float& v : bias->data) v = dist(rng);
+}
+
+int64_t conv_fan_out(const Node& n) {
+  return n.attrs.out_channels / n.attrs.groups * n.attrs.kernel.at(0) * n.attrs.kernel.at(1);
+}
+
+}  // namespace
+
+void reinitialize(Network& net, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int id = 0; id < net.size(); ++id) {
+    Node& n = net.node(id);
+    auto param = [&](const char* name) {
+      auto it = n.params.find(name);
+      return it == n.params.end() ? nullptr : &it->second;
+    };
+    if (n.op == OpKind::kConv2d) {
+      fill_kaiming(n.params.at("weight"), conv_fan_out(n), rng);
+      if (Tensor* b = param("bias")) std::fill(b->data.begin(), b->data.end(), 0.0f);
+    } else if (n.op == OpKind::kLinear) {
+      fill_linear(n.params.at("weight"), param("bias"), rng);
+    } else if (n.op == OpKind::kBatchNorm) {
+      for (const char* name : {"weight", "running_var"})
+        std::fill(n.params.at(name).data.begin(), n.params.at(name).data.end(), 1.0f);
+      for (const char* name : {"bias", "running_mean"})
+        std::fill(n.params.at(name).data.begin(), n.params.at(name).data.end(), 0.0f);
+    }
+  }
+}
 
 Builder::Builder(Shape input_shape, uint64_t seed) : net_(input_shape), rng_(seed) {
   shapes_.push_back(std::move(input_shape));
@@ -17,12 +64,6 @@ int Builder::push(Node node) {
   const int id = net_.add(std::move(node));
   shapes_.push_back(std::move(out));
   return id;
-}
-
-void Builder::kaiming(Tensor& w, int64_t fan) {
-  // Kaiming-normal (fan_out for conv, as torchvision initializes ResNets), gain sqrt(2).
-  std::normal_distribution<float> dist(0.0f, static_cast<float>(std::sqrt(2.0 / fan)));
-  for (float& v : w.data) v = dist(rng_);
 }
 
 int Builder::conv(const std::string& name, int x, int64_t out_channels, int64_t kernel,
@@ -43,7 +84,7 @@ int Builder::conv(const std::string& name, int x, int64_t out_channels, int64_t 
   a.bias = bias;
   TIGHTFIT_CHECK(groups > 0 && a.in_channels % groups == 0, name << ": bad groups");
   Tensor w({out_channels, a.in_channels / groups, kernel, kernel});
-  kaiming(w, out_channels / groups * kernel * kernel);
+  fill_kaiming(w, conv_fan_out(n), rng_);
   n.params["weight"] = std::move(w);
   if (bias) n.params["bias"] = Tensor({out_channels}, 0.0f);
   return push(std::move(n));
@@ -126,16 +167,11 @@ int Builder::linear(const std::string& name, int x, int64_t out_features, bool b
   n.attrs.out_channels = out_features;
   n.attrs.bias = bias;
   Tensor w({out_features, in_features});
-  // PyTorch's default linear init: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  const float bound = 1.0f / std::sqrt(static_cast<float>(in_features));
-  std::uniform_real_distribution<float> dist(-bound, bound);
-  for (float& v : w.data) v = dist(rng_);
+  std::optional<Tensor> b;
+  if (bias) b = Tensor({out_features});
+  fill_linear(w, b ? &*b : nullptr, rng_);
   n.params["weight"] = std::move(w);
-  if (bias) {
-    Tensor b({out_features});
-    for (float& v : b.data) v = dist(rng_);
-    n.params["bias"] = std::move(b);
-  }
+  if (b) n.params["bias"] = std::move(*b);
   return push(std::move(n));
 }
 

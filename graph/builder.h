@@ -47,11 +47,16 @@ class Builder {
 
  private:
   int push(Node node);
-  void kaiming(Tensor& w, int64_t fan);
 
   Network net_;
   std::vector<Shape> shapes_;
   std::mt19937_64 rng_;
 };
+
+/// Fresh weights for every layer of `net`, drawn as the Builder draws them (Kaiming-normal
+/// fan-out convolutions, PyTorch's default uniform linear layers, BatchNorm at identity with
+/// reset running statistics): the network as it would be before training, e.g. to train a pruned
+/// architecture from scratch.
+void reinitialize(Network& net, uint64_t seed);
 
 }  // namespace tightfit::graph

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/builder.h"
 #include "graph/errors.h"
 #include "graph/network.h"
 #include "models/zoo.h"
@@ -158,6 +159,27 @@ TEST_CASE("zoo weights are seeded", "[zoo]") {
   const auto& wa = node_named(a, "layer1.0.conv1").params.at("weight").data;
   CHECK(wa == node_named(b, "layer1.0.conv1").params.at("weight").data);
   CHECK(wa != node_named(c, "layer1.0.conv1").params.at("weight").data);
+}
+
+TEST_CASE("reinitialize draws the weights the builder draws", "[zoo]") {
+  for (const char* name : {"resnet8", "vgg_small", "mobilenetv2_small"}) {
+    ZooOptions opts = default_options(name);
+    opts.seed = 3;
+    Network net = make_model(name, opts);
+    // Weights and BN statistics as training would leave them, then fresh ones with seed 9.
+    for (int id = 0; id < net.size(); ++id)
+      for (auto& [param, t] : net.node(id).params)
+        for (float& v : t.data) v = 0.5f * v + 0.25f;
+    tightfit::graph::reinitialize(net, 9);
+    opts.seed = 9;
+    const Network fresh = make_model(name, opts);
+    REQUIRE(net.size() == fresh.size());
+    for (int id = 0; id < net.size(); ++id)
+      for (const auto& [param, t] : fresh.node(id).params) {
+        INFO(name << " " << fresh.node(id).name << "." << param);
+        CHECK(net.node(id).params.at(param).data == t.data);
+      }
+  }
 }
 
 TEST_CASE("zoo rejects unknown names and unusable options", "[zoo]") {
