@@ -72,7 +72,7 @@ struct Args {
   int64_t proxy_steps = 30;              // finetune proxy: distilled SGD steps per candidate
   std::vector<double> keep = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
   double lr = 0;  // 0: the recipe's (kFinetuneLr, kScratchLr)
-  int64_t channel_multiple = 4;
+  int64_t channel_multiple = 1;
   int64_t validation_images = 2000;
   int64_t bn_batches = 5;
   int threads = 2;  // LibTorch threads of PruningNet training, evaluations and training
