@@ -64,9 +64,8 @@ struct Args {
   int64_t pruningnet_steps = 600;
   int64_t evaluations = 80;
   int64_t train_steps = 300;
-  int64_t train_seeds = 3;
-  int64_t finalists = 1;  // the proxy's top-k, each trained once and chosen on validation  // each
-                          // network trained this many times; accuracies averaged
+  int64_t train_seeds = 3;  // each network trained this many times; accuracies averaged
+  int64_t finalists = 1;    // the proxy's top-k, each trained once and chosen on validation
   std::string recipe = "finetune";
   std::string evaluator = "pruningnet";  // the search's proxy: pruningnet, bn-recal or finetune
   int64_t proxy_steps = 30;              // finetune proxy: distilled SGD steps per candidate

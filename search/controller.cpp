@@ -110,7 +110,7 @@ std::vector<size_t> pareto_front(const std::vector<Evaluation>& evaluations) {
   std::vector<std::vector<double>> points;
   for (size_t i = 0; i < evaluations.size(); ++i) {
     const auto& e = evaluations[i];
-    if (!e.ok() || e.accuracy_source != "proxy") continue;  // predicted accuracies never count
+    if (!e.scored()) continue;  // predicted accuracies never count
     ok.push_back(i);
     points.push_back({-e.accuracy, e.latency_ms, static_cast<double>(e.size_bytes)});
   }
@@ -154,7 +154,7 @@ nlohmann::json best_under_budget(const std::vector<Evaluation>& evaluations, con
   const Evaluation* closest = nullptr;
   double closest_excess = 0;
   for (const auto& e : evaluations) {
-    if (!e.ok() || e.accuracy_source != "proxy") continue;
+    if (!e.scored()) continue;
     if (within_budget(e, b, baseline_accuracy)) {
       if (!best || e.accuracy > best->accuracy ||
           (e.accuracy == best->accuracy && e.latency_ms < best->latency_ms))
@@ -179,7 +179,7 @@ nlohmann::json best_under_budget(const std::vector<Evaluation>& evaluations, con
 double relative_hypervolume(const std::vector<Evaluation>& evaluations, const Evaluation& base) {
   std::vector<std::vector<double>> points;
   for (const auto& e : evaluations)
-    if (e.ok() && e.accuracy_source == "proxy" && base.latency_ms > 0 && base.size_bytes > 0)
+    if (e.scored() && base.latency_ms > 0 && base.size_bytes > 0)
       points.push_back({1.0 - e.accuracy, e.latency_ms / base.latency_ms,
                         static_cast<double>(e.size_bytes) / static_cast<double>(base.size_bytes)});
   if (points.empty()) return 0;
@@ -277,15 +277,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   std::optional<latency_models::LookupTable> lut;
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
-  // Strategies that plan with latency (netadapt) get the table's prediction, never a run.
-  LatencyPredictor predict_latency;
-  if (config.latency_cost == "lut")  // the table is loaded below
-    predict_latency = [&](const policies::Policy& p) {
-      const auto c = policies::apply(net, p, apply_opts);
-      return lut->predict({&c}).front();
-    };
   // Strategies with budgets check proposals before asking for them: counted size and FLOPs, and
-  // the table's latency when there is one.
+  // the table's latency when there is one (the table is loaded below).
   const CostPredictor predict_cost = [&](const policies::Policy& p) {
     const auto c = policies::apply(net, p, apply_opts);
     const auto counted = evaluators::count_cost(c);
@@ -295,6 +288,10 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     if (lut) out.latency_ms = lut->predict({&c}).front();
     return out;
   };
+  // Strategies that plan with latency (netadapt) get the table's prediction, never a run.
+  LatencyPredictor predict_latency;
+  if (config.latency_cost == "lut")
+    predict_latency = [&](const policies::Policy& p) { return predict_cost(p).latency_ms; };
   // The strategy's config is checked before the (possibly long) profiling; the strategy that
   // runs is built once the table is there, since netadapt predicts from its first step on.
   const LatencyPredictor unused = [](const policies::Policy&) { return 0.0; };
@@ -523,7 +520,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     for (size_t k : fresh) {
       out[k].eval_seconds = seconds / static_cast<double>(fresh.size());
       cache.emplace(batch[k].to_json().dump(), out[k]);
-      if (shared_cache && out[k].ok() && out[k].accuracy_source == "proxy") {
+      if (shared_cache && out[k].scored()) {
         ScopedSeconds timed(stats.journal);
         *shared_cache << nlohmann::json{{"context", context_key},
                                         {"policy", batch[k].to_json()},

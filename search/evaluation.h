@@ -32,6 +32,8 @@ struct Evaluation {
   std::string error;        ///< non-empty: the candidate failed (and why)
 
   bool ok() const { return error.empty(); }
+  /// Succeeded and scored by the proxy: counts for the front, best and hypervolume.
+  bool scored() const { return ok() && accuracy_source == "proxy"; }
   nlohmann::json to_json() const;
   static Evaluation from_json(const nlohmann::json& j);
 };

@@ -27,9 +27,7 @@ nlohmann::json ScreenConfig::to_json() const {
   return j;
 }
 
-bool is_real_score(const Evaluation& e) {
-  return e.ok() && e.kind != "baseline" && e.accuracy_source == "proxy";
-}
+bool is_real_score(const Evaluation& e) { return e.scored() && e.kind != "baseline"; }
 
 Screener::Screener(ScreenConfig config, const policies::DecisionPoints& points)
     : config_(std::move(config)), encoder_(points) {}

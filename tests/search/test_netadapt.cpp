@@ -14,16 +14,13 @@
 #include "policies/compress.h"
 #include "search/strategies/netadapt.h"
 #include "search/strategy.h"
+#include "tests/search/resnet8.h"
 
 using namespace tightfit;
 
 namespace {
 
-const policies::DecisionPoints& points() {
-  static const auto dp =
-      policies::decision_points(models::make_model("resnet8", models::default_options("resnet8")));
-  return dp;
-}
+constexpr auto points = test_support::resnet8_points;
 
 search::SearchSpace make_space(const nlohmann::json& j = nlohmann::json::object()) {
   return search::SearchSpace(points(), search::SpaceConfig::from_json(j, "space"));

@@ -18,16 +18,13 @@
 #include "search/config.h"
 #include "search/controller.h"
 #include "search/screen.h"
+#include "tests/search/resnet8.h"
 
 using namespace tightfit;
 
 namespace {
 
-const policies::DecisionPoints& points() {
-  static const auto dp =
-      policies::decision_points(models::make_model("resnet8", models::default_options("resnet8")));
-  return dp;
-}
+constexpr auto points = test_support::resnet8_points;
 
 /// Accuracy grows with the mean keep fraction; latency and size too.
 search::Evaluation synthetic(double keep, int64_t index) {

@@ -15,20 +15,14 @@
 #include "search/strategies/evolution.h"
 #include "search/strategies/nsga2.h"
 #include "search/strategy.h"
+#include "tests/search/resnet8.h"
 
 using namespace tightfit;
 
 namespace {
 
-const graph::Network& net() {
-  static const auto n = models::make_model("resnet8", models::default_options("resnet8"));
-  return n;
-}
-
-const policies::DecisionPoints& points() {
-  static const auto dp = policies::decision_points(net());
-  return dp;
-}
+constexpr auto net = test_support::resnet8;
+constexpr auto points = test_support::resnet8_points;
 
 search::SearchSpace make_space(const nlohmann::json& j) {
   return search::SearchSpace(points(), search::SpaceConfig::from_json(j, "space"));
