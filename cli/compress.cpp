@@ -11,9 +11,9 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "datasets/batches.h"
 #include "evaluators/bn_recal.h"
 #include "evaluators/cost.h"
+#include "evaluators/evaluator.h"
 #include "graph/executor.h"
 #include "graph/json_util.h"
 #include "graph/serialize.h"
@@ -26,11 +26,8 @@ policies::CompressedNetwork apply_policy(const graph::Network& net, const polici
                                          int64_t calibration_batch_size) {
   policies::Calibration calibration;
   if (policies::needs_calibration(policy))
-    for (auto& b : datasets::sample_batches(data.train, calibration_batches, calibration_batch_size,
-                                            data.mean, data.std, seed)) {
-      calibration.images.push_back(b.images);
-      calibration.labels.push_back(b.labels);
-    }
+    calibration =
+        evaluators::sample_calibration(data, seed, calibration_batches, calibration_batch_size);
   policies::ApplyOptions opts;
   opts.channel_multiple = channel_multiple;
   opts.calibration = &calibration;

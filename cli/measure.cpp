@@ -9,7 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "datasets/batches.h"
+#include "evaluators/evaluator.h"
 #include "graph/json_util.h"
 #include "policies/compress.h"
 #include "targets/onednn_engine.h"
@@ -60,10 +60,7 @@ int cmd_measure(const MeasureArgs& a) {
     if (net.input_shape() == fashion_shape) {
       const auto data = datasets::load_fashion_mnist(
           a.data_dir.empty() ? std::string(datasets::kFashionMnistDir) : a.data_dir);
-      for (auto& b : datasets::sample_batches(data.train, 4, 64, data.mean, data.std, a.seed)) {
-        calibration.images.push_back(b.images);
-        calibration.labels.push_back(b.labels);
-      }
+      calibration = evaluators::sample_calibration(data, a.seed);
     } else {
       // Latency does not depend on the ranges: normal noise stands in for data of this shape.
       std::fprintf(stderr,

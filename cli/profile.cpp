@@ -121,6 +121,7 @@ int cmd_profile(const ProfileArgs& a) {
   auto sample = [&](bool first) {
     policies::Policy p = first ? policies::Policy{} : search_space.sample(rng);
     p.weight_bits.clear();  // latency tables are per precision: bits do not change fp32 time
+    p.act_bits.clear();
     return policies::apply(net, p, apply_opts);
   };
   std::vector<policies::CompressedNetwork> calibration;

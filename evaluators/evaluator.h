@@ -40,4 +40,12 @@ std::unique_ptr<AccuracyEvaluator> make_evaluator(const std::string& name,
                                                   const datasets::Split& data);
 std::vector<std::string> evaluator_names();
 
+/// Training batches drawn once per run for `policies::apply`: activation ranges and data-driven
+/// pruning criteria. The seed makes them, and therefore every compressed network, reproducible.
+constexpr int64_t kCalibrationBatches = 4;
+constexpr int64_t kCalibrationBatchSize = 64;
+policies::Calibration sample_calibration(const datasets::Split& data, uint64_t seed,
+                                         int64_t batches = kCalibrationBatches,
+                                         int64_t batch_size = kCalibrationBatchSize);
+
 }  // namespace tightfit::evaluators

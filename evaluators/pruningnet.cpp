@@ -762,12 +762,7 @@ AccuracyResult PruningNetEvaluator::evaluate(const policies::CompressedNetwork& 
     for (const auto& [layer, s] : rest.sparsity) compresses = compresses || s > 0;
     if (compresses) {
       policies::Calibration calibration;
-      if (policies::needs_calibration(rest))
-        for (auto& b :
-             datasets::sample_batches(data_.train, 4, 64, data_.mean, data_.std, config_.seed)) {
-          calibration.images.push_back(b.images);
-          calibration.labels.push_back(b.labels);
-        }
+      if (policies::needs_calibration(rest)) calibration = sample_calibration(data_, config_.seed);
       policies::ApplyOptions opts;
       opts.calibration = &calibration;
       opts.seed = config_.seed;

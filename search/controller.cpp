@@ -275,8 +275,12 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   const datasets::Split data = config.load_data();
   auto evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
   std::optional<latency_models::LookupTable> lut;
+  // Drawn once, so a policy compresses to the same network every time it is applied: activation
+  // ranges of act_bits candidates are calibrated on these training batches.
+  const policies::Calibration calibration = evaluators::sample_calibration(data, config.seed);
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
+  apply_opts.calibration = &calibration;
   // Strategies with budgets check proposals before asking for them: counted size and FLOPs, and
   // the table's latency when there is one (the table is loaded below).
   const CostPredictor predict_cost = [&](const policies::Policy& p) {

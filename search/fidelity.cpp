@@ -130,8 +130,10 @@ FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOption
   r.proxies.resize(specs.size());
   std::vector<double> proxy_ms(specs.size(), 0.0);
   double reference_ms = 0;
+  const policies::Calibration calibration = evaluators::sample_calibration(data, config.seed);
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = config.space.channel_multiple;
+  apply_opts.calibration = &calibration;  // act_bits candidates
   for (size_t p = 0; p < specs.size(); ++p) {
     r.proxies[p].name = specs[p].name;
     r.proxies[p].settings = proxies[p] ? proxies[p]->settings() : specs[p].config;
