@@ -225,13 +225,15 @@ void LookupTable::calibrate(const std::vector<double>& sums, const std::vector<d
     sx += sums[i], sy += measured[i], sxx += sums[i] * sums[i], sxy += sums[i] * measured[i];
   }
   const double denom = n * sxx - sx * sx;
-  if (sums.size() < 2 || std::fabs(denom) < 1e-12) {
-    // One point (or identical sums): a pure ratio.
+  const double slope = std::fabs(denom) < 1e-12 ? 0.0 : (n * sxy - sx * sy) / denom;
+  if (sums.size() < 2 || slope <= 0) {
+    // One point, identical sums, or noise that reverses the order of the networks (more layer
+    // time measured faster): a line through the origin, so more layer time never predicts less.
     scale_ = sx > 0 ? sy / sx : 1.0;
     offset_ms_ = 0;
     return;
   }
-  scale_ = (n * sxy - sx * sy) / denom;
+  scale_ = slope;
   offset_ms_ = (sy - scale_ * sx) / n;
 }
 

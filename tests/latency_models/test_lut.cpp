@@ -63,6 +63,12 @@ TEST_CASE("a table profiled on an additive target predicts it exactly", "[latenc
   CHECK(table.scale() == Approx(2.0));
   CHECK(table.offset_ms() == Approx(1.0));
   CHECK(table.predict({&pruned}).front() == Approx(2 * sum_pruned + 1));
+  // Measurements in the reverse order of the sums (noise, too few points) never give a negative
+  // scale: the fit falls back to the ratio through the origin.
+  auto reversed = table;
+  reversed.calibrate({sum_full, sum_pruned}, {1.0, 2.0});
+  CHECK(reversed.scale() == Approx(3.0 / (sum_full + sum_pruned)));
+  CHECK(reversed.offset_ms() == 0);
 
   // Round trip through the file format.
   const auto path = temp_path("vgg.json");
