@@ -66,6 +66,7 @@ namespace {
 constexpr char kMagic[8] = {'T', 'F', 'I', 'T', 'P', 'N', 'T', '1'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kPrefixBytes = sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t);
+constexpr uint64_t kDropoutSeedStride = 1000003;  // per-step dropout seeds: seed * stride + step
 constexpr const char* kTrainHint = "tightfit metaprune train --model <model> --out <file>";
 
 template <typename T>
@@ -477,7 +478,6 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
     throw ConfigError("PruningNet training needs batch_size >= 1, lr > 0 and threads >= 1");
   if (data.train.size() == 0) throw InputError("PruningNet training: the training split is empty");
   at::set_num_threads(opts.threads);
-  torch::manual_seed(opts.seed);  // dropout
   std::mt19937_64 rng(opts.seed);
   const auto t0 = Clock::now();
 
@@ -515,6 +515,7 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
     graph::Executor ex(inst.net);
     for (const auto& p : inst.params) ex.set_parameter(p.layer, p.key, p.value);
     ex.train(true);
+    ex.seed_dropout(opts.seed * kDropoutSeedStride + static_cast<uint64_t>(step));
     const auto batch = batches->get(step % steps_per_epoch);
     optimizer.zero_grad();
     const auto loss = torch::nn::functional::cross_entropy(ex.forward(batch.images), batch.labels);

@@ -1,5 +1,6 @@
 #include "graph/executor.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -51,6 +52,8 @@ struct Executor::Impl {
   int output = 0;
   // BN recalibration: number of batches averaged so far (< 0 when not recalibrating).
   int64_t recal_batches = -1;
+  // Dropout's masks in train mode; undefined: LibTorch's global generator.
+  at::Generator dropout_generator;
 };
 
 Executor::Executor(const Network& net) : impl_(std::make_unique<Impl>()) {
@@ -146,7 +149,15 @@ std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
         y = in.flatten(1);
         break;
       case OpKind::kDropout:
-        y = torch::dropout(in, a.p, training_ && !recal);
+        if (!training_ || recal || a.p == 0) {
+          y = in;
+        } else if (impl_->dropout_generator.defined()) {
+          // torch::dropout's computation, with masks drawn from the executor's own generator.
+          const double keep = 1.0 - a.p;
+          y = in * at::empty_like(in).bernoulli_(keep, impl_->dropout_generator).div_(keep);
+        } else {
+          y = torch::dropout(in, a.p, true);
+        }
         break;
       case OpKind::kFakeQuant:
         // Rounds to the integer grid in the forward pass; the gradient passes straight through
@@ -213,6 +224,10 @@ void Executor::begin_bn_recalibration() {
 }
 
 void Executor::end_bn_recalibration() { impl_->recal_batches = -1; }
+
+void Executor::seed_dropout(uint64_t seed) {
+  impl_->dropout_generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+}
 
 void Executor::constrain_weights(const std::map<std::string, Tensor>& masks,
                                  const std::map<std::string, int>& weight_bits) {

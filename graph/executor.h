@@ -28,6 +28,10 @@ class Executor {
   std::vector<at::Tensor> forward_all(const at::Tensor& x);
 
   void train(bool on) { training_ = on; }
+  /// Dropout masks in train mode come from a generator of this executor's own, seeded here,
+  /// so that trainings running at once (parallel evaluators) stay reproducible. Without it they
+  /// come from LibTorch's global generator.
+  void seed_dropout(uint64_t seed);
   bool training() const { return training_; }
 
   /// Replaces the parameter `which` ("weight", "bias", "running_mean", "running_var") of node

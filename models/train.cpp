@@ -60,10 +60,10 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
       (!(opts.distill_temperature > 0) || !(opts.distill_weight >= 0 && opts.distill_weight <= 1)))
     throw ConfigError("distillation needs temperature > 0 and a weight in [0, 1]");
   at::set_num_threads(opts.threads);
-  torch::manual_seed(opts.seed);
   const auto t0 = Clock::now();
 
   graph::Executor ex(net);
+  ex.seed_dropout(opts.seed);  // not the global generator: trainings may run at once
   ex.constrain_weights(opts.masks, opts.weight_bits);
   ex.train(true);
   std::optional<graph::Executor> teacher;

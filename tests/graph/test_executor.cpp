@@ -183,6 +183,27 @@ TEST_CASE("ceil-mode and padded pools match LibTorch", "[graph][executor]") {
   CHECK(max_abs_diff(y, expected) < kTolerance);
 }
 
+TEST_CASE("seeded dropout draws its masks from the executor's own generator", "[graph][executor]") {
+  Builder b({64}, 1);
+  const Network net = b.finish(b.dropout("drop", b.input(), 0.25));
+  const at::Tensor x = torch::rand({32, 64}) + 1.0;  // no zeros of its own
+  auto run = [&](uint64_t seed, uint64_t global_seed) {
+    Executor ex(net);
+    ex.train(true);
+    ex.seed_dropout(seed);
+    torch::manual_seed(global_seed);
+    return ex.forward(x);
+  };
+  const at::Tensor y = run(3, 100);
+  // The global generator plays no part; the executor's seed does.
+  CHECK(max_abs_diff(run(3, 200), y) == 0.0);
+  CHECK(max_abs_diff(run(4, 100), y) > 0.5);
+  // torch::dropout's semantics: each value dropped or scaled by 1 / (1 - p), about p dropped.
+  const at::Tensor dropped = y == 0;
+  CHECK(max_abs_diff(torch::where(dropped, torch::zeros_like(x), x / 0.75), y) < 1e-6);
+  CHECK(dropped.to(torch::kFloat).mean().item<float>() == Approx(0.25).margin(0.05));
+}
+
 TEST_CASE("train mode uses batch statistics and updates running statistics like LibTorch",
           "[graph][executor]") {
   const Network net = make_test_net();
