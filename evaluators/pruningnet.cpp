@@ -28,8 +28,9 @@
 //               cropped tensors with Executor::set_parameter (they carry autograd history),
 //               cross-entropy on one batch, backward into generators and shared tensors, Adam with
 //               warm-up and cosine decay. All randomness comes from the seed.
-//   file        "TFITPNT1", format version, JSON header (network hash, config, decision points,
-//               tensor names and shapes, meta), float32 data, CRC-32 of all of it. The network
+//   file        graph/container.h's layout under the magic "TFITPNT1": a JSON header (network
+//               hash, config, decision points, tensor names and shapes, meta), the float32 data
+//               and a CRC-32 of all of it. The network
 //               hash covers structure and weights: a PruningNet only fits the network (and the
 //               weights its generators started from) it was trained for.
 
@@ -37,7 +38,6 @@
 
 #include <torch/torch.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -53,6 +53,7 @@
 #include "datasets/batches.h"
 #include "evaluators/bn_recal.h"
 #include "graph/channels.h"
+#include "graph/container.h"
 #include "graph/errors.h"
 #include "graph/executor.h"
 #include "graph/json_util.h"
@@ -63,24 +64,15 @@ namespace tightfit::evaluators {
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'F', 'I', 'T', 'P', 'N', 'T', '1'};
-constexpr uint32_t kFormatVersion = 1;
-constexpr size_t kPrefixBytes = sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t);
 constexpr uint64_t kDropoutSeedStride = 1000003;  // per-step dropout seeds: seed * stride + step
 constexpr const char* kTrainHint = "tightfit metaprune train --model <model> --out <file>";
-
-template <typename T>
-void put(std::string& buf, T v) {
-  buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-template <typename T>
-T get(const std::string& buf, size_t& pos) {
-  T v;
-  std::memcpy(&v, buf.data() + pos, sizeof(T));
-  pos += sizeof(T);
-  return v;
-}
+const graph::FileKind kPruningNetFile = {{'T', 'F', 'I', 'T', 'P', 'N', 'T', '1'},
+                                         1,
+                                         "tightfit-pruningnet",
+                                         "PruningNet file",
+                                         "PruningNet file",
+                                         "`tightfit metaprune train`",
+                                         std::string("train it again with `") + kTrainHint + "`"};
 
 bool is_depthwise(const graph::Node& node) {
   const auto& a = node.attrs;
@@ -105,45 +97,8 @@ at::Tensor uniform(std::vector<int64_t> shape, double bound, std::mt19937_64& rn
   return t;
 }
 
-/// Reads the file's prefix and header; `data_pos` is where the data length starts.
-struct Header {
-  nlohmann::json json;
-  size_t data_pos = 0;
-};
-
-std::string describe(const std::string& path) { return "PruningNet file '" + path + "'"; }
-
-Header parse_header(const std::string& buf, const std::string& path) {
-  const std::string where = describe(path);
-  const size_t magic_bytes = std::min(buf.size(), sizeof(kMagic));
-  if (buf.empty() || std::memcmp(buf.data(), kMagic, magic_bytes) != 0)
-    throw InputError(where +
-                     " is not a PruningNet file (wrong magic bytes); pass a file written "
-                     "by `tightfit metaprune train`");
-  if (buf.size() < kPrefixBytes)
-    throw InputError(where + " is truncated (" + std::to_string(buf.size()) +
-                     " bytes); train it again with `" + kTrainHint + "`");
-  size_t pos = sizeof(kMagic);
-  const auto version = get<uint32_t>(buf, pos);
-  if (version > kFormatVersion)
-    throw InputError(where + " has format version " + std::to_string(version) +
-                     ", newer than this tightfit reads (" + std::to_string(kFormatVersion) +
-                     "); upgrade tightfit");
-  const auto header_len = get<uint64_t>(buf, pos);
-  if (header_len > buf.size() || pos + header_len > buf.size())
-    throw InputError(where + " is truncated (header cut off at " + std::to_string(buf.size()) +
-                     " bytes); train it again with `" + kTrainHint + "`");
-  Header h;
-  try {
-    h.json = nlohmann::json::parse(buf.substr(pos, header_len));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(where + " has a malformed header (" + e.what() + "); train it again");
-  }
-  if (h.json.value("format", "") != "tightfit-pruningnet")
-    throw InputError(where + " is not a PruningNet file (header format '" +
-                     h.json.value("format", "") + "')");
-  h.data_pos = pos + header_len;
-  return h;
+std::string describe(const std::string& path) {
+  return graph::describe_file(kPruningNetFile, path);
 }
 
 PruningNetInfo info_from_header(const nlohmann::json& j, const std::string& path) {
@@ -553,7 +508,6 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
 
 void PruningNet::save(const std::string& path) const {
   nlohmann::json header;
-  header["format"] = "tightfit-pruningnet";
   header["network_hash"] = impl_->hash;
   header["config"] = impl_->config.to_json();
   header["meta"] = impl_->meta;
@@ -568,93 +522,29 @@ void PruningNet::save(const std::string& path) const {
                 static_cast<size_t>(c.numel()) * sizeof(float));
   }
   header["params_hash"] = fnv1a_hex(data);
-  const std::string header_text = header.dump();
-
-  std::string buf(kMagic, sizeof(kMagic));
-  put<uint32_t>(buf, kFormatVersion);
-  put<uint64_t>(buf, header_text.size());
-  buf += header_text;
-  put<uint64_t>(buf, data.size());
-  buf += data;
-  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), buf.size());
-  put<uint32_t>(buf, static_cast<uint32_t>(crc));
-
-  // A temporary name and a rename: a crash never leaves a half-written file behind.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw InputError("cannot write '" + path + "': check that the folder exists and is writable");
-    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (!out) throw InputError("writing '" + path + "' failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw InputError("cannot rename '" + tmp + "' to '" + path + "'");
+  graph::write_container(path, kPruningNetFile, std::move(header), data);
 }
 
 PruningNetInfo PruningNet::read_info(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError("cannot open " + describe(path) + ": check the path (train one with `" +
-                     kTrainHint + "`)");
-  std::string prefix(kPrefixBytes, '\0');
-  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
-  prefix.resize(static_cast<size_t>(in.gcount()));
-  uint64_t header_len = 0;
-  if (prefix.size() == kPrefixBytes)
-    std::memcpy(&header_len, prefix.data() + sizeof(kMagic) + sizeof(uint32_t), sizeof(uint64_t));
-  // Header only (the data can be tens of MB); a bogus length is caught by parse_header.
-  in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<uint64_t>(in.tellg());
-  std::string buf = prefix;
-  if (prefix.size() == kPrefixBytes && header_len <= file_size) {
-    buf.resize(static_cast<size_t>(std::min<uint64_t>(file_size, kPrefixBytes + header_len)));
-    in.clear();
-    in.seekg(static_cast<std::streamoff>(kPrefixBytes));
-    in.read(buf.data() + kPrefixBytes, static_cast<std::streamsize>(buf.size() - kPrefixBytes));
-  }
-  return info_from_header(parse_header(buf, path).json, path);
+  return info_from_header(graph::read_container_header(path, kPruningNetFile), path);
 }
 
 PruningNet PruningNet::load(const std::string& path, const graph::Network& original) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError("cannot open " + describe(path) + ": check the path (train one with `" +
-                     kTrainHint + "`)");
-  const std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto file = graph::read_container(path, kPruningNetFile);
   const std::string where = describe(path);
-  const Header header = parse_header(buf, path);
-  const PruningNetInfo info = info_from_header(header.json, path);
-  size_t pos = header.data_pos;
-  if (pos + sizeof(uint64_t) > buf.size())
-    throw InputError(where + " is truncated; train it again with `" + kTrainHint + "`");
-  const auto data_len = get<uint64_t>(buf, pos);
-  const uint64_t expected = pos + data_len + sizeof(uint32_t);
-  if (data_len > buf.size() || expected > buf.size())
-    throw InputError(where + " is truncated (" + std::to_string(buf.size()) + " of " +
-                     std::to_string(expected) + " bytes); train it again with `" + kTrainHint +
-                     "`");
-  if (expected < buf.size())
-    throw InputError(where + " has " + std::to_string(buf.size() - expected) +
-                     " unexpected trailing bytes; train it again");
-  uint32_t stored_crc;
-  std::memcpy(&stored_crc, buf.data() + expected - sizeof(uint32_t), sizeof(uint32_t));
-  const uLong crc =
-      crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), expected - sizeof(uint32_t));
-  if (static_cast<uint32_t>(crc) != stored_crc)
-    throw InputError(where + " is corrupted (checksum mismatch); train it again");
-
+  const PruningNetInfo info = info_from_header(file.header, path);
+  const auto data_len = static_cast<uint64_t>(file.data.size());
   const std::string hash = tightfit::evaluators::network_hash(original);
   if (hash != info.network_hash) throw_other_network(path, info, hash);
 
   auto impl = std::make_unique<Impl>(original, info.config, /*seed=*/0);
   impl->meta = info.meta;
   const auto named = impl->named_tensors();
-  const auto& tensors = header.json.at("tensors");
+  const auto& tensors = file.header.at("tensors");
   if (tensors.size() != named.size())
     throw InputError(where + " holds " + std::to_string(tensors.size()) + " tensors, expected " +
                      std::to_string(named.size()) + "; train it again");
-  const char* data = buf.data() + pos;
+  const char* data = file.data.data();
   uint64_t offset = 0;
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < named.size(); ++i) {

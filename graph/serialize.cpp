@@ -1,34 +1,24 @@
 #include "graph/serialize.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "graph/container.h"
 #include "graph/errors.h"
 
 namespace tightfit::graph {
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'F', 'I', 'T', 'N', 'E', 'T', '1'};
-// magic + version + header length + data length ... + crc
-constexpr size_t kPrefixBytes = sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t);
-
-template <typename T>
-void put(std::string& buf, T v) {
-  buf.append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-template <typename T>
-T get(const std::string& buf, size_t& pos) {
-  T v;
-  std::memcpy(&v, buf.data() + pos, sizeof(T));
-  pos += sizeof(T);
-  return v;
-}
+const FileKind kNetworkFile = {{'T', 'F', 'I', 'T', 'N', 'E', 'T', '1'},
+                               kFileFormatVersion,
+                               "tightfit-network",
+                               "model file",
+                               "tightfit network file",
+                               "`tightfit train` or `tightfit compress`",
+                               "re-create it"};
 
 nlohmann::json attrs_to_json(const Node& n) {
   const Attrs& a = n.attrs;
@@ -104,7 +94,6 @@ Attrs attrs_from_json(OpKind op, const nlohmann::json& j) {
 
 void save_network(const Network& net, const std::string& path) {
   nlohmann::json header;
-  header["format"] = "tightfit-network";
   header["input_shape"] = net.input_shape();
   header["output"] = net.output();
   header["meta"] = net.meta();
@@ -120,78 +109,18 @@ void save_network(const Network& net, const std::string& path) {
     }
     nodes.push_back(std::move(jn));
   }
-  const std::string header_text = header.dump();
-
-  std::string buf(kMagic, sizeof(kMagic));
-  put<uint32_t>(buf, kFileFormatVersion);
-  put<uint64_t>(buf, header_text.size());
-  buf += header_text;
-  put<uint64_t>(buf, data.size());
-  buf += data;
-  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), buf.size());
-  put<uint32_t>(buf, static_cast<uint32_t>(crc));
-
-  // Write to a temporary name and rename, so a crash never leaves a half-written model behind.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw InputError("cannot write '" + path + "': check that the folder exists and is writable");
-    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (!out) throw InputError("writing '" + path + "' failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw InputError("cannot rename '" + tmp + "' to '" + path + "'");
+  write_container(path, kNetworkFile, std::move(header), data);
 }
 
 Network load_network(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw InputError("cannot open model file '" + path +
-                     "': check the path (train one with `tightfit train`)");
-  std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string where = "model file '" + path + "'";
-  // A file cut inside the magic bytes is a truncated network file, not a foreign one.
-  const size_t magic_bytes = std::min(buf.size(), sizeof(kMagic));
-  if (buf.empty() || std::memcmp(buf.data(), kMagic, magic_bytes) != 0)
-    throw InputError(where +
-                     " is not a tightfit network file (wrong magic bytes); pass a file written by "
-                     "`tightfit train` or `tightfit compress`");
-  if (buf.size() < kPrefixBytes)
-    throw InputError(where + " is truncated (" + std::to_string(buf.size()) +
-                     " bytes); re-create it");
-  size_t pos = sizeof(kMagic);
-  const uint32_t version = get<uint32_t>(buf, pos);
-  if (version > kFileFormatVersion)
-    throw InputError(where + " has format version " + std::to_string(version) +
-                     ", newer than this tightfit reads (" + std::to_string(kFileFormatVersion) +
-                     "); upgrade tightfit");
-  const uint64_t header_len = get<uint64_t>(buf, pos);
-  if (header_len > buf.size() || pos + header_len + sizeof(uint64_t) > buf.size())
-    throw InputError(where + " is truncated (header cut off at " + std::to_string(buf.size()) +
-                     " bytes); re-create it");
-  const std::string header_text = buf.substr(pos, header_len);
-  pos += header_len;
-  const uint64_t data_len = get<uint64_t>(buf, pos);
-  const uint64_t expected = pos + data_len + sizeof(uint32_t);
-  if (data_len > buf.size() || expected > buf.size())
-    throw InputError(where + " is truncated (" + std::to_string(buf.size()) + " of " +
-                     std::to_string(expected) + " bytes); re-create it");
-  if (expected < buf.size())
-    throw InputError(where + " has " + std::to_string(buf.size() - expected) +
-                     " unexpected trailing bytes; re-create it");
-  uint32_t stored_crc;
-  std::memcpy(&stored_crc, buf.data() + expected - sizeof(uint32_t), sizeof(uint32_t));
-  const uLong crc =
-      crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), expected - sizeof(uint32_t));
-  if (static_cast<uint32_t>(crc) != stored_crc)
-    throw InputError(where + " is corrupted (checksum mismatch); re-create it");
-
+  const auto file = read_container(path, kNetworkFile);
+  const std::string where = describe_file(kNetworkFile, path);
+  const auto data_len = static_cast<uint64_t>(file.data.size());
   try {
-    const auto header = nlohmann::json::parse(header_text);
+    const auto& header = file.header;
     Network net(header.at("input_shape").get<Shape>());
     net.meta() = header.at("meta").get<std::map<std::string, std::string>>();
-    const char* data = buf.data() + pos;
+    const char* data = file.data.data();
     uint64_t offset = 0;
     const auto& nodes = header.at("nodes");
     for (size_t i = 0; i < nodes.size(); ++i) {

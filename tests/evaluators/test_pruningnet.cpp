@@ -242,6 +242,16 @@ TEST_CASE("PruningNet files round-trip and refuse other networks", "[pruningnet]
   REQUIRE_THROWS_WITH(PruningNet::load(corrupt, net), Catch::Contains("corrupted"));
   REQUIRE_THROWS_WITH(PruningNet::load(foreign, net), Catch::Contains("not a PruningNet file"));
   REQUIRE_THROWS_WITH(PruningNet::read_info(foreign), Catch::Contains("not a PruningNet file"));
+  // The header alone is read by read_info: cut inside it, or from a newer tightfit.
+  const std::string cut_header = temp_path("cut_header.pnet"), newer = temp_path("newer.pnet");
+  std::ofstream(cut_header, std::ios::binary) << bytes.substr(0, 40);
+  std::string newer_bytes = bytes;
+  newer_bytes[8] = static_cast<char>(newer_bytes[8] + 1);  // format version, little-endian
+  std::ofstream(newer, std::ios::binary) << newer_bytes;
+  REQUIRE_THROWS_WITH(PruningNet::read_info(cut_header),
+                      Catch::Contains("truncated") && Catch::Contains("metaprune train"));
+  REQUIRE_THROWS_WITH(PruningNet::read_info(newer), Catch::Contains("upgrade tightfit"));
+  REQUIRE_THROWS_WITH(PruningNet::load(newer, net), Catch::Contains("upgrade tightfit"));
   REQUIRE_THROWS_WITH(PruningNet::load(temp_path("none.pnet"), net),
                       Catch::Contains("cannot open"));
 }
