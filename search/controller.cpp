@@ -568,6 +568,10 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     if (has_8) uniforms.push_back(space.uniform(keep, 8));
   }
   if (has_8) uniforms.push_back(space.uniform(1.0, 8));
+  // Activations searched too: int8 deployment (8-bit weights and inputs) is the baseline to beat.
+  const auto& act_bits = config.space.act_bits;
+  if (has_8 && std::find(act_bits.begin(), act_bits.end(), 8) != act_bits.end())
+    uniforms.push_back(space.uniform(1.0, 8, 8));
   for (const auto& p : uniforms) result.evaluations.push_back(evaluate(p, next_index++, "uniform"));
 
   double best_accuracy = 0;

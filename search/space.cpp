@@ -423,12 +423,14 @@ policies::Policy SearchSpace::sample(std::mt19937_64& rng) const {
   return decode(sample_genome(rng));
 }
 
-policies::Policy SearchSpace::uniform(double keep, int bits) const {
+policies::Policy SearchSpace::uniform(double keep, int bits, int act_bits) const {
   policies::Policy p;
   if (keep < 1.0)
     for (const auto& c : points_.channels) p.keep[c.id] = keep;
   if (bits != kFloatBits)
     for (const auto& l : points_.layers) p.weight_bits[l.name] = bits;
+  if (act_bits != kFloatBits)
+    for (const auto& l : points_.layers) p.act_bits[l.name] = act_bits;
   return p;
 }
 

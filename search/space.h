@@ -111,8 +111,9 @@ class SearchSpace {
 
   /// decode(sample_genome(rng)).
   policies::Policy sample(std::mt19937_64& rng) const;
-  /// The same keep fraction and weight bits on every decision point, ignoring the space's lists.
-  policies::Policy uniform(double keep, int bits) const;
+  /// The same keep fraction, weight bits and input bits on every decision point, ignoring the
+  /// space's lists.
+  policies::Policy uniform(double keep, int bits, int act_bits = 32) const;
 
  private:
   struct Slot {

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -197,6 +198,14 @@ TEST_CASE("a search over activation bits calibrates their ranges and scores ever
     with_act_bits += quantizes_inputs ? 1 : 0;
   }
   CHECK(with_act_bits >= 3);
+  // The int8 deployment (8-bit weights and inputs everywhere) is among the baselines.
+  const auto w8a8 = search::SearchSpace(policies::decision_points(models::make_model(
+                                            "resnet8", models::default_options("resnet8"))),
+                                        config.space)
+                        .uniform(1.0, 8, 8);
+  CHECK(std::any_of(r.evaluations.begin(), r.evaluations.end(), [&](const search::Evaluation& e) {
+    return e.kind == "uniform" && e.policy.key() == w8a8.key();
+  }));
   // The calibration batches come from the seed: a second run scores every candidate alike.
   opts.out_dir = (dir / "again").string();
   const auto again = search::run_search(config, opts);
