@@ -211,18 +211,9 @@ Trained train_and_score(const graph::Network& net, const policies::Policy& polic
   for (int64_t k = 0; k < a.train_seeds; ++k)
     t.accuracies.push_back(
         train_once(pruned.net, data, data.test, a, a.seed + static_cast<uint64_t>(k)));
-  for (double acc : t.accuracies) t.accuracy += acc / static_cast<double>(t.accuracies.size());
+  t.accuracy = bench::mean(t.accuracies);
   t.seconds = seconds_since(t0);
   return t;
-}
-
-/// The spread of the training seeds' accuracies (sample standard deviation; 0 for one seed).
-double seed_std(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  double mean = 0, ss = 0;
-  for (double x : v) mean += x / static_cast<double>(v.size());
-  for (double x : v) ss += (x - mean) * (x - mean);
-  return std::sqrt(ss / static_cast<double>(v.size() - 1));
 }
 
 /// The PruningNet file for `net`: reused when it was trained for this network with these
@@ -496,7 +487,7 @@ int main(int argc, char** argv) {
           train_and_score(net, space.uniform(uniform->keep, kFloatBits), data, a, apply_opts);
       row["uniform_accuracy"] = u.accuracy;
       row["uniform_accuracies"] = u.accuracies;
-      row["uniform_seed_std"] = seed_std(u.accuracies);
+      row["uniform_seed_std"] = bench::stddev(u.accuracies);
       row["uniform_flops"] = u.flops;
       row["uniform_kept_channels"] = u.kept_channels;
       row["uniform_train_seconds"] = u.seconds;
@@ -506,7 +497,7 @@ int main(int argc, char** argv) {
         const auto s = train_and_score(net, best->policy, data, a, apply_opts);
         row["searched_accuracy"] = s.accuracy;
         row["searched_accuracies"] = s.accuracies;
-        row["searched_seed_std"] = seed_std(s.accuracies);
+        row["searched_seed_std"] = bench::stddev(s.accuracies);
         row["searched_flops"] = s.flops;
         row["searched_policy"] = best->policy.to_json();
         row["searched_kept_channels"] = s.kept_channels;
