@@ -32,6 +32,22 @@ expect_user_error() {
   passes=$((passes + 1))
 }
 
+# expect_bad_policy NAME POLICY PATTERN: `compress` of the fixture model with the policy JSON.
+expect_bad_policy() {
+  printf '%s\n' "$2" >"$TMP/policy.json"
+  expect_user_error "$1" "$3" -- \
+    "$TF" compress --model "$MODEL" --policy "$TMP/policy.json" --out "$TMP/c" --no-eval
+}
+
+# expect_bad_search NAME CONFIG PATTERN: `search` with the config JSON, into a fresh folder.
+searches=0
+expect_bad_search() {
+  searches=$((searches + 1))
+  printf '%s\n' "$2" >"$TMP/config.json"
+  expect_user_error "$1" "$3" -- \
+    "$TF" search --config "$TMP/config.json" --out "$TMP/run_$searches"
+}
+
 # A real model file to damage: the zoo vgg_small written through `compress` (no data needed).
 echo '{}' >"$TMP/empty_policy.json"
 "$TF" compress --model vgg_small --policy "$TMP/empty_policy.json" --out "$TMP/m" --no-eval >/dev/null \
@@ -51,47 +67,36 @@ expect_user_error "unknown model (info)" "valid zoo models: .*resnet20" -- \
   "$TF" info --model no_such_net
 expect_user_error "unknown model (train)" "unknown model 'no_such_net'; valid models: .*vgg_small" -- \
   "$TF" train --model no_such_net --out "$TMP/x.tfn"
-printf '{"model": {"zoo": "vgg_small"}, "sede": 3}\n' >"$TMP/unknown_key.json"
-expect_user_error "unknown config key" "unknown key 'sede'.*valid keys: seed, model" -- \
-  "$TF" search --config "$TMP/unknown_key.json" --out "$TMP/run"
-printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "random", "evals": 3}}\n' >"$TMP/unknown_strategy_key.json"
-expect_user_error "unknown strategy key" "unknown key 'evals'.*valid keys: evaluations" -- \
-  "$TF" search --config "$TMP/unknown_strategy_key.json" --out "$TMP/run"
-printf '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "anneal"}}\n' >"$TMP/unknown_strategy.json"
-expect_user_error "unknown strategy" "unknown strategy 'anneal'; valid strategies: evolution, netadapt, nsga2, random" -- \
-  "$TF" search --config "$TMP/unknown_strategy.json" --out "$TMP/run"
-printf '{"model": {"zoo": "vgg_small"}, "space": {"kind": "anneal"}}\n' >"$TMP/unknown_kind.json"
-expect_user_error "unknown space kind" "kind is .anneal.; valid kinds: joint, pruning, quantization, lowrank" -- \
-  "$TF" search --config "$TMP/unknown_kind.json" --out "$TMP/run"
+expect_bad_search "unknown config key" '{"model": {"zoo": "vgg_small"}, "sede": 3}' \
+  "unknown key 'sede'.*valid keys: seed, model"
+expect_bad_search "unknown strategy key" '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "random", "evals": 3}}' \
+  "unknown key 'evals'.*valid keys: evaluations"
+expect_bad_search "unknown strategy" '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "anneal"}}' \
+  "unknown strategy 'anneal'; valid strategies: evolution, netadapt, nsga2, random"
+expect_bad_search "unknown space kind" '{"model": {"zoo": "vgg_small"}, "space": {"kind": "anneal"}}' \
+  "kind is .anneal.; valid kinds: joint, pruning, quantization, lowrank"
 printf '{"model": {"zoo": "vgg_small"}, "budget": {"size_bytes": 10}, "target": {"name": "analytic-roofline"}, "evaluator": {"name": "bn-recal", "bn_batches": 0, "validation_images": 64}}\n' >"$TMP/impossible_budget.json"
 expect_user_error "impossible budget" "budget .*size_bytes.* cannot be met: the most compressed network" -- \
   "$TF" search --config "$TMP/impossible_budget.json" --out "$TMP/run_budget"
-printf '{"model": {"zoo": "vgg_small"}, "cost": {"latency": "guess"}}\n' >"$TMP/unknown_cost.json"
-expect_user_error "unknown latency cost" "cost.latency is 'guess'; valid values: measure, lut" -- \
-  "$TF" search --config "$TMP/unknown_cost.json" --out "$TMP/run"
+expect_bad_search "unknown latency cost" '{"model": {"zoo": "vgg_small"}, "cost": {"latency": "guess"}}' \
+  "cost.latency is 'guess'; valid values: measure, lut"
 expect_user_error "resume without a journal" "nothing to resume" -- \
   "$TF" search --config "$TMP/impossible_budget.json" --out "$TMP/nothing_here" --resume
 expect_user_error "truncated model file" "truncated" -- "$TF" info --model "$TMP/truncated.tfn"
 expect_user_error "truncated model header" "truncated" -- "$TF" info --model "$TMP/truncated_header.tfn"
 expect_user_error "foreign model file" "not a tightfit network file" -- "$TF" info --model "$TMP/foreign.tfn"
-printf '{"keep": {"no.such.layer": 0.5}}\n' >"$TMP/bad_policy.json"
-expect_user_error "policy with unknown decision point" "'no.such.layer'.*valid ones: .*classifier" -- \
-  "$TF" compress --model "$MODEL" --policy "$TMP/bad_policy.json" --out "$TMP/c" --no-eval
-printf '{"keep": {"features.0": 0.5}, "weight_bits": {"features.0": 5}}\n' >"$TMP/bad_bits.json"
-expect_user_error "policy with unsupported bits" "features.0.*5.*(allowed|valid|supported)" -- \
-  "$TF" compress --model "$MODEL" --policy "$TMP/bad_bits.json" --out "$TMP/c" --no-eval
-printf '{"criterion": "magic", "keep": {"features.0": 0.5}}\n' >"$TMP/bad_criterion.json"
-expect_user_error "unknown criterion" "criterion 'magic' is unknown; valid criteria: .*fpgm" -- \
-  "$TF" compress --model "$MODEL" --policy "$TMP/bad_criterion.json" --out "$TMP/c" --no-eval
-printf '{"quantization": {"scheme": "ternary"}}\n' >"$TMP/bad_scheme.json"
-expect_user_error "unknown quantization scheme" "ternary.*symmetric" -- \
-  "$TF" compress --model "$MODEL" --policy "$TMP/bad_scheme.json" --out "$TMP/c" --no-eval
-printf '{"rank": {"classifier.0": 1.5}}\n' >"$TMP/bad_rank.json"
-expect_user_error "rank out of range" "rank for 'classifier.0' is 1.5.*\\(0, 1\\]" -- \
-  "$TF" compress --model "$MODEL" --policy "$TMP/bad_rank.json" --out "$TMP/c" --no-eval
-printf '{"keep": {"layer1.0.conv1": 0.5}}\n' >"$TMP/resnet_policy.json"
-expect_user_error "policy for a different network" "'layer1.0.conv1'.*different network" -- \
-  "$TF" compress --model "$MODEL" --policy "$TMP/resnet_policy.json" --out "$TMP/c" --no-eval
+expect_bad_policy "policy with unknown decision point" '{"keep": {"no.such.layer": 0.5}}' \
+  "'no.such.layer'.*valid ones: .*classifier"
+expect_bad_policy "policy with unsupported bits" '{"keep": {"features.0": 0.5}, "weight_bits": {"features.0": 5}}' \
+  "features.0.*5.*(allowed|valid|supported)"
+expect_bad_policy "unknown criterion" '{"criterion": "magic", "keep": {"features.0": 0.5}}' \
+  "criterion 'magic' is unknown; valid criteria: .*fpgm"
+expect_bad_policy "unknown quantization scheme" '{"quantization": {"scheme": "ternary"}}' \
+  "ternary.*symmetric"
+expect_bad_policy "rank out of range" '{"rank": {"classifier.0": 1.5}}' \
+  "rank for 'classifier.0' is 1.5.*\\(0, 1\\]"
+expect_bad_policy "policy for a different network" '{"keep": {"layer1.0.conv1": 0.5}}' \
+  "'layer1.0.conv1'.*different network"
 printf '{"act_bits": {"features.0": 8}}\n' >"$TMP/act_policy.json"
 expect_user_error "calibration data missing" "Fashion-MNIST file .* is missing" -- \
   "$TF" compress --model "$MODEL" --policy "$TMP/act_policy.json" --out "$TMP/c" --no-eval --data-dir "$TMP/none"
@@ -129,15 +134,13 @@ expect_user_error "pruningnet evaluator without its file" "evaluator.pruningnet.
   "$TF" search --config "$TMP/pruningnet_missing.json" --out "$TMP/run_pn"
 
 # Proxies: an unknown one, an empty subset, a fine-tune config typo, a bad fidelity run.
-printf '{"model": {"zoo": "resnet8"}, "evaluator": {"name": "finetun"}}\n' >"$TMP/proxy_unknown.json"
-expect_user_error "unknown proxy" "unknown evaluator 'finetun'; valid evaluators: .*finetune" -- \
-  "$TF" search --config "$TMP/proxy_unknown.json" --out "$TMP/run_pu"
+expect_bad_search "unknown proxy" '{"model": {"zoo": "resnet8"}, "evaluator": {"name": "finetun"}}' \
+  "unknown evaluator 'finetun'; valid evaluators: .*finetune"
 printf '{"model": {"zoo": "resnet8"}, "evaluator": {"name": "bn-recal", "validation_images": 0}}\n' >"$TMP/proxy_empty.json"
 expect_user_error "zero-size validation subset" "validation_images .*>= 1" -- \
   "$TF" search --config "$TMP/proxy_empty.json" --out "$TMP/run_pe"
-printf '{"model": {"zoo": "resnet8"}, "finetune_front": {"step": 5}}\n' >"$TMP/ftf_typo.json"
-expect_user_error "finetune_front typo" "finetune_front.*valid keys.*steps" -- \
-  "$TF" search --config "$TMP/ftf_typo.json" --out "$TMP/run_ft"
+expect_bad_search "finetune_front typo" '{"model": {"zoo": "resnet8"}, "finetune_front": {"step": 5}}' \
+  "finetune_front.*valid keys.*steps"
 expect_user_error "fidelity: one sample" "at least 2 samples" -- \
   "$TF" fidelity --config "$TMP/proxy_empty.json" --samples 1
 printf '{"model": {"zoo": "resnet8"}}\n' >"$TMP/plain.json"
