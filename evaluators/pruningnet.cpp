@@ -30,9 +30,9 @@
 //               warm-up and cosine decay. All randomness comes from the seed.
 //   file        graph/container.h's layout under the magic "TFITPNT1": a JSON header (network
 //               hash, config, decision points, tensor names and shapes, meta), the float32 data
-//               and a CRC-32 of all of it. The network
-//               hash covers structure and weights: a PruningNet only fits the network (and the
-//               weights its generators started from) it was trained for.
+//               and a CRC-32 of all of it. The network hash covers structure and weights: a
+//               PruningNet only fits the network (and the weights its generators started from)
+//               it was trained for.
 
 #include "evaluators/pruningnet.h"
 
