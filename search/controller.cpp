@@ -563,7 +563,12 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   std::vector<policies::Policy> uniforms;
   const auto& bits = config.space.weight_bits;
   const bool has_8 = std::find(bits.begin(), bits.end(), 8) != bits.end();
+  // They stay inside the space: pruned ones only where it prunes.
+  bool prunes = false;
+  for (size_t g = 0; g < space.num_genes(); ++g)
+    prunes = prunes || space.gene_dim(g) == SearchSpace::Dim::kKeep;
   for (double keep : config.baseline_keep) {
+    if (!prunes && keep < 1.0) continue;
     uniforms.push_back(space.uniform(keep, 32));
     if (has_8) uniforms.push_back(space.uniform(keep, 8));
   }

@@ -198,6 +198,11 @@ TEST_CASE("a search over activation bits calibrates their ranges and scores ever
     with_act_bits += quantizes_inputs ? 1 : 0;
   }
   CHECK(with_act_bits >= 3);
+  // Baselines stay inside the space: 8-bit weights, then 8-bit weights and inputs; none pruned.
+  REQUIRE(r.evaluations.size() >= 3);
+  CHECK(r.evaluations[1].kind == "uniform");
+  CHECK(r.evaluations[2].kind == "search");
+  for (const auto& e : r.evaluations) CHECK(e.policy.keep.empty());
   // The int8 deployment (8-bit weights and inputs everywhere) is among the baselines.
   const auto w8a8 = search::SearchSpace(policies::decision_points(models::make_model(
                                             "resnet8", models::default_options("resnet8"))),
