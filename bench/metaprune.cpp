@@ -22,8 +22,11 @@
 //                   (Kaiming), trained the same steps. Each network is trained --train-seeds
 //                   times (seeds --seed, --seed + 1, ...: batches and initialization), both
 //                   sides with the same seeds; the table shows the mean and the spread.
-// Prints a table in MetaPruning's form and writes {"levels", "targets", "baseline", "pruningnet",
-// "context"}.
+//   4. ceiling      (--uncompressed, on by default) the uncompressed network trained by the same
+//                   recipe and seeds, MetaPruning's 1.0x row: no level can be expected above
+//                   it, so "room" (it minus uniform width) says how much a search can gain.
+// Prints a table in MetaPruning's form and writes {"levels", "targets", "baseline",
+// "uncompressed", "pruningnet", "context"}.
 
 #include <ATen/Parallel.h>
 
@@ -64,8 +67,9 @@ struct Args {
   int64_t pruningnet_steps = 600;
   int64_t evaluations = 80;
   int64_t train_steps = 300;
-  int64_t train_seeds = 3;  // each network trained this many times; accuracies averaged
-  int64_t finalists = 1;    // the proxy's top-k, each trained once and chosen on validation
+  int64_t train_seeds = 3;   // each network trained this many times; accuracies averaged
+  int64_t finalists = 1;     // the proxy's top-k, each trained once and chosen on validation
+  bool uncompressed = true;  // the uncompressed network trained the same way: the levels' ceiling
   std::string recipe = "finetune";
   std::string evaluator = "pruningnet";  // the search's proxy: pruningnet, bn-recal or finetune
   int64_t proxy_steps = 30;              // finetune proxy: distilled SGD steps per candidate
@@ -327,6 +331,10 @@ int main(int argc, char** argv) {
                  "validation split is the searched network (1: the proxy's best)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--uncompressed", a.uncompressed,
+                 "Also train the uncompressed network by the recipe and seeds (MetaPruning's 1.0x "
+                 "row): the most any level can reach, and the room above uniform width")
+      ->capture_default_str();
   app.add_option("--recipe", a.recipe,
                  "finetune: from the trained weights (L1-pruned); scratch: re-initialized")
       ->capture_default_str()
@@ -517,6 +525,23 @@ int main(int argc, char** argv) {
       result["levels"].push_back(row);
     }
 
+    // The ceiling: the uncompressed network trained by the same recipe and seeds.
+    std::optional<Trained> full;
+    if (a.uncompressed) {
+      std::fprintf(stderr, "[bench] training the uncompressed network (%s, %lld steps)\n",
+                   a.recipe.c_str(), static_cast<long long>(a.train_steps));
+      full = train_and_score(net, {}, data, a, apply_opts);
+      result["uncompressed"] = {{"accuracy", full->accuracy},
+                                {"accuracies", full->accuracies},
+                                {"seed_std", bench::stddev(full->accuracies)},
+                                {"flops", full->flops},
+                                {"train_seconds", full->seconds}};
+      for (auto& row : result["levels"])
+        row["headroom_points"] = 100 * (full->accuracy - row["uniform_accuracy"].get<double>());
+    } else {
+      result["uncompressed"] = nullptr;
+    }
+
     const std::string proxy =
         a.evaluator == "pruningnet"
             ? "PruningNet " + std::to_string(a.pruningnet_steps) + " steps" +
@@ -532,8 +557,8 @@ int main(int argc, char** argv) {
         static_cast<long long>(a.evaluations), a.recipe.c_str(),
         static_cast<long long>(a.train_steps), static_cast<long long>(a.train_seeds),
         static_cast<long long>(data.test.size()));
-    std::printf("%-12s %26s %20s %20s %14s\n", "FLOPs level", "MFLOPs searched / uniform",
-                "searched accuracy", "uniform accuracy", "gain (points)");
+    std::printf("%-12s %26s %20s %20s %14s %14s\n", "FLOPs level", "MFLOPs searched / uniform",
+                "searched accuracy", "uniform accuracy", "gain (points)", "room (points)");
     bool every_level = true;
     std::optional<double> gain_at_target;
     for (const auto& row : result["levels"]) {
@@ -554,11 +579,19 @@ int main(int argc, char** argv) {
       char uniform[32];
       std::snprintf(uniform, sizeof uniform, "%.4f +- %.4f", row["uniform_accuracy"].get<double>(),
                     row["uniform_seed_std"].get<double>());
-      std::printf("%11.0f%% %26s %20s %20s %14s\n", 100 * level, mflops, searched, uniform, gain);
+      char room[32] = "n/a";  // how far the uncompressed network is above uniform width
+      if (row.contains("headroom_points"))
+        std::snprintf(room, sizeof room, "%+.2f", row["headroom_points"].get<double>());
+      std::printf("%11.0f%% %26s %20s %20s %14s %14s\n", 100 * level, mflops, searched, uniform,
+                  gain, room);
       every_level = every_level && has_searched && row["gain_points"].get<double>() >= 0;
       if (std::abs(level - kTargetLevel) < 1e-9 && has_searched)
         gain_at_target = row["gain_points"].get<double>();
     }
+    if (full)
+      std::printf("%11s%% %26.2f %20s %20.4f (uncompressed, same recipe; +- %.4f)\n", "100",
+                  static_cast<double>(full->flops) / 1e6, "", full->accuracy,
+                  bench::stddev(full->accuracies));
     result["targets"] = {
         {"searched_ge_uniform_every_level", every_level},
         {"gain_at_25_points", or_null(gain_at_target)},
@@ -583,6 +616,7 @@ int main(int argc, char** argv) {
                                         {"train_steps", a.train_steps},
                                         {"train_seeds", a.train_seeds},
                                         {"finalists", a.finalists},
+                                        {"uncompressed", a.uncompressed},
                                         {"recipe", a.recipe},
                                         {"lr", a.lr},
                                         {"channel_multiple", a.channel_multiple},
