@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iomanip>
+#include <list>
 #include <map>
 #include <optional>
 #include <random>
@@ -229,6 +230,45 @@ latency_models::LookupTable latency_table(const SearchConfig& config, const grap
   return table;
 }
 
+/// Compressed networks by policy key, at most `max_bytes` of parameters; the oldest go first.
+class NetworkCache {
+ public:
+  explicit NetworkCache(int64_t max_bytes) : max_bytes_(max_bytes) {}
+
+  void put(const std::string& key, policies::CompressedNetwork net, int64_t bytes) {
+    if (bytes > max_bytes_ || entries_.count(key)) return;
+    while (bytes_ + bytes > max_bytes_) drop(entries_.find(order_.front()));
+    order_.push_back(key);
+    entries_.emplace(key, Entry{std::move(net), bytes, std::prev(order_.end())});
+    bytes_ += bytes;
+  }
+
+  /// The network kept under `key`, removed from the cache; nullopt when there is none.
+  std::optional<policies::CompressedNetwork> take(const std::string& key) {
+    const auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    auto net = std::move(it->second.net);
+    drop(it);
+    return net;
+  }
+
+ private:
+  struct Entry {
+    policies::CompressedNetwork net;
+    int64_t bytes = 0;
+    std::list<std::string>::iterator age;  ///< its place in order_
+  };
+  void drop(std::map<std::string, Entry>::iterator it) {
+    bytes_ -= it->second.bytes;
+    order_.erase(it->second.age);
+    entries_.erase(it);
+  }
+  int64_t max_bytes_;
+  int64_t bytes_ = 0;
+  std::map<std::string, Entry> entries_;
+  std::list<std::string> order_;  // oldest first
+};
+
 }  // namespace
 
 SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
@@ -282,14 +322,20 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   apply_opts.channel_multiple = config.space.channel_multiple;
   apply_opts.calibration = &calibration;
   // Strategies with budgets check proposals before asking for them: counted size and FLOPs, and
-  // the table's latency when there is one (the table is loaded below).
+  // the table's latency when there is one (the table is loaded below). The networks compressed
+  // for that are kept, by policy key, for the evaluation that follows when the proposal is asked
+  // for: a candidate is compressed once. At most kPrecompressedBytes of parameters are held; the
+  // oldest go first (mostly proposals the filter rejected).
+  constexpr int64_t kPrecompressedBytes = int64_t{256} << 20;
+  NetworkCache precompressed(kPrecompressedBytes);
   const CostPredictor predict_cost = [&](const policies::Policy& p) {
-    const auto c = policies::apply(net, p, apply_opts);
+    auto c = policies::apply(net, p, apply_opts);
     const auto counted = evaluators::count_cost(c);
     PredictedCost out;
     out.size_bytes = counted.size_bytes;
     out.flops = counted.flops;
     if (lut) out.latency_ms = lut->predict({&c}).front();
+    precompressed.put(p.key(), std::move(c), counted.params * int64_t{sizeof(float)});
     return out;
   };
   // Strategies that plan with latency (netadapt) get the table's prediction, never a run.
@@ -362,7 +408,10 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     e.policy = policy;
     e.latency_source = lut ? "lut" : "measured";
     try {
-      {
+      if (auto kept = precompressed.take(policy.key())) {
+        candidate = std::move(*kept);
+        ++stats.reused_compressions;
+      } else {
         ScopedSeconds timed(stats.apply);
         candidate = policies::apply(net, policy, apply_opts);
       }
@@ -721,6 +770,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
 nlohmann::json RunStats::to_json() const {
   const double n = computed > 0 ? static_cast<double>(computed) : 1.0;
   return {{"computed", computed},
+          {"reused_compressions", reused_compressions},
           {"seconds",
            {{"setup", setup},
             {"loop", loop},

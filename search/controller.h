@@ -34,8 +34,10 @@ struct RunOptions {
 /// the named parts.
 struct RunStats {
   int64_t computed = 0;  ///< candidates evaluated in this run (not replayed, not from a cache)
-  double setup = 0;      ///< loading network and data, evaluator, target, latency table
-  double loop = 0;       ///< first evaluation (the baseline) to the strategy's last tell
+  /// Of those, the ones whose network the cost predictor had compressed already (budget filter)
+  int64_t reused_compressions = 0;
+  double setup = 0;  ///< loading network and data, evaluator, target, latency table
+  double loop = 0;   ///< first evaluation (the baseline) to the strategy's last tell
   double latency = 0;
   double accuracy = 0;
   double apply = 0;

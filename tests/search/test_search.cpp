@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "evaluators/cost.h"
 #include "graph/json_util.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
@@ -217,5 +218,45 @@ TEST_CASE("a search over activation bits calibrates their ranges and scores ever
   REQUIRE(again.evaluations.size() == r.evaluations.size());
   for (size_t i = 0; i < r.evaluations.size(); ++i)
     CHECK(again.evaluations[i].accuracy == r.evaluations[i].accuracy);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a candidate the budget filter admitted is compressed once", "[search][e2e]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_search_once_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  // Evolution under a FLOPs limit compresses every proposal to count its FLOPs before asking
+  // for it; the controller evaluates that network rather than compressing the policy again.
+  auto config_json = nlohmann::json::parse(R"({
+      "seed": 2, "model": {"zoo": "resnet8"},
+      "space": {"kind": "pruning"},
+      "strategy": {"name": "evolution", "population": 6, "parents": 2, "mutations": 3,
+                   "crossovers": 3, "iterations": 2, "max_flops": 9000000},
+      "evaluator": {"name": "subset", "validation_images": 100},
+      "target": {"name": "analytic-roofline"}})");
+  search::RunOptions opts;
+  opts.out_dir = dir.string();
+  opts.progress = false;
+  const auto config = search::SearchConfig::from_json(config_json, "test");
+  const auto r = search::run_search(config, opts);
+  int64_t searched = 0;
+  for (const auto& e : r.evaluations) {
+    CHECK(e.ok());
+    if (e.kind != "search") continue;
+    CHECK(e.flops <= 9000000);
+    searched += e.cached ? 0 : 1;
+  }
+  REQUIRE(searched > 0);
+  CHECK(r.stats.reused_compressions == searched);
+  // The networks evaluated are the policies' own: compressed afresh, they count the same.
+  const auto net = models::make_model("resnet8", models::default_options("resnet8"));
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = config.space.channel_multiple;
+  for (const auto& e : r.evaluations) {
+    if (e.kind != "search") continue;
+    const auto cost = evaluators::count_cost(policies::apply(net, e.policy, apply_opts));
+    CHECK(cost.flops == e.flops);
+    CHECK(cost.size_bytes == e.size_bytes);
+  }
   std::filesystem::remove_all(dir);
 }
