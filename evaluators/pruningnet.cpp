@@ -533,7 +533,7 @@ PruningNet PruningNet::load(const std::string& path, const graph::Network& origi
   const auto file = graph::read_container(path, kPruningNetFile);
   const std::string where = describe(path);
   const PruningNetInfo info = info_from_header(file.header, path);
-  const auto data_len = static_cast<uint64_t>(file.data.size());
+  const auto data_len = static_cast<uint64_t>(file.data_size);
   const std::string hash = tightfit::evaluators::network_hash(original);
   if (hash != info.network_hash) throw_other_network(path, info, hash);
 
@@ -544,7 +544,7 @@ PruningNet PruningNet::load(const std::string& path, const graph::Network& origi
   if (tensors.size() != named.size())
     throw InputError(where + " holds " + std::to_string(tensors.size()) + " tensors, expected " +
                      std::to_string(named.size()) + "; train it again");
-  const char* data = file.data.data();
+  const char* data = file.data().data();
   uint64_t offset = 0;
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < named.size(); ++i) {

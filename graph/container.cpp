@@ -105,7 +105,7 @@ void write_container(const std::string& path, const FileKind& kind, nlohmann::js
 
 ContainerContents read_container(const std::string& path, const FileKind& kind) {
   auto in = open(path, kind);
-  const std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string where = describe_file(kind, path);
   const uint64_t header_len = check_prefix(buf, kind, where);
   size_t pos = kPrefixBytes;
@@ -114,7 +114,7 @@ ContainerContents read_container(const std::string& path, const FileKind& kind) 
                      " bytes); " + kind.remedy);
   const std::string header_text = buf.substr(pos, header_len);
   pos += header_len;
-  const auto data_len = get<uint64_t>(buf, pos);
+  const auto data_len = get<uint64_t>(buf, pos);  // the data starts at pos
   const uint64_t expected = pos + data_len + sizeof(uint32_t);
   if (data_len > buf.size() || expected > buf.size())
     throw InputError(where + " is truncated (" + std::to_string(buf.size()) + " of " +
@@ -128,7 +128,8 @@ ContainerContents read_container(const std::string& path, const FileKind& kind) 
       crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), expected - sizeof(uint32_t));
   if (static_cast<uint32_t>(crc) != stored_crc)
     throw InputError(where + " is corrupted (checksum mismatch); " + kind.remedy);
-  return {parse_header(header_text, kind, where), buf.substr(pos, data_len)};
+  auto header = parse_header(header_text, kind, where);
+  return {std::move(header), std::move(buf), pos, static_cast<size_t>(data_len)};
 }
 
 nlohmann::json read_container_header(const std::string& path, const FileKind& kind) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace tightfit::graph {
 
@@ -26,7 +27,11 @@ struct FileKind {
 
 struct ContainerContents {
   nlohmann::json header;  ///< "format" checked against the kind
-  std::string data;       ///< the float32 data, as stored
+  std::string bytes;      ///< the whole file, as read
+  size_t data_begin = 0;  ///< where the float32 data starts in `bytes`
+  size_t data_size = 0;
+  /// The float32 data, as stored (a view into `bytes`: no copy of a file that may be large).
+  std::string_view data() const { return std::string_view(bytes).substr(data_begin, data_size); }
 };
 
 /// Writes `header` (its "format" set to the kind's) and `data` to `path`, atomically.

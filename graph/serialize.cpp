@@ -115,12 +115,12 @@ void save_network(const Network& net, const std::string& path) {
 Network load_network(const std::string& path) {
   const auto file = read_container(path, kNetworkFile);
   const std::string where = describe_file(kNetworkFile, path);
-  const auto data_len = static_cast<uint64_t>(file.data.size());
+  const auto data_len = static_cast<uint64_t>(file.data_size);
   try {
     const auto& header = file.header;
     Network net(header.at("input_shape").get<Shape>());
     net.meta() = header.at("meta").get<std::map<std::string, std::string>>();
-    const char* data = file.data.data();
+    const char* data = file.data().data();
     uint64_t offset = 0;
     const auto& nodes = header.at("nodes");
     for (size_t i = 0; i < nodes.size(); ++i) {
