@@ -1,7 +1,10 @@
 // `tightfit finetune`: applies a policy, then fine-tunes the compressed network on the training
 // split so it keeps what the policy made of it (pruned weights stay zero, quantized layers train
-// through fake-quant), optionally distilled from the uncompressed network, and reports the test
-// accuracy before (BN recalibrated, as `tightfit compress` reports it) and after.
+// through fake-quant and end on the policy's quantizer), optionally distilled from the
+// uncompressed network, and reports the test accuracy before (BN recalibrated, as `tightfit
+// compress` reports it) and after.
+
+#include "evaluators/finetune.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -84,16 +87,13 @@ int cmd_finetune(const FinetuneArgs& a) {
                a.distill ? " with distillation" : "");
 
   models::TrainOptions opts = a.opts;
-  opts.masks = c.masks;
-  for (const auto& [layer, bits] : c.weight_bits)
-    if (bits < 32) opts.weight_bits[layer] = bits;
   if (a.distill) {
     opts.teacher = &net;
     opts.distill_temperature = a.temperature;
     opts.distill_weight = a.distill_weight;
   }
-  graph::Network tuned = c.net;
-  const auto r = models::train_model(tuned, data, opts);
+  const auto r = evaluators::finetune_compressed(c, data, opts, a.opts.seed);
+  graph::Network& tuned = c.net;
   tuned.meta()["finetune_epochs"] = std::to_string(a.opts.epochs);
   tuned.meta()["test_accuracy"] = std::to_string(r.test_accuracy);
   graph::save_network(tuned, (out / "finetuned.tfn").string());

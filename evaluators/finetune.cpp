@@ -1,6 +1,8 @@
 #include "evaluators/finetune.h"
 
+#include "graph/executor.h"
 #include "graph/json_util.h"
+#include "policies/quantize.h"
 
 namespace tightfit::evaluators {
 
@@ -60,8 +62,7 @@ nlohmann::json FinetuneConfig::to_json() const {
   return j;
 }
 
-models::TrainOptions FinetuneConfig::train_options(const policies::CompressedNetwork& candidate,
-                                                   const graph::Network& teacher) const {
+models::TrainOptions FinetuneConfig::train_options(const graph::Network& teacher) const {
   models::TrainOptions o;
   o.epochs = 1 << 20;  // bounded by max_steps
   o.max_steps = steps;
@@ -74,9 +75,6 @@ models::TrainOptions FinetuneConfig::train_options(const policies::CompressedNet
   o.threads = score.threads;
   o.progress = false;
   o.final_evaluation = false;
-  o.masks = candidate.masks;
-  for (const auto& [layer, bits] : candidate.weight_bits)
-    if (bits < 32) o.weight_bits[layer] = bits;
   if (distill) {
     o.teacher = &teacher;
     o.distill_temperature = temperature;
@@ -85,15 +83,49 @@ models::TrainOptions FinetuneConfig::train_options(const policies::CompressedNet
   return o;
 }
 
+models::TrainResult finetune_compressed(policies::CompressedNetwork& c, const datasets::Split& data,
+                                        models::TrainOptions opts, uint64_t quant_seed) {
+  opts.masks = c.masks;
+  opts.weight_bits.clear();
+  opts.weight_quantizers.clear();
+  const policies::QuantConfig& q = c.policy.quantization;
+  // The executor's own grid is symmetric per channel from the range: the default scheme below
+  // 16 bits. Every other scheme trains through the policy's quantizer itself.
+  const bool executor_grid =
+      q.scheme == "symmetric" && q.granularity == "per_channel" && q.calibration == "minmax";
+  for (const auto& [layer, bits] : c.weight_bits) {
+    if (bits >= 32) continue;
+    if (executor_grid && bits < 16) {
+      opts.weight_bits[layer] = bits;
+    } else if (q.scheme == "kmeans" && bits < 16) {
+      opts.weight_quantizers[layer] = policies::kmeans_weight_sharing(bits);
+    } else {
+      opts.weight_quantizers[layer] = [bits = bits, q, quant_seed](graph::Tensor& w) {
+        policies::quantize_weight(w, bits, q, quant_seed);
+      };
+    }
+  }
+  const bool final_evaluation = opts.final_evaluation;
+  opts.final_evaluation = false;  // scored below, once the weights are what the policy says
+  models::TrainResult r = models::train_model(c.net, data, opts);
+  policies::requantize_weights(c, quant_seed);
+  if (final_evaluation) {
+    graph::Executor ex(c.net);
+    r.validation_accuracy = models::evaluate(ex, data.validation, data.mean, data.std).accuracy;
+    r.test_accuracy = models::evaluate(ex, data.test, data.mean, data.std).accuracy;
+  }
+  return r;
+}
+
 FinetuneEvaluator::FinetuneEvaluator(FinetuneConfig config, const datasets::Split& data)
     : config_(std::move(config)), data_(data) {}
 
 graph::Network FinetuneEvaluator::tune(const policies::CompressedNetwork& candidate,
                                        const graph::Network& original) const {
-  graph::Network tuned = candidate.net;
-  if (config_.steps > 0)
-    models::train_model(tuned, data_, config_.train_options(candidate, original));
-  return tuned;
+  if (config_.steps == 0) return candidate.net;
+  policies::CompressedNetwork tuned = candidate;
+  finetune_compressed(tuned, data_, config_.train_options(original), config_.train_seed);
+  return std::move(tuned.net);
 }
 
 AccuracyResult FinetuneEvaluator::score(const graph::Network& tuned) const {

@@ -36,10 +36,22 @@ struct FinetuneConfig {
 
   static FinetuneConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
-  /// The TrainOptions of the fine-tune of `candidate` (teacher set when distilling).
-  models::TrainOptions train_options(const policies::CompressedNetwork& candidate,
-                                     const graph::Network& teacher) const;
+  /// The TrainOptions of the fine-tune (teacher set when distilling); finetune_compressed adds
+  /// the candidate's masks and weight bits.
+  models::TrainOptions train_options(const graph::Network& teacher) const;
 };
+
+/// Fine-tunes `c.net` by `opts` while it stays what `c.policy` made of it: `c.masks` keep pruned
+/// weights at zero, and layers of fewer than 32 weight bits train through straight-through
+/// fake-quantization on the policy's own grid: the executor's symmetric one for the default
+/// scheme, k-means weight sharing (policies::kmeans_weight_sharing) for kmeans, and
+/// policies::quantize_weight (`quant_seed`) in every step for pow2, binary, affine, per-tensor,
+/// percentile/mse ranges and 16 bits. Afterwards
+/// policies::requantize_weights puts the written weights on that grid once more and recounts
+/// `c.layers`. With opts.final_evaluation, the validation and test accuracies are the returned
+/// network's.
+models::TrainResult finetune_compressed(policies::CompressedNetwork& c, const datasets::Split& data,
+                                        models::TrainOptions opts, uint64_t quant_seed);
 
 class FinetuneEvaluator : public AccuracyEvaluator {
  public:

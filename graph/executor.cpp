@@ -31,12 +31,20 @@ struct Executor::Impl {
     std::vector<int> inputs;
     Attrs attrs;
     at::Tensor weight, bias, running_mean, running_var;
-    at::Tensor mask;       ///< 0/1, same shape as weight (undefined: dense)
-    int weight_bits = 32;  ///< < 32: fake-quantized in the forward pass
+    at::Tensor mask;            ///< 0/1, same shape as weight (undefined: dense)
+    int weight_bits = 32;       ///< < 32: fake-quantized in the forward pass
+    WeightQuantizer quantizer;  ///< set: the grid instead of weight_bits' symmetric one
 
     /// The weight the forward pass uses: masked, then fake-quantized (straight-through).
     at::Tensor effective_weight() const {
       at::Tensor w = mask.defined() ? weight * mask : weight;
+      if (quantizer) {
+        Tensor t = from_torch(w);
+        quantizer(t);
+        at::Tensor q = to_torch(t);
+        if (mask.defined()) q = q * mask;  // a grid without 0 must not revive pruned weights
+        return w + (q - w).detach();
+      }
       if (weight_bits >= 32) return w;
       const double qmax = static_cast<double>((1 << (weight_bits - 1)) - 1);
       const int64_t out = w.size(0);
@@ -230,7 +238,8 @@ void Executor::seed_dropout(uint64_t seed) {
 }
 
 void Executor::constrain_weights(const std::map<std::string, Tensor>& masks,
-                                 const std::map<std::string, int>& weight_bits) {
+                                 const std::map<std::string, int>& weight_bits,
+                                 const std::map<std::string, WeightQuantizer>& quantizers) {
   auto layer = [&](const std::string& name) -> Impl::Op& {
     auto it = impl_->by_name.find(name);
     if (it == impl_->by_name.end() || !has_weights(impl_->ops[it->second].op))
@@ -251,6 +260,7 @@ void Executor::constrain_weights(const std::map<std::string, Tensor>& masks,
                        " bits: straight-through fake quantization needs 2 to 16 bits");
     layer(name).weight_bits = bits;
   }
+  for (const auto& [name, quantizer] : quantizers) layer(name).quantizer = quantizer;
 }
 
 void Executor::write_back(Network& net) const {
@@ -261,7 +271,7 @@ void Executor::write_back(Network& net) const {
     auto put = [&](const char* key, const at::Tensor& t) {
       if (t.defined()) node.params[key] = from_torch(t);
     };
-    if (op.weight.defined() && (op.mask.defined() || op.weight_bits < 32)) {
+    if (op.weight.defined() && (op.mask.defined() || op.weight_bits < 32 || op.quantizer)) {
       torch::NoGradGuard no_grad;
       put("weight", op.effective_weight());
     } else {

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,9 @@
 #include "graph/network.h"
 
 namespace tightfit::graph {
+
+/// Puts a weight (dim 0 = output channels) on a quantization grid, in place.
+using WeightQuantizer = std::function<void(Tensor&)>;
 
 class Executor {
  public:
@@ -55,10 +59,13 @@ class Executor {
   /// Fine-tuning a compressed network: `masks` (layer -> 0/1 tensor shaped like its weight) keep
   /// pruned weights at zero — the forward pass multiplies by the mask, so they get no gradient
   /// either; `weight_bits` (layer -> bits < 32) fake-quantize weights in every forward pass
-  /// (per output channel, symmetric) with a straight-through gradient to the float weights.
+  /// (per output channel, symmetric) with a straight-through gradient to the float weights;
+  /// `quantizers` (layer -> any grid: k-means, pow2, binary ...) do the same with their own grid
+  /// instead, on a copy of the masked weight in every forward pass, masked again after.
   /// write_back() then writes the masked, quantized weights. Unknown layer names are InputErrors.
   void constrain_weights(const std::map<std::string, Tensor>& masks,
-                         const std::map<std::string, int>& weight_bits);
+                         const std::map<std::string, int>& weight_bits,
+                         const std::map<std::string, WeightQuantizer>& quantizers = {});
 
   /// Copies the current parameters and running statistics back into `net` (same structure).
   void write_back(Network& net) const;

@@ -64,7 +64,7 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
 
   graph::Executor ex(net);
   ex.seed_dropout(opts.seed);  // not the global generator: trainings may run at once
-  ex.constrain_weights(opts.masks, opts.weight_bits);
+  ex.constrain_weights(opts.masks, opts.weight_bits, opts.weight_quantizers);
   ex.train(true);
   std::optional<graph::Executor> teacher;
   if (opts.teacher) teacher.emplace(*opts.teacher);  // eval mode: its BN statistics stay fixed

@@ -28,6 +28,8 @@ struct TrainOptions {
   /// a straight-through estimator (graph::Executor::constrain_weights).
   std::map<std::string, graph::Tensor> masks;
   std::map<std::string, int> weight_bits;
+  /// Layers trained through their own quantizer's grid instead of weight_bits' symmetric one.
+  std::map<std::string, graph::WeightQuantizer> weight_quantizers;
   /// Knowledge distillation (Hinton et al., 2015) from `teacher` (eval mode, same input), when
   /// set: loss = (1 - distill_weight) x cross-entropy + distill_weight x distillation_loss(T).
   const graph::Network* teacher = nullptr;

@@ -223,6 +223,45 @@ void insert_activation_quant(graph::Network& net, const Policy& policy, const Ap
   net = std::move(out);
 }
 
+/// Step 4 for every conv/linear layer of `work`: its weight quantized by `result.policy` (masks
+/// applied after, since quantizers may map 0 to a non-zero level), and what storing it costs.
+void quantize_weights(graph::Network& work, CompressedNetwork& result, uint64_t seed) {
+  const Policy& policy = result.policy;
+  for (int i = 1; i < work.size(); ++i) {
+    graph::Node& node = work.node(i);
+    if (!graph::has_weights(node.op)) continue;
+    graph::Tensor& w = node.params.at("weight");
+    LayerInfo info;
+    info.origin = origin_of(node.name, policy.rank);
+    auto bits_it = policy.weight_bits.find(info.origin);
+    info.weight_bits = bits_it == policy.weight_bits.end() ? 32 : bits_it->second;
+    info.weights = w.numel();
+    int64_t code_bits = info.weights * 32;
+    if (info.weight_bits < 32) {
+      const auto q = quantize_weight(w, info.weight_bits, policy.quantization, seed);
+      info.scheme =
+          info.weight_bits == 16 ? policy.quantization.float16 : policy.quantization.scheme;
+      code_bits = q.code_bits;
+      info.metadata_bytes = q.metadata_bytes;
+    }
+    info.nonzeros = info.weights;
+    if (auto m = result.masks.find(node.name); m != result.masks.end()) {
+      // Quantizers may map 0 to a non-zero level (k-means, binary): pruned weights stay pruned.
+      for (size_t k = 0; k < w.data.size(); ++k) w.data[k] *= m->second.data[k];
+      info.nonzeros =
+          static_cast<int64_t>(std::count(m->second.data.begin(), m->second.data.end(), 1.0f));
+      info.sparsity = 1.0 - static_cast<double>(info.nonzeros) / static_cast<double>(info.weights);
+      // Only non-zero values are stored, plus where they are.
+      code_bits = code_bits * info.nonzeros / std::max<int64_t>(1, info.weights);
+      const int64_t rows = w.shape[0];
+      info.index_bytes = (sparse_index_bits(rows, info.weights / rows, info.nonzeros) + 7) / 8;
+    }
+    info.code_bytes = (code_bits + 7) / 8;
+    result.weight_bits[node.name] = info.weight_bits;
+    result.layers[node.name] = info;
+  }
+}
+
 }  // namespace
 
 int64_t channels_to_keep(int64_t channels, double fraction, int64_t multiple) {
@@ -282,45 +321,14 @@ CompressedNetwork apply(const graph::Network& net, const Policy& policy, const A
   apply_sparsity(work, policy, result);
 
   // Step 4: weight quantization, then size accounting per conv/linear layer.
-  for (int i = 1; i < work.size(); ++i) {
-    graph::Node& node = work.node(i);
-    if (!graph::has_weights(node.op)) continue;
-    graph::Tensor& w = node.params.at("weight");
-    LayerInfo info;
-    info.origin = origin_of(node.name, policy.rank);
-    auto bits_it = policy.weight_bits.find(info.origin);
-    info.weight_bits = bits_it == policy.weight_bits.end() ? 32 : bits_it->second;
-    info.weights = w.numel();
-    int64_t code_bits = info.weights * 32;
-    if (info.weight_bits < 32) {
-      const auto q = quantize_weight(w, info.weight_bits, policy.quantization, opts.seed);
-      info.scheme =
-          info.weight_bits == 16 ? policy.quantization.float16 : policy.quantization.scheme;
-      code_bits = q.code_bits;
-      info.metadata_bytes = q.metadata_bytes;
-    }
-    info.nonzeros = info.weights;
-    if (auto m = result.masks.find(node.name); m != result.masks.end()) {
-      // Quantizers may map 0 to a non-zero level (k-means, binary): pruned weights stay pruned.
-      for (size_t k = 0; k < w.data.size(); ++k) w.data[k] *= m->second.data[k];
-      info.nonzeros =
-          static_cast<int64_t>(std::count(m->second.data.begin(), m->second.data.end(), 1.0f));
-      info.sparsity = 1.0 - static_cast<double>(info.nonzeros) / static_cast<double>(info.weights);
-      // Only non-zero values are stored, plus where they are.
-      code_bits = code_bits * info.nonzeros / std::max<int64_t>(1, info.weights);
-      const int64_t rows = w.shape[0];
-      info.index_bytes = (sparse_index_bits(rows, info.weights / rows, info.nonzeros) + 7) / 8;
-    }
-    info.code_bytes = (code_bits + 7) / 8;
-    result.weight_bits[node.name] = info.weight_bits;
-    result.layers[node.name] = info;
-  }
-
+  quantize_weights(work, result, opts.seed);
   insert_activation_quant(work, policy, opts, result);
   graph::infer_shapes(work);  // invariant 2: every produced network has consistent shapes
   result.net = std::move(work);
   return result;
 }
+
+void requantize_weights(CompressedNetwork& c, uint64_t seed) { quantize_weights(c.net, c, seed); }
 
 int64_t size_bytes(const CompressedNetwork& c) {
   constexpr int64_t kFloatBytes = 4;

@@ -65,6 +65,14 @@ int64_t channels_to_keep(int64_t channels, double fraction, int64_t multiple);
 CompressedNetwork apply(const graph::Network& net, const Policy& policy,
                         const ApplyOptions& opts = {});
 
+/// Puts the conv/linear weights of `c.net` back on what `c.policy`'s quantizer represents, masks
+/// applied after, and recounts `c.layers`. For a network trained after apply(): training moves
+/// weights through straight-through fake-quantization on a symmetric per-channel grid
+/// (graph::Executor::constrain_weights), so k-means, pow2, binary, affine, per-tensor or 16-bit
+/// weights are not what the policy describes until this runs. Leaves weights already on the
+/// policy's grid as they are (symmetric per-channel minmax: up to float rounding).
+void requantize_weights(CompressedNetwork& c, uint64_t seed);
+
 /// True when applying `policy` needs calibration data.
 bool needs_calibration(const Policy& policy);
 

@@ -27,6 +27,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <queue>
 #include <string>
 #include <unordered_map>
@@ -284,12 +285,23 @@ SchemeResult quantize_kmeans(graph::Tensor& w, int bits) {
 
   // Linear initialization between min and max: Deep Compression (Han et al. 2016) found it
   // beats random and density-based initialization because it keeps centroids on the few
-  // large weights that matter most. It is also deterministic.
-  const double lo = sorted.front(), hi = sorted.back();
-  const int64_t k = lo == hi ? 1 : int64_t{1} << bits;
-  std::vector<double> centroids(static_cast<size_t>(k));
-  for (int64_t i = 0; i < k; ++i)
-    centroids[i] = k == 1 ? lo : lo + (hi - lo) * static_cast<double>(i) / (k - 1);
+  // large weights that matter most. It is also deterministic. Weights that take no more values
+  // than there are centroids (already shared, as after a fine-tune through this quantizer)
+  // keep exactly those values.
+  std::vector<double> distinct;
+  for (double v : sorted) {
+    if (distinct.empty() || v != distinct.back()) distinct.push_back(v);
+    if (distinct.size() > (size_t{1} << bits)) break;
+  }
+  std::vector<double> centroids = distinct;
+  if (distinct.size() > (size_t{1} << bits)) {
+    const double lo = sorted.front(), hi = sorted.back();
+    const int64_t k = int64_t{1} << bits;
+    centroids.resize(static_cast<size_t>(k));
+    for (int64_t i = 0; i < k; ++i)
+      centroids[i] = lo + (hi - lo) * static_cast<double>(i) / (k - 1);
+  }
+  const auto k = static_cast<int64_t>(centroids.size());
 
   std::vector<size_t> starts(static_cast<size_t>(k) + 1, 0), previous;
   for (int it = 0; it < kKmeansMaxIterations; ++it) {
@@ -538,6 +550,30 @@ QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& c
   result.metadata_bytes = r.metadata_bytes;
   result.max_distinct_per_channel = max_distinct_codes_per_channel(r.codes, layout_of(w));
   return result;
+}
+
+std::function<void(graph::Tensor&)> kmeans_weight_sharing(int bits) {
+  TIGHTFIT_CHECK(bits >= 1 && bits <= 8, "k-means weight sharing at " << bits << " bits");
+  // Each weight's cluster, fixed by the first call.
+  auto clusters = std::make_shared<std::vector<int64_t>>();
+  return [bits, clusters](graph::Tensor& w) {
+    if (clusters->empty()) {
+      graph::Tensor first = w;
+      *clusters = quantize_kmeans(first, bits).codes;
+    }
+    TIGHTFIT_CHECK(clusters->size() == w.data.size(), "weight sharing: the tensor changed size");
+    const int64_t k = *std::max_element(clusters->begin(), clusters->end()) + 1;
+    std::vector<double> sum(static_cast<size_t>(k), 0.0);
+    std::vector<int64_t> count(static_cast<size_t>(k), 0);
+    for (size_t i = 0; i < w.data.size(); ++i) {
+      sum[static_cast<size_t>((*clusters)[i])] += w.data[i];
+      ++count[static_cast<size_t>((*clusters)[i])];
+    }
+    for (size_t i = 0; i < w.data.size(); ++i) {
+      const auto c = static_cast<size_t>((*clusters)[i]);
+      w.data[i] = static_cast<float>(sum[c] / static_cast<double>(count[c]));
+    }
+  };
 }
 
 // ----------------------------------------------------------------------------- activations

@@ -12,6 +12,7 @@
 //           fp16 or bf16, whatever the scheme
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -59,6 +60,14 @@ void check_weight_bits(int bits, const QuantConfig& config, const std::string& l
 /// drives k-means initialization.
 QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config,
                                 uint64_t seed);
+
+/// Training through k-means weight sharing (Deep Compression, Han et al. 2016): the first call
+/// clusters `w` as quantize_weight's kmeans scheme does and fixes each weight's cluster; every
+/// call sets each weight to the mean of its cluster's current values. Under a straight-through
+/// gradient the shared values then move by the mean gradient of their members while the
+/// codebook keeps its size. (Clustering again in every step instead lets the codebook jump as
+/// the range moves: a trained 4-bit resnet8 lost 7 points in 40 steps that way.)
+std::function<void(graph::Tensor&)> kmeans_weight_sharing(int bits);
 
 /// Per-tensor activation fake-quant parameters from observed activation values.
 struct ActivationQuant {

@@ -129,14 +129,13 @@ TEST_CASE("fine-tuning keeps pruning masks and the quantization grid", "[evaluat
 
   const auto config = evaluators::FinetuneConfig::from_json(
       {{"steps", 20}, {"distill", true}, {"threads", 2}}, "evaluator");
-  auto opts = config.train_options(candidate, net);
+  auto opts = config.train_options(net);
   CHECK(opts.teacher == &net);
-  CHECK(opts.weight_bits.size() == 2);
-  graph::Network tuned = candidate.net;
-  models::train_model(tuned, data(), opts);
+  policies::CompressedNetwork tuned = candidate;
+  evaluators::finetune_compressed(tuned, data(), opts, 1);
 
   const auto& mask = candidate.masks.at(dp.layers[1].name);
-  const auto& w4 = tuned.node(tuned.find(dp.layers[1].name)).params.at("weight");
+  const auto& w4 = tuned.net.node(tuned.net.find(dp.layers[1].name)).params.at("weight");
   const auto& w4_before =
       candidate.net.node(candidate.net.find(dp.layers[1].name)).params.at("weight");
   CHECK(w4.data != w4_before.data);  // it trained
@@ -150,6 +149,84 @@ TEST_CASE("fine-tuning keeps pruning masks and the quantization grid", "[evaluat
       values.insert(w4.data[i]);
     }
     CHECK(values.size() <= 16);  // 4 bits: at most 15 symmetric levels, zero included
+  }
+  // Symmetric per-channel weights come out of training on the policy's grid already: putting
+  // them back on it changes nothing, and neither does the size.
+  policies::CompressedNetwork again = tuned;
+  policies::requantize_weights(again, 1);
+  for (const auto& layer : {dp.layers[1].name, dp.layers[2].name}) {
+    const auto& a = tuned.net.node(tuned.net.find(layer)).params.at("weight").data;
+    const auto& b = again.net.node(again.net.find(layer)).params.at("weight").data;
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).margin(1e-6));
+  }
+  CHECK(policies::size_bytes(again) == policies::size_bytes(candidate));
+}
+
+TEST_CASE("fine-tuning ends on the policy's own quantizer: k-means codebooks, binary signs",
+          "[evaluators]") {
+  const auto net = briefly_trained();
+  const auto dp = policies::decision_points(net);
+  const auto config = evaluators::FinetuneConfig::from_json(
+      {{"steps", 15}, {"distill", false}, {"threads", 2}}, "evaluator");
+
+  SECTION("k-means: at most 2^b distinct values per tensor, pruned weights stay zero") {
+    policies::Policy p;
+    p.quantization.scheme = "kmeans";
+    p.sparsity[dp.layers[1].name] = 0.5;
+    for (const auto& l : dp.layers) p.weight_bits[l.name] = 3;
+    const auto candidate = policies::apply(net, p);
+    policies::CompressedNetwork tuned = candidate;
+    auto opts = config.train_options(net);
+    opts.final_evaluation = true;
+    const auto r = evaluators::finetune_compressed(tuned, data(), opts, 5);
+    for (const auto& l : dp.layers) {
+      const auto& w = tuned.net.node(tuned.net.find(l.name)).params.at("weight");
+      const auto& before = candidate.net.node(candidate.net.find(l.name)).params.at("weight");
+      CHECK(w.data != before.data);  // it trained
+      std::set<float> values(w.data.begin(), w.data.end());
+      values.erase(0.0f);  // the mask's zeros are not a centroid
+      CHECK(values.size() <= 8);
+      // Counted as stored: 3-bit codes, a codebook of at most 8 centroids (empty clusters drop;
+      // one may be 0, erased above) holding every value.
+      const auto& info = tuned.layers.at(l.name);
+      CHECK(info.scheme == "kmeans");
+      CHECK(info.code_bytes == candidate.layers.at(l.name).code_bytes);
+      CHECK(info.metadata_bytes <= static_cast<int64_t>(8 * sizeof(float)));
+      CHECK(info.metadata_bytes >= static_cast<int64_t>(values.size() * sizeof(float)));
+    }
+    const auto& mask = candidate.masks.at(dp.layers[1].name);
+    const auto& w = tuned.net.node(tuned.net.find(dp.layers[1].name)).params.at("weight");
+    for (size_t i = 0; i < w.data.size(); ++i)
+      if (mask.data[i] == 0.0f) CHECK(w.data[i] == 0.0f);
+    // The accuracy reported is the returned network's, codebooks and all; training through the
+    // codebooks (not a symmetric grid projected onto them afterwards) keeps what it learned.
+    graph::Executor ex(tuned.net);
+    CHECK(r.test_accuracy == models::evaluate(ex, data().test, data().mean, data().std).accuracy);
+    graph::Executor cut(candidate.net);
+    const double before = models::evaluate(cut, data().test, data().mean, data().std).accuracy;
+    WARN("3-bit k-means resnet8: test accuracy " << before << " as cut, " << r.test_accuracy
+                                                 << " after 15 steps");
+    CHECK(r.test_accuracy > before);
+  }
+
+  SECTION("binary: +-mean|w| per output channel") {
+    policies::Policy p;
+    p.quantization.scheme = "binary";
+    p.weight_bits[dp.layers[2].name] = 1;
+    const auto candidate = policies::apply(net, p);
+    policies::CompressedNetwork tuned = candidate;
+    evaluators::finetune_compressed(tuned, data(), config.train_options(net), 5);
+    const auto& w = tuned.net.node(tuned.net.find(dp.layers[2].name)).params.at("weight");
+    CHECK(w.data !=
+          candidate.net.node(candidate.net.find(dp.layers[2].name)).params.at("weight").data);
+    const int64_t per_channel = w.numel() / w.shape[0];
+    for (int64_t o = 0; o < w.shape[0]; ++o) {
+      std::set<float> magnitudes;
+      for (int64_t k = 0; k < per_channel; ++k)
+        magnitudes.insert(std::fabs(w.data[static_cast<size_t>(o * per_channel + k)]));
+      CHECK(magnitudes.size() == 1);
+    }
   }
 }
 

@@ -234,6 +234,44 @@ TEST_CASE("k-means uses at most 2^b values and loses less with more bits", "[qua
   }
 }
 
+TEST_CASE("k-means keeps weights that already share at most 2^b values", "[quantize]") {
+  const Tensor w = conv_like(kSeed);
+  for (int bits : {2, 3, 4}) {
+    INFO(bits << " bits");
+    const Tensor once = quantized(w, bits, config("kmeans")).first;
+    const auto [twice, cost] = quantized(once, bits, config("kmeans"));
+    CHECK(twice.data == once.data);
+    const std::set<float> values(once.data.begin(), once.data.end());
+    CHECK(cost.metadata_bytes == 4 * static_cast<int64_t>(values.size()));
+  }
+}
+
+TEST_CASE("k-means weight sharing fixes clusters and moves their shared values", "[quantize]") {
+  Tensor w = conv_like(kSeed);
+  const auto share = tightfit::policies::kmeans_weight_sharing(3);
+  Tensor first = w;
+  share(first);
+  // The first call is the kmeans scheme itself.
+  CHECK(first.data == quantized(w, 3, config("kmeans")).first.data);
+  // Moved weights: every cluster takes the mean of its members, members stay together (whatever
+  // the k-means of the moved weights would be).
+  Tensor moved = w;
+  for (size_t i = 0; i < moved.data.size(); ++i) moved.data[i] += 0.01f * static_cast<float>(i % 7);
+  Tensor shared = moved;
+  share(shared);
+  std::map<float, std::vector<size_t>> members;
+  for (size_t i = 0; i < first.data.size(); ++i) members[first.data[i]].push_back(i);
+  CHECK(members.size() <= 8);
+  for (const auto& [value, idx] : members) {
+    double mean = 0;
+    for (size_t i : idx) mean += moved.data[i];
+    mean /= static_cast<double>(idx.size());
+    for (size_t i : idx) CHECK(shared.data[i] == Approx(mean).epsilon(1e-5));
+  }
+  Tensor other(std::vector<int64_t>{3}, 0.0f);
+  CHECK_THROWS(share(other));  // a different tensor
+}
+
 TEST_CASE("binary weights are +-mean|w| per channel", "[quantize]") {
   const Tensor w = gaussian({16, 8, 3, 3}, kSeed);
   const auto [q, cost] = quantized(w, 1, config("binary"));
