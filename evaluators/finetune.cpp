@@ -100,8 +100,8 @@ models::TrainResult finetune_compressed(policies::CompressedNetwork& c, const da
     } else if (q.scheme == "kmeans" && bits < 16) {
       opts.weight_quantizers[layer] = policies::kmeans_weight_sharing(bits);
     } else {
-      opts.weight_quantizers[layer] = [bits = bits, q, quant_seed](graph::Tensor& w) {
-        policies::quantize_weight(w, bits, q, quant_seed);
+      opts.weight_quantizers[layer] = [bits = bits, q](graph::Tensor& w) {
+        policies::fake_quantize_weight(w, bits, q);
       };
     }
   }

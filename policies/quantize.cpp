@@ -509,28 +509,14 @@ void check_weight_bits(int bits, const QuantConfig& config, const std::string& l
 
 // --------------------------------------------------------------------------------- weights
 
-QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config,
-                                uint64_t seed) {
-  // k-means starts from a linear (deterministic) initialization, and 1-D Lloyd steps on sorted
-  // values have no ties to break, so no scheme needs the seed today; it stays in the interface
-  // for a randomized initialization.
-  (void)seed;
-  TIGHTFIT_CHECK(bits < kFloatBits, "quantize_weight needs bits < 32, got " << bits);
-  TIGHTFIT_CHECK(static_cast<int64_t>(w.data.size()) == w.numel(), "tensor data and shape differ");
-  // Callers check bits per layer with its name first; this catches the ones that did not.
-  check_weight_bits(bits, config, "(unnamed weight)");
+namespace {
 
-  QuantizedWeight result;
-  result.bits = bits;
-  const auto numel = static_cast<int64_t>(w.data.size());
+/// The scheme's values written into `w`, and the codes the accounting needs (none for 16 bits).
+SchemeResult quantize_values(graph::Tensor& w, int bits, const QuantConfig& config) {
   if (bits == kHalfBits) {
     round_to_half(w, config.float16);
-    result.code_bits = numel * kHalfBits;
-    result.max_distinct_per_channel = max_distinct_per_channel(w);
-    return result;
+    return {};
   }
-
-  SchemeResult r;
   if (config.scheme == "symmetric" || config.scheme == "affine") {
     if (!one_of(config.granularity, kGranularities))
       throw ConfigError("quantization granularity '" + config.granularity +
@@ -538,13 +524,37 @@ QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& c
     if (!one_of(config.calibration, kCalibrations))
       throw ConfigError("quantization calibration '" + config.calibration +
                         "' is unknown; valid values: " + join(kCalibrations));
-    r = quantize_uniform(w, bits, config);
-  } else if (config.scheme == "kmeans") {
-    r = quantize_kmeans(w, bits);
-  } else if (config.scheme == "pow2") {
-    r = quantize_pow2(w, bits);
-  } else {
-    r = quantize_binary(w);
+    return quantize_uniform(w, bits, config);
+  }
+  if (config.scheme == "kmeans") return quantize_kmeans(w, bits);
+  if (config.scheme == "pow2") return quantize_pow2(w, bits);
+  return quantize_binary(w);
+}
+
+void check_weight_call(const graph::Tensor& w, int bits, const QuantConfig& config) {
+  TIGHTFIT_CHECK(bits < kFloatBits, "quantizing weights needs bits < 32, got " << bits);
+  TIGHTFIT_CHECK(static_cast<int64_t>(w.data.size()) == w.numel(), "tensor data and shape differ");
+  // Callers check bits per layer with its name first; this catches the ones that did not.
+  check_weight_bits(bits, config, "(unnamed weight)");
+}
+
+}  // namespace
+
+QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config,
+                                uint64_t seed) {
+  // k-means starts from a linear (deterministic) initialization, and 1-D Lloyd steps on sorted
+  // values have no ties to break, so no scheme needs the seed today; it stays in the interface
+  // for a randomized initialization.
+  (void)seed;
+  check_weight_call(w, bits, config);
+  const SchemeResult r = quantize_values(w, bits, config);
+  QuantizedWeight result;
+  result.bits = bits;
+  const auto numel = static_cast<int64_t>(w.data.size());
+  if (bits == kHalfBits) {
+    result.code_bits = numel * kHalfBits;
+    result.max_distinct_per_channel = max_distinct_per_channel(w);
+    return result;
   }
   result.code_bits = config.huffman ? huffman_bits(r.codes) : numel * bits;
   result.metadata_bytes = r.metadata_bytes;
@@ -552,27 +562,36 @@ QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& c
   return result;
 }
 
+void fake_quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config) {
+  check_weight_call(w, bits, config);
+  quantize_values(w, bits, config);
+}
+
 std::function<void(graph::Tensor&)> kmeans_weight_sharing(int bits) {
   TIGHTFIT_CHECK(bits >= 1 && bits <= 8, "k-means weight sharing at " << bits << " bits");
-  // Each weight's cluster, fixed by the first call.
-  auto clusters = std::make_shared<std::vector<int64_t>>();
-  return [bits, clusters](graph::Tensor& w) {
-    if (clusters->empty()) {
+  // Each weight's cluster and each cluster's size, fixed by the first call.
+  struct Sharing {
+    std::vector<int64_t> cluster;
+    std::vector<int64_t> members;
+  };
+  auto sharing = std::make_shared<Sharing>();
+  return [bits, sharing](graph::Tensor& w) {
+    if (sharing->cluster.empty()) {
       graph::Tensor first = w;
-      *clusters = quantize_kmeans(first, bits).codes;
+      sharing->cluster = quantize_kmeans(first, bits).codes;
+      const int64_t k = *std::max_element(sharing->cluster.begin(), sharing->cluster.end()) + 1;
+      sharing->members.assign(static_cast<size_t>(k), 0);
+      for (int64_t c : sharing->cluster) ++sharing->members[static_cast<size_t>(c)];
     }
-    TIGHTFIT_CHECK(clusters->size() == w.data.size(), "weight sharing: the tensor changed size");
-    const int64_t k = *std::max_element(clusters->begin(), clusters->end()) + 1;
-    std::vector<double> sum(static_cast<size_t>(k), 0.0);
-    std::vector<int64_t> count(static_cast<size_t>(k), 0);
-    for (size_t i = 0; i < w.data.size(); ++i) {
-      sum[static_cast<size_t>((*clusters)[i])] += w.data[i];
-      ++count[static_cast<size_t>((*clusters)[i])];
-    }
-    for (size_t i = 0; i < w.data.size(); ++i) {
-      const auto c = static_cast<size_t>((*clusters)[i]);
-      w.data[i] = static_cast<float>(sum[c] / static_cast<double>(count[c]));
-    }
+    TIGHTFIT_CHECK(sharing->cluster.size() == w.data.size(),
+                   "weight sharing: the tensor changed size");
+    std::vector<double> sum(sharing->members.size(), 0.0);
+    for (size_t i = 0; i < w.data.size(); ++i)
+      sum[static_cast<size_t>(sharing->cluster[i])] += w.data[i];
+    for (size_t c = 0; c < sum.size(); ++c)
+      if (sharing->members[c] > 0) sum[c] /= static_cast<double>(sharing->members[c]);
+    for (size_t i = 0; i < w.data.size(); ++i)
+      w.data[i] = static_cast<float>(sum[static_cast<size_t>(sharing->cluster[i])]);
   };
 }
 

@@ -61,6 +61,10 @@ void check_weight_bits(int bits, const QuantConfig& config, const std::string& l
 QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config,
                                 uint64_t seed);
 
+/// quantize_weight's values without its accounting (code bits, metadata, distinct codes): what
+/// training through the quantizer calls in every step.
+void fake_quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config);
+
 /// Training through k-means weight sharing (Deep Compression, Han et al. 2016): the first call
 /// clusters `w` as quantize_weight's kmeans scheme does and fixes each weight's cluster; every
 /// call sets each weight to the mean of its cluster's current values. Under a straight-through

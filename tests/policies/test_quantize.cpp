@@ -272,6 +272,25 @@ TEST_CASE("k-means weight sharing fixes clusters and moves their shared values",
   CHECK_THROWS(share(other));  // a different tensor
 }
 
+TEST_CASE("fake_quantize_weight writes quantize_weight's values for every scheme", "[quantize]") {
+  const Tensor w = conv_like(kSeed);
+  for (const char* scheme : {"symmetric", "affine", "kmeans", "pow2"})
+    for (int bits : {16, 8, 4, 2}) {
+      if (std::string(scheme) == "kmeans" && bits > 8) continue;
+      auto q = config(scheme);
+      if (bits == 16) q.float16 = "bf16";
+      Tensor fake = w;
+      tightfit::policies::fake_quantize_weight(fake, bits, q);
+      CAPTURE(scheme, bits);
+      CHECK(fake.data == quantized(w, bits, q).first.data);
+    }
+  Tensor fake = w;
+  tightfit::policies::fake_quantize_weight(fake, 1, config("binary"));
+  CHECK(fake.data == quantized(w, 1, config("binary")).first.data);
+  CHECK_THROWS_AS(tightfit::policies::fake_quantize_weight(fake, 1, config("symmetric")),
+                  tightfit::ConfigError);
+}
+
 TEST_CASE("binary weights are +-mean|w| per channel", "[quantize]") {
   const Tensor w = gaussian({16, 8, 3, 3}, kSeed);
   const auto [q, cost] = quantized(w, 1, config("binary"));
