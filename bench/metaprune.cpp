@@ -14,8 +14,9 @@
 //                   searched: `evolution` over a pruning-only space (--keep) scored by the proxy,
 //                   proposals over the limit rejected before evaluation (max_flops); the most
 //                   accurate search candidate within the limit (by the proxy); with
-//                   --finalists K, the proxy's top K are each trained once by the recipe and the
-//                   best on the validation split is taken (the test split never chooses).
+//                   --finalists K, the proxy's top K are each trained by the recipe with the
+//                   first --finalist-seeds seeds and the best mean on the validation split is
+//                   taken, then trained with the remaining seeds (the test split never chooses).
 //                   Latency is not the point: the analytic roofline target costs nothing.
 //   3. recipe       finetune: the trained network's weights pruned by L1, SGD (momentum,
 //                   warm-up, cosine) for --train-steps; scratch: the same network re-initialized
@@ -71,9 +72,10 @@ struct Args {
   int64_t pruningnet_steps = 600;
   int64_t evaluations = 80;
   int64_t train_steps = 300;
-  int64_t train_seeds = 3;   // each network trained this many times; accuracies averaged
-  int64_t finalists = 4;     // the proxy's top-k, each trained once and chosen on validation
-  bool uncompressed = true;  // the uncompressed network trained the same way: the levels' ceiling
+  int64_t train_seeds = 3;     // each network trained this many times; accuracies averaged
+  int64_t finalists = 4;       // the proxy's top-k, each trained and chosen on validation
+  int64_t finalist_seeds = 1;  // training seeds of each finalist; the chosen one gets the rest
+  bool uncompressed = true;    // the uncompressed network trained the same way: the levels' ceiling
   std::string recipe = "scratch";
   std::string evaluator = "pruningnet";  // the search's proxy: pruningnet, bn-recal or finetune
   int64_t proxy_steps = 30;              // finetune proxy: distilled SGD steps per candidate
@@ -172,9 +174,13 @@ double test_accuracy(const graph::Network& net, const datasets::Split& data) {
   return models::evaluate(ex, data.test, data.mean, data.std).accuracy;
 }
 
+/// A network trained by the recipe once per training seed (--seed, --seed + 1, ...).
 struct Trained {
+  graph::Network pruned;           ///< before training: the policy applied by L1 ranking
   double accuracy = 0;             ///< full test split, mean over the training seeds
   std::vector<double> accuracies;  ///< per training seed
+  double validation = 0;           ///< validation split, mean over the training seeds
+  std::vector<double> validation_accuracies;
   int64_t flops = 0;
   std::map<std::string, int64_t> kept_channels;
   double seconds = 0;
@@ -188,10 +194,14 @@ policies::CompressedNetwork pruned_by_l1(const graph::Network& net, const polici
   return policies::apply(net, p, apply_opts);
 }
 
+struct Scores {
+  double validation = 0;
+  double test = 0;
+};
+
 /// A copy of `pruned` trained by the recipe with `seed` (initialization and batches); its
-/// accuracy on `score_on`.
-double train_once(graph::Network net, const datasets::Split& data,
-                  const datasets::ImageSet& score_on, const Args& a, uint64_t seed) {
+/// accuracy on the validation and the test split.
+Scores train_once(graph::Network net, const datasets::Split& data, const Args& a, uint64_t seed) {
   if (a.recipe == "scratch") graph::reinitialize(net, seed);
   if (a.train_steps > 0) {
     models::TrainOptions o;
@@ -207,24 +217,34 @@ double train_once(graph::Network net, const datasets::Split& data,
     models::train_model(net, data, o);
   }
   graph::Executor ex(net);
-  return models::evaluate(ex, score_on, data.mean, data.std).accuracy;
+  return {models::evaluate(ex, data.validation, data.mean, data.std).accuracy,
+          models::evaluate(ex, data.test, data.mean, data.std).accuracy};
 }
 
-/// `policy` applied to `net` (L1 channel ranking), trained by the recipe once per training seed
-/// (--seed, --seed + 1, ...), each scored on the test split.
+/// Trains `t.pruned` by the recipe with the training seeds it has not had yet, up to `seeds`,
+/// each run scored on the validation and the test split.
+void train_seeds(Trained& t, int64_t seeds, const datasets::Split& data, const Args& a) {
+  const auto t0 = Clock::now();
+  for (auto k = static_cast<int64_t>(t.accuracies.size()); k < seeds; ++k) {
+    const Scores s = train_once(t.pruned, data, a, a.seed + static_cast<uint64_t>(k));
+    t.validation_accuracies.push_back(s.validation);
+    t.accuracies.push_back(s.test);
+  }
+  t.accuracy = bench::mean(t.accuracies);
+  t.validation = bench::mean(t.validation_accuracies);
+  t.seconds += seconds_since(t0);
+}
+
+/// `policy` applied to `net` (L1 channel ranking) and trained with the first `seeds` seeds.
 Trained train_and_score(const graph::Network& net, const policies::Policy& policy,
                         const datasets::Split& data, const Args& a,
-                        const policies::ApplyOptions& apply_opts) {
-  const auto t0 = Clock::now();
-  const auto pruned = pruned_by_l1(net, policy, apply_opts);
+                        const policies::ApplyOptions& apply_opts, int64_t seeds) {
+  auto pruned = pruned_by_l1(net, policy, apply_opts);
   Trained t;
   t.flops = evaluators::count_cost(pruned).flops;
   t.kept_channels = pruned.kept_channels;
-  for (int64_t k = 0; k < a.train_seeds; ++k)
-    t.accuracies.push_back(
-        train_once(pruned.net, data, data.test, a, a.seed + static_cast<uint64_t>(k)));
-  t.accuracy = bench::mean(t.accuracies);
-  t.seconds = seconds_since(t0);
+  t.pruned = std::move(pruned.net);
+  train_seeds(t, seeds, data, a);
   return t;
 }
 
@@ -335,8 +355,13 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--finalists", a.finalists,
-                 "The proxy's top candidates trained once by the recipe; the best on the "
+                 "The proxy's top candidates, each trained by the recipe; the best mean on the "
                  "validation split is the searched network (1: the proxy's best)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--finalist-seeds", a.finalist_seeds,
+                 "Training seeds of each finalist (at most --train-seeds); the chosen one is then "
+                 "trained with the rest")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--uncompressed", a.uncompressed,
@@ -385,6 +410,10 @@ int main(int argc, char** argv) {
     const auto t_bench = Clock::now();
     auto elapsed = [&] { return seconds_since(t_bench); };
     const auto levels = parse_levels(a.levels);
+    if (a.finalist_seeds > a.train_seeds)
+      throw ConfigError("--finalist-seeds (" + std::to_string(a.finalist_seeds) +
+                        ") exceeds --train-seeds (" + std::to_string(a.train_seeds) +
+                        "); lower it or raise --train-seeds");
     at::set_num_threads(a.threads);
     const auto data = datasets::load_fashion_mnist();
     const auto net = bench::trained_model(a.model, a.zoo, kTrainEpochs, data, a.threads);
@@ -472,23 +501,27 @@ int main(int argc, char** argv) {
       std::stable_sort(pool.begin(), pool.end(),
                        [](const auto* x, const auto* y) { return x->accuracy > y->accuracy; });
       const search::Evaluation* best = pool.empty() ? nullptr : pool.front();
-      // The proxy's top --finalists, each trained once by the recipe (seed --seed) and scored on
-      // the validation split; the best there goes on. The test split never chooses.
+      // The proxy's top --finalists, each trained by the recipe and seeds; the best mean on the
+      // validation split is the searched network, and its runs are the searched accuracy. The
+      // test split never chooses (finalists' test accuracies are recorded, not compared).
       if (pool.size() > static_cast<size_t>(a.finalists))
         pool.resize(static_cast<size_t>(a.finalists));
       nlohmann::json finalists = nlohmann::json::array();
-      if (pool.size() > 1) {
-        double best_validation = -1;
-        for (const auto* e : pool) {
-          const double v = train_once(pruned_by_l1(net, e->policy, apply_opts).net, data,
-                                      data.validation, a, a.seed);
-          std::fprintf(stderr, "[bench] level %d%%: finalist #%lld proxy %.4f validation %.4f\n",
-                       pct, static_cast<long long>(e->index), e->accuracy, v);
-          finalists.push_back(
-              {{"index", e->index}, {"proxy_accuracy", e->accuracy}, {"validation_accuracy", v}});
-          if (v > best_validation) best_validation = v, best = e;
-        }
+      std::optional<Trained> chosen;
+      for (const auto* e : pool) {
+        Trained t = train_and_score(net, e->policy, data, a, apply_opts, a.finalist_seeds);
+        std::fprintf(stderr,
+                     "[bench] level %d%%: finalist #%lld proxy %.4f validation %.4f test %.4f\n",
+                     pct, static_cast<long long>(e->index), e->accuracy, t.validation, t.accuracy);
+        finalists.push_back({{"index", e->index},
+                             {"proxy_accuracy", e->accuracy},
+                             {"validation_accuracy", t.validation},
+                             {"validation_accuracies", t.validation_accuracies},
+                             {"test_accuracy", t.accuracy},
+                             {"flops", t.flops}});
+        if (!chosen || t.validation > chosen->validation) chosen = std::move(t), best = e;
       }
+      if (chosen) train_seeds(*chosen, a.train_seeds, data, a);  // the seeds it has not had
       row["finalists"] = finalists;
       row["search_evaluations"] = searched;
       row["search_within_limit"] = within;
@@ -499,20 +532,20 @@ int main(int argc, char** argv) {
 
       std::fprintf(stderr, "[bench] level %d%%: training uniform (keep %.4f, %s, %lld steps)\n",
                    pct, uniform->keep, a.recipe.c_str(), static_cast<long long>(a.train_steps));
-      const auto u =
-          train_and_score(net, space.uniform(uniform->keep, kFloatBits), data, a, apply_opts);
+      const auto u = train_and_score(net, space.uniform(uniform->keep, kFloatBits), data, a,
+                                     apply_opts, a.train_seeds);
       row["uniform_accuracy"] = u.accuracy;
       row["uniform_accuracies"] = u.accuracies;
+      row["uniform_validation_accuracy"] = u.validation;
       row["uniform_seed_std"] = bench::stddev(u.accuracies);
       row["uniform_flops"] = u.flops;
       row["uniform_kept_channels"] = u.kept_channels;
       row["uniform_train_seconds"] = u.seconds;
-      if (best) {
-        std::fprintf(stderr, "[bench] level %d%%: training searched (#%lld, proxy %.4f)\n", pct,
-                     static_cast<long long>(best->index), best->accuracy);
-        const auto s = train_and_score(net, best->policy, data, a, apply_opts);
+      if (chosen) {
+        const Trained& s = *chosen;
         row["searched_accuracy"] = s.accuracy;
         row["searched_accuracies"] = s.accuracies;
+        row["searched_validation_accuracy"] = s.validation;
         row["searched_seed_std"] = bench::stddev(s.accuracies);
         row["searched_flops"] = s.flops;
         row["searched_policy"] = best->policy.to_json();
@@ -538,7 +571,7 @@ int main(int argc, char** argv) {
     if (a.uncompressed) {
       std::fprintf(stderr, "[bench] training the uncompressed network (%s, %lld steps)\n",
                    a.recipe.c_str(), static_cast<long long>(a.train_steps));
-      full = train_and_score(net, {}, data, a, apply_opts);
+      full = train_and_score(net, {}, data, a, apply_opts, a.train_seeds);
       result["uncompressed"] = {{"accuracy", full->accuracy},
                                 {"accuracies", full->accuracies},
                                 {"seed_std", bench::stddev(full->accuracies)},
@@ -624,6 +657,7 @@ int main(int argc, char** argv) {
                                         {"train_steps", a.train_steps},
                                         {"train_seeds", a.train_seeds},
                                         {"finalists", a.finalists},
+                                        {"finalist_seeds", a.finalist_seeds},
                                         {"uncompressed", a.uncompressed},
                                         {"recipe", a.recipe},
                                         {"lr", a.lr},
