@@ -500,10 +500,10 @@ int main(int argc, char** argv) {
       const int64_t within = static_cast<int64_t>(pool.size());
       std::stable_sort(pool.begin(), pool.end(),
                        [](const auto* x, const auto* y) { return x->accuracy > y->accuracy; });
-      const search::Evaluation* best = pool.empty() ? nullptr : pool.front();
-      // The proxy's top --finalists, each trained by the recipe and seeds; the best mean on the
-      // validation split is the searched network, and its runs are the searched accuracy. The
-      // test split never chooses (finalists' test accuracies are recorded, not compared).
+      const search::Evaluation* best = nullptr;  // the chosen finalist's search candidate
+      // The proxy's top --finalists, each trained with the first --finalist-seeds seeds; the best
+      // mean on the validation split is the searched network, trained with the remaining seeds.
+      // The test split never chooses (finalists' test accuracies are recorded, not compared).
       if (pool.size() > static_cast<size_t>(a.finalists))
         pool.resize(static_cast<size_t>(a.finalists));
       nlohmann::json finalists = nlohmann::json::array();
