@@ -49,9 +49,18 @@ CLI::App* add_metaprune_command(CLI::App& app, MetapruneArgs& a) {
       ->add_option("--channel-multiple", a.config.channel_multiple,
                    "Round sampled channel counts to this multiple")
       ->capture_default_str();
+  train
+      ->add_option("--sampling", a.config.sampling,
+                   "How a step draws its configuration: banded (overall widths spread evenly, "
+                   "layers within --band positions of a random centre) or layerwise (each layer "
+                   "independently, the paper)")
+      ->capture_default_str();
+  train->add_option("--band", a.config.band, "banded: positions a layer strays from the centre")
+      ->capture_default_str();
   train->add_option("--init", a.init,
-                    "Continue training this PruningNet file (same network; its --hidden and "
-                    "--channel-multiple are kept; give another --seed for new configurations)");
+                    "Continue training this PruningNet file (same network; its --hidden, "
+                    "--channel-multiple and --sampling are kept; give another --seed for new "
+                    "configurations)");
   train->add_option("--data-dir", a.data_dir, "Fashion-MNIST folder")->capture_default_str();
   train->add_flag("--json", a.json, "Machine-readable result on stdout");
   return metaprune;

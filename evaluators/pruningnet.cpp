@@ -23,9 +23,10 @@
 //               the paper's crop of the first c channels. A candidate pruned by an importance
 //               criterion kept other channels; its generated network keeps the same counts by
 //               position, which is what a PruningNet can tell about it.
-//   training    per step: draw k per decision point (the config's keep fractions, rounded by
-//               policies::channels_to_keep), build the pruned network, hand it the generated and
-//               cropped tensors with Executor::set_parameter (they carry autograd history),
+//   training    per step: draw k per decision point (the config's keep fractions, drawn as its
+//               `sampling` says, rounded by policies::channels_to_keep), build the pruned
+//               network, hand it the generated and cropped tensors with
+//               Executor::set_parameter (they carry autograd history),
 //               cross-entropy on one batch, backward into generators and shared tensors, Adam with
 //               warm-up and cosine decay. All randomness comes from the seed.
 //   file        graph/container.h's layout under the magic "TFITPNT1": a JSON header (network
@@ -133,10 +134,16 @@ PruningNetInfo info_from_header(const nlohmann::json& j, const std::string& path
 PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std::string& where) {
   PruningNetConfig c;
   if (j.is_null()) return c;
-  check_keys(j, {"hidden", "keep", "channel_multiple"}, where);
+  check_keys(j, {"hidden", "keep", "channel_multiple", "sampling", "band"}, where);
   c.hidden = get_or(j, "hidden", c.hidden, where);
   c.keep = get_or(j, "keep", c.keep, where);
   c.channel_multiple = get_or(j, "channel_multiple", c.channel_multiple, where);
+  c.sampling = get_or(j, "sampling", std::string("layerwise"), where);
+  c.band = get_or(j, "band", c.band, where);
+  if (c.sampling != "layerwise" && c.sampling != "banded")
+    throw ConfigError(where + ".sampling is '" + c.sampling +
+                      "'; use \"banded\" (widths spread evenly) or \"layerwise\" (the paper)");
+  if (c.band < 0) throw ConfigError(where + ".band must be >= 0 (e.g. 2)");
   if (c.hidden < 1) throw ConfigError(where + ".hidden must be >= 1 (e.g. 32)");
   if (c.channel_multiple < 1) throw ConfigError(where + ".channel_multiple must be >= 1");
   if (c.keep.empty()) throw ConfigError(where + ".keep is empty; list fractions in (0, 1]");
@@ -147,7 +154,26 @@ PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std:
 }
 
 nlohmann::json PruningNetConfig::to_json() const {
-  return {{"hidden", hidden}, {"keep", keep}, {"channel_multiple", channel_multiple}};
+  return {{"hidden", hidden},
+          {"keep", keep},
+          {"channel_multiple", channel_multiple},
+          {"sampling", sampling},
+          {"band", band}};
+}
+
+std::vector<size_t> sample_keep_positions(const PruningNetConfig& config, size_t points,
+                                          std::mt19937_64& rng) {
+  const auto n = static_cast<int64_t>(config.keep.size());
+  int64_t lo = 0, hi = n - 1;
+  if (config.sampling == "banded") {
+    const int64_t centre = std::uniform_int_distribution<int64_t>(0, n - 1)(rng);
+    lo = std::max<int64_t>(0, centre - config.band);
+    hi = std::min<int64_t>(n - 1, centre + config.band);
+  }
+  std::uniform_int_distribution<int64_t> pick(lo, hi);
+  std::vector<size_t> positions(points);
+  for (auto& p : positions) p = static_cast<size_t>(pick(rng));
+  return positions;
 }
 
 double PruningNetTrainResult::first_window(int64_t window) const {
@@ -297,11 +323,11 @@ struct PruningNet::Impl {
 
   /// A random configuration for one training step.
   std::vector<int64_t> sample(std::mt19937_64& rng) const {
-    std::uniform_int_distribution<size_t> pick(0, config.keep.size() - 1);
+    const auto positions = sample_keep_positions(config, points.size(), rng);
     std::vector<int64_t> kept;
-    for (const auto& p : points)
-      kept.push_back(
-          policies::channels_to_keep(p.channels, config.keep[pick(rng)], config.channel_multiple));
+    for (size_t i = 0; i < points.size(); ++i)
+      kept.push_back(policies::channels_to_keep(points[i].channels, config.keep[positions[i]],
+                                                config.channel_multiple));
     return kept;
   }
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,27 @@ struct PruningNetConfig {
   /// search space's list).
   std::vector<double> keep = {0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
   int64_t channel_multiple = 1;  ///< kept channels rounded as policies::channels_to_keep does
+  /// How a training step draws its configuration (positions in `keep`, one per decision point):
+  ///   "layerwise"  every decision point independently and uniformly (the paper). The network's
+  ///                overall width then concentrates in the middle of the list: the widest and
+  ///                narrowest networks are rarely trained, and a short training scores them low
+  ///                (the full-width network below 75%-FLOPs ones).
+  ///   "banded"     a centre position uniformly, then every decision point uniformly within
+  ///                `band` positions of it (clipped to the list): overall widths spread evenly
+  ///                from narrowest to widest while layers still vary against each other.
+  std::string sampling = "banded";
+  int64_t band = 2;  ///< "banded": how far (in list positions) a layer strays from the centre
 
   /// Strict: unknown keys, wrong types and values out of range are ConfigErrors naming `where`.
+  /// A missing "sampling" reads as "layerwise", what files written before the key were trained on.
   static PruningNetConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
 };
+
+/// One training step's configuration under `config.sampling`: a position in `config.keep` for
+/// each of `points` decision points.
+std::vector<size_t> sample_keep_positions(const PruningNetConfig& config, size_t points,
+                                          std::mt19937_64& rng);
 
 /// How a PruningNet is trained: Adam, linear warm-up then cosine decay of the learning rate.
 struct PruningNetTrainOptions {

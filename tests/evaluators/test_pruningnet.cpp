@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
@@ -171,6 +172,54 @@ TEST_CASE("PruningNet rejects configurations of other networks and bad configs",
                       Catch::Contains("unknown key 'hiden'") && Catch::Contains("hidden"));
   PruningNet trainable(net);
   REQUIRE_THROWS_WITH(trainable.train(synthetic(), quick(0)), Catch::Contains("steps >= 1"));
+}
+
+TEST_CASE("PruningNet sampling: banded draws stay within the band and reach every width",
+          "[pruningnet]") {
+  PruningNetConfig config;
+  config.keep = {0.25,   0.3125, 0.375,  0.4375, 0.5,    0.5625, 0.625,
+                 0.6875, 0.75,   0.8125, 0.875,  0.9375, 1.0};
+  const size_t n = config.keep.size(), points = 11;
+  const int draws = 4000;
+  // Share of draws whose mean position lies in the top two of the list (overall width >= 94%).
+  auto widest_share = [&](const PruningNetConfig& c) {
+    std::mt19937_64 rng(3);
+    int widest = 0;
+    for (int d = 0; d < draws; ++d) {
+      const auto pos = evaluators::sample_keep_positions(c, points, rng);
+      REQUIRE(pos.size() == points);
+      const auto [lo, hi] = std::minmax_element(pos.begin(), pos.end());
+      REQUIRE(*hi < n);
+      if (c.sampling == "banded") REQUIRE(*hi - *lo <= static_cast<size_t>(2 * c.band));
+      double mean = 0;
+      for (size_t p : pos) mean += static_cast<double>(p) / points;
+      widest += mean >= static_cast<double>(n) - 2.5;
+    }
+    return static_cast<double>(widest) / draws;
+  };
+  config.sampling = "banded";
+  config.band = 2;
+  // A centre in the top two positions (2/13 of draws) mostly gives such a network.
+  CHECK(widest_share(config) > 0.08);
+  config.sampling = "layerwise";
+  // Independent layers: a mean over 11 of them this far up is vanishingly rare.
+  CHECK(widest_share(config) < 0.001);
+  // band 0: every layer at the centre, i.e. uniform width.
+  config.sampling = "banded";
+  config.band = 0;
+  std::mt19937_64 rng(4);
+  for (int d = 0; d < 50; ++d) {
+    const auto pos = evaluators::sample_keep_positions(config, points, rng);
+    CHECK(std::count(pos.begin(), pos.end(), pos.front()) == static_cast<long>(points));
+  }
+
+  // Files written before the key existed were trained layerwise; bad values are ConfigErrors.
+  CHECK(PruningNetConfig::from_json({{"hidden", 8}}, "cfg").sampling == "layerwise");
+  CHECK(PruningNetConfig::from_json(PruningNetConfig{}.to_json(), "cfg").sampling == "banded");
+  REQUIRE_THROWS_WITH(PruningNetConfig::from_json({{"sampling", "random"}}, "cfg"),
+                      Catch::Contains("cfg.sampling is 'random'") && Catch::Contains("banded"));
+  REQUIRE_THROWS_WITH(PruningNetConfig::from_json({{"band", -1}}, "cfg"),
+                      Catch::Contains("cfg.band must be >= 0"));
 }
 
 TEST_CASE("PruningNet training is deterministic given the seed and changes generated weights",
