@@ -74,6 +74,7 @@ struct Args {
   // scored the full-width network at 86.4, below the 75%-FLOPs candidates (88.1-88.45).
   std::string pruningnet_sampling = "banded";
   int64_t pruningnet_band = 2;
+  bool pruningnet_sandwich = false;  // also train the full-width network every step
   int64_t evaluations = 80;
   int64_t train_steps = 300;
   int64_t train_seeds = 3;     // each network trained this many times; accuracies averaged
@@ -261,6 +262,7 @@ nlohmann::json prepare_pruningnet(const graph::Network& net, const std::string& 
   config.channel_multiple = a.channel_multiple;
   config.sampling = a.pruningnet_sampling;
   config.band = a.pruningnet_band;
+  config.sandwich = a.pruningnet_sandwich;
   const std::string hash = evaluators::network_hash(net);
   std::string stale;  // why an existing file is not reused
   if (std::filesystem::exists(path)) {
@@ -350,6 +352,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pruningnet-band", a.pruningnet_band,
                  "banded: list positions a layer strays from the step's centre")
+      ->capture_default_str();
+  app.add_option("--pruningnet-sandwich", a.pruningnet_sandwich,
+                 "PruningNet: every step also trains the full-width network")
       ->capture_default_str();
   app.add_option("--pruningnet-steps", a.pruningnet_steps, "PruningNet training steps")
       ->capture_default_str()
@@ -667,6 +672,7 @@ int main(int argc, char** argv) {
                                         {"pruningnet_steps", a.pruningnet_steps},
                                         {"pruningnet_sampling", a.pruningnet_sampling},
                                         {"pruningnet_band", a.pruningnet_band},
+                                        {"pruningnet_sandwich", a.pruningnet_sandwich},
                                         {"evaluations", a.evaluations},
                                         {"train_steps", a.train_steps},
                                         {"train_seeds", a.train_seeds},

@@ -57,10 +57,14 @@ CLI::App* add_metaprune_command(CLI::App& app, MetapruneArgs& a) {
       ->capture_default_str();
   train->add_option("--band", a.config.band, "banded: positions a layer strays from the centre")
       ->capture_default_str();
-  train->add_option("--init", a.init,
-                    "Continue training this PruningNet file (same network; its --hidden, "
-                    "--channel-multiple and --sampling are kept; give another --seed for new "
-                    "configurations)");
+  train->add_flag("--sandwich", a.config.sandwich,
+                  "Every step also trains the full-width network on the same batch (twice the "
+                  "cost of a step)");
+  train->add_option(
+      "--init", a.init,
+      "Continue training this PruningNet file (same network; its --hidden, "
+      "--channel-multiple, --sampling and --sandwich are kept; give another --seed for new "
+      "configurations)");
   train->add_option("--data-dir", a.data_dir, "Fashion-MNIST folder")->capture_default_str();
   train->add_flag("--json", a.json, "Machine-readable result on stdout");
   return metaprune;

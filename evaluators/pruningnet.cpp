@@ -27,7 +27,8 @@
 //               `sampling` says, rounded by policies::channels_to_keep), build the pruned
 //               network, hand it the generated and cropped tensors with
 //               Executor::set_parameter (they carry autograd history),
-//               cross-entropy on one batch, backward into generators and shared tensors, Adam with
+//               cross-entropy on one batch (with `sandwich`, plus the full-width network's on
+//               the same batch), backward into generators and shared tensors, Adam with
 //               warm-up and cosine decay. All randomness comes from the seed.
 //   file        graph/container.h's layout under the magic "TFITPNT1": a JSON header (network
 //               hash, config, decision points, tensor names and shapes, meta), the float32 data
@@ -134,12 +135,13 @@ PruningNetInfo info_from_header(const nlohmann::json& j, const std::string& path
 PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std::string& where) {
   PruningNetConfig c;
   if (j.is_null()) return c;
-  check_keys(j, {"hidden", "keep", "channel_multiple", "sampling", "band"}, where);
+  check_keys(j, {"hidden", "keep", "channel_multiple", "sampling", "band", "sandwich"}, where);
   c.hidden = get_or(j, "hidden", c.hidden, where);
   c.keep = get_or(j, "keep", c.keep, where);
   c.channel_multiple = get_or(j, "channel_multiple", c.channel_multiple, where);
   c.sampling = get_or(j, "sampling", std::string("layerwise"), where);
   c.band = get_or(j, "band", c.band, where);
+  c.sandwich = get_or(j, "sandwich", false, where);
   if (c.sampling != "layerwise" && c.sampling != "banded")
     throw ConfigError(where + ".sampling is '" + c.sampling +
                       "'; use \"banded\" (widths spread evenly) or \"layerwise\" (the paper)");
@@ -154,11 +156,8 @@ PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std:
 }
 
 nlohmann::json PruningNetConfig::to_json() const {
-  return {{"hidden", hidden},
-          {"keep", keep},
-          {"channel_multiple", channel_multiple},
-          {"sampling", sampling},
-          {"band", band}};
+  return {{"hidden", hidden},     {"keep", keep}, {"channel_multiple", channel_multiple},
+          {"sampling", sampling}, {"band", band}, {"sandwich", sandwich}};
 }
 
 std::vector<size_t> sample_keep_positions(const PruningNetConfig& config, size_t points,
@@ -331,6 +330,13 @@ struct PruningNet::Impl {
     return kept;
   }
 
+  /// Every decision point at its full width.
+  std::vector<int64_t> widest() const {
+    std::vector<int64_t> kept;
+    for (const auto& p : points) kept.push_back(p.channels);
+    return kept;
+  }
+
   /// A pruned network and the tensors the meta network gives its trainable parameters.
   struct Instance {
     graph::Network net;  ///< pruned structure; its parameters are detached copies
@@ -492,17 +498,25 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
     }
     for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 
-    auto inst = impl_->instantiate(impl_->sample(rng));
-    graph::Executor ex(inst.net);
-    for (const auto& p : inst.params) ex.set_parameter(p.layer, p.key, p.value);
-    ex.train(true);
-    ex.seed_dropout(opts.seed * kDropoutSeedStride + static_cast<uint64_t>(step));
     const auto batch = batches->get(step % steps_per_epoch);
+    // The loss of one configuration on this step's batch, with autograd history.
+    auto loss_of = [&](const std::vector<int64_t>& kept) {
+      auto inst = impl_->instantiate(kept);
+      graph::Executor ex(inst.net);
+      for (const auto& p : inst.params) ex.set_parameter(p.layer, p.key, p.value);
+      ex.train(true);
+      ex.seed_dropout(opts.seed * kDropoutSeedStride + static_cast<uint64_t>(step));
+      return torch::nn::functional::cross_entropy(ex.forward(batch.images), batch.labels);
+    };
     optimizer.zero_grad();
-    const auto loss = torch::nn::functional::cross_entropy(ex.forward(batch.images), batch.labels);
-    loss.backward();
+    const auto loss = loss_of(impl_->sample(rng));
+    // The sandwich rule's largest network: its gradient adds to the sampled one's.
+    if (impl_->config.sandwich)
+      (loss + loss_of(impl_->widest())).backward();
+    else
+      loss.backward();
     optimizer.step();
-    const double value = loss.item<double>();
+    const double value = loss.item<double>();  // the sampled configuration's
     result.step_loss.push_back(value);
     window_sum += value;
     ++window_count;

@@ -43,9 +43,13 @@ struct PruningNetConfig {
   ///                from narrowest to widest while layers still vary against each other.
   std::string sampling = "banded";
   int64_t band = 2;  ///< "banded": how far (in list positions) a layer strays from the centre
+  /// Every step also trains the full-width network on the same batch (the largest network of
+  /// the sandwich rule, Yu & Huang 2019, slimmable networks), at twice the cost of a step.
+  bool sandwich = false;
 
   /// Strict: unknown keys, wrong types and values out of range are ConfigErrors naming `where`.
-  /// A missing "sampling" reads as "layerwise", what files written before the key were trained on.
+  /// A missing "sampling" reads as "layerwise" and a missing "sandwich" as false: what files
+  /// written before the keys existed were trained with.
   static PruningNetConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
 };

@@ -222,6 +222,33 @@ TEST_CASE("PruningNet sampling: banded draws stay within the band and reach ever
                       Catch::Contains("cfg.band must be >= 0"));
 }
 
+TEST_CASE("PruningNet sandwich training also trains the full-width network", "[pruningnet]") {
+  const graph::Network net = zoo("resnet8");
+  PruningNetConfig config;
+  config.hidden = 8;
+  CHECK_FALSE(PruningNetConfig::from_json({{"hidden", 8}}, "cfg").sandwich);
+  PruningNet plain(net, config, 2);
+  config.sandwich = true;
+  CHECK(PruningNetConfig::from_json(config.to_json(), "cfg").sandwich);
+  PruningNet a(net, config, 2), b(net, config, 2);
+  const auto rp = plain.train(synthetic(), quick(3));
+  const auto ra = a.train(synthetic(), quick(3));
+  const auto rb = b.train(synthetic(), quick(3));
+  CHECK(ra.step_loss == rb.step_loss);
+  // The recorded loss is the sampled configuration's: the same configuration and batch as without
+  // the sandwich at the first step, before any update differs.
+  CHECK(ra.step_loss.front() == rp.step_loss.front());
+  // The full-width network's gradient changed the update.
+  const std::map<std::string, int64_t> full;
+  const auto id = a.decision_points().front().id;
+  const auto w = [&](const PruningNet& p) {
+    const auto g = p.generate(full);
+    return g.node(g.find(id)).params.at("weight").data;
+  };
+  CHECK(w(a) == w(b));
+  CHECK(w(a) != w(plain));
+}
+
 TEST_CASE("PruningNet training is deterministic given the seed and changes generated weights",
           "[pruningnet]") {
   const graph::Network net = zoo("resnet8");
