@@ -76,6 +76,11 @@ int cmd_metaprune(const MetapruneArgs& a) {
                       "; a PruningNet needs at least one training step (e.g. --steps 1000)");
   if (a.opts.batch_size < 1 || !(a.opts.lr > 0) || a.opts.threads < 1)
     throw ConfigError("--batch-size and --threads must be >= 1 and --lr > 0");
+  if (a.config.sampling != "banded" && a.config.sampling != "layerwise")
+    throw ConfigError("--sampling is '" + a.config.sampling +
+                      "'; use banded (widths spread evenly) or layerwise (the paper)");
+  if (a.config.band < 0)
+    throw ConfigError("--band is " + std::to_string(a.config.band) + "; it must be >= 0 (e.g. 2)");
   const graph::Network net = load_model_arg(a.model);
   std::unique_ptr<evaluators::PruningNet> pruningnet;
   int64_t earlier_steps = 0;

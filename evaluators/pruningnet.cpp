@@ -133,8 +133,10 @@ PruningNetInfo info_from_header(const nlohmann::json& j, const std::string& path
 // Configs and results
 
 PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  // A null config reads as one with no keys, so it gets the defaults of files written before the
+  // keys existed, as a header without them does.
+  if (j.is_null()) return from_json(nlohmann::json::object(), where);
   PruningNetConfig c;
-  if (j.is_null()) return c;
   check_keys(j, {"hidden", "keep", "channel_multiple", "sampling", "band", "sandwich"}, where);
   c.hidden = get_or(j, "hidden", c.hidden, where);
   c.keep = get_or(j, "keep", c.keep, where);
@@ -482,6 +484,7 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
   std::unique_ptr<datasets::Batches> batches;
   double window_sum = 0;
   int64_t window_count = 0;
+  const std::vector<int64_t> widest = impl_->widest();  // the sandwich's largest network
   for (int64_t step = 0; step < opts.steps; ++step) {
     const int64_t epoch = step / steps_per_epoch;
     if (step % steps_per_epoch == 0)
@@ -512,7 +515,7 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
     const auto loss = loss_of(impl_->sample(rng));
     // The sandwich rule's largest network: its gradient adds to the sampled one's.
     if (impl_->config.sandwich)
-      (loss + loss_of(impl_->widest())).backward();
+      (loss + loss_of(widest)).backward();
     else
       loss.backward();
     optimizer.step();

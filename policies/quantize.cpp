@@ -449,6 +449,33 @@ int64_t max_distinct_codes_per_channel(const std::vector<int64_t>& codes, const 
   return most;
 }
 
+/// The scheme's values written into `w`, and the codes the accounting needs (none for 16 bits).
+SchemeResult quantize_values(graph::Tensor& w, int bits, const QuantConfig& config) {
+  if (bits == kHalfBits) {
+    round_to_half(w, config.float16);
+    return {};
+  }
+  if (config.scheme == "symmetric" || config.scheme == "affine") {
+    if (!one_of(config.granularity, kGranularities))
+      throw ConfigError("quantization granularity '" + config.granularity +
+                        "' is unknown; valid values: " + join(kGranularities));
+    if (!one_of(config.calibration, kCalibrations))
+      throw ConfigError("quantization calibration '" + config.calibration +
+                        "' is unknown; valid values: " + join(kCalibrations));
+    return quantize_uniform(w, bits, config);
+  }
+  if (config.scheme == "kmeans") return quantize_kmeans(w, bits);
+  if (config.scheme == "pow2") return quantize_pow2(w, bits);
+  return quantize_binary(w);
+}
+
+void check_weight_call(const graph::Tensor& w, int bits, const QuantConfig& config) {
+  TIGHTFIT_CHECK(bits < kFloatBits, "quantizing weights needs bits < 32, got " << bits);
+  TIGHTFIT_CHECK(static_cast<int64_t>(w.data.size()) == w.numel(), "tensor data and shape differ");
+  // Callers check bits per layer with its name first; this catches the ones that did not.
+  check_weight_bits(bits, config, "(unnamed weight)");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------- config
@@ -508,37 +535,6 @@ void check_weight_bits(int bits, const QuantConfig& config, const std::string& l
 }
 
 // --------------------------------------------------------------------------------- weights
-
-namespace {
-
-/// The scheme's values written into `w`, and the codes the accounting needs (none for 16 bits).
-SchemeResult quantize_values(graph::Tensor& w, int bits, const QuantConfig& config) {
-  if (bits == kHalfBits) {
-    round_to_half(w, config.float16);
-    return {};
-  }
-  if (config.scheme == "symmetric" || config.scheme == "affine") {
-    if (!one_of(config.granularity, kGranularities))
-      throw ConfigError("quantization granularity '" + config.granularity +
-                        "' is unknown; valid values: " + join(kGranularities));
-    if (!one_of(config.calibration, kCalibrations))
-      throw ConfigError("quantization calibration '" + config.calibration +
-                        "' is unknown; valid values: " + join(kCalibrations));
-    return quantize_uniform(w, bits, config);
-  }
-  if (config.scheme == "kmeans") return quantize_kmeans(w, bits);
-  if (config.scheme == "pow2") return quantize_pow2(w, bits);
-  return quantize_binary(w);
-}
-
-void check_weight_call(const graph::Tensor& w, int bits, const QuantConfig& config) {
-  TIGHTFIT_CHECK(bits < kFloatBits, "quantizing weights needs bits < 32, got " << bits);
-  TIGHTFIT_CHECK(static_cast<int64_t>(w.data.size()) == w.numel(), "tensor data and shape differ");
-  // Callers check bits per layer with its name first; this catches the ones that did not.
-  check_weight_bits(bits, config, "(unnamed weight)");
-}
-
-}  // namespace
 
 QuantizedWeight quantize_weight(graph::Tensor& w, int bits, const QuantConfig& config,
                                 uint64_t seed) {

@@ -123,6 +123,10 @@ expect_user_error "metaprune: missing model" "'.*none.tfn' is neither a network 
   "$TF" metaprune train --model "$TMP/none.tfn" --out "$TMP/p.pnet"
 expect_user_error "metaprune: no training steps" "--steps is 0; a PruningNet needs at least one training step" -- \
   "$TF" metaprune train --model resnet8 --steps 0 --out "$TMP/p.pnet"
+expect_user_error "metaprune: unknown sampling" "--sampling is 'foo'; use banded .* or layerwise" -- \
+  "$TF" metaprune train --model resnet8 --sampling foo --out "$TMP/p.pnet"
+expect_user_error "metaprune: negative band" "--band is -1; it must be >= 0" -- \
+  "$TF" metaprune train --model resnet8 --band -1 --out "$TMP/p.pnet"
 "$TF" metaprune train --model resnet8 --steps 1 --batch-size 8 --out "$TMP/r8.pnet" >/dev/null 2>&1 \
   || { echo "FAIL setup: metaprune train"; failures=$((failures + 1)); }
 expect_user_error "metaprune: PruningNet of another network" "PruningNet .*r8.pnet' was trained for network with hash [0-9a-f]+ \(model resnet8\), not [0-9a-f]+; train one .*metaprune train --model" -- \

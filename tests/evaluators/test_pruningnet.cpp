@@ -215,6 +215,7 @@ TEST_CASE("PruningNet sampling: banded draws stay within the band and reach ever
 
   // Files written before the key existed were trained layerwise; bad values are ConfigErrors.
   CHECK(PruningNetConfig::from_json({{"hidden", 8}}, "cfg").sampling == "layerwise");
+  CHECK(PruningNetConfig::from_json(nullptr, "cfg").sampling == "layerwise");  // as no keys
   CHECK(PruningNetConfig::from_json(PruningNetConfig{}.to_json(), "cfg").sampling == "banded");
   REQUIRE_THROWS_WITH(PruningNetConfig::from_json({{"sampling", "random"}}, "cfg"),
                       Catch::Contains("cfg.sampling is 'random'") && Catch::Contains("banded"));
