@@ -1,6 +1,8 @@
 #include "bench/bench_util.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +14,32 @@
 #include "targets/target.h"
 
 namespace tightfit::bench {
+
+std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s: error: %s; see %s --help\n",
+                 std::filesystem::path(argv[0]).filename().c_str(), e.what(), argv[0]);
+    return 2;
+  }
+  return std::nullopt;
+}
+
+CLI::Validator at_least(double min) {
+  char bound[32];
+  std::snprintf(bound, sizeof bound, "%g", min);
+  return CLI::Validator(
+      [min, text = std::string(bound)](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (end == value.c_str() || *end != '\0') return "'" + value + "' is not a number";
+        return v >= min ? std::string() : "is " + value + "; it must be >= " + text;
+      },
+      ">= " + std::string(bound));
+}
 
 nlohmann::json context(const std::string& program, int threads, uint64_t seed,
                        const nlohmann::json& args) {

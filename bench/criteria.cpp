@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--test-images", a.test_images, "Test images scored")->capture_default_str();
   app.add_option("--seed", a.seed, "Calibration and random-criterion seed")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {
     at::set_num_threads(a.threads);

@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   app.add_option("--sections", a.sections,
                  "Comma-separated parts to run: repeat, predictor, ratio, int8, gflops")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
   const auto want = [&](const std::string& section) {
     return ("," + a.sections + ",").find("," + section + ",") != std::string::npos;
   };

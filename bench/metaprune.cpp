@@ -360,29 +360,29 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pruningnet-steps", a.pruningnet_steps, "PruningNet training steps")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--evaluations", a.evaluations, "Search evaluations per level")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--train-steps", a.train_steps,
                  "Training steps of every searched and uniform network (0: score as cut)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(bench::at_least(0));
   app.add_option("--train-seeds", a.train_seeds,
                  "Trainings of every searched and uniform network (seeds --seed, --seed + 1, "
                  "...); the table shows the mean")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--finalists", a.finalists,
                  "The proxy's top candidates, each trained by the recipe; the best mean on the "
                  "validation split is the searched network (1: the proxy's best)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--finalist-seeds", a.finalist_seeds,
                  "Training seeds of each finalist (at most --train-seeds); the chosen one is then "
                  "trained with the rest")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--uncompressed", a.uncompressed,
                  "Also train the uncompressed network by the recipe and seeds (MetaPruning's 1.0x "
                  "row): the most any level can reach, and the room above uniform width")
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"finetune", "scratch"}));
   app.add_option("--lr", a.lr, "SGD peak learning rate (0: finetune 0.01, scratch 0.05)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(bench::at_least(0));
   app.add_option("--evaluator", a.evaluator,
                  "The search's proxy: pruningnet (MetaPruning: PruningNet-generated weights) or "
                  "bn-recal (EagleEye: the L1-pruned weights the finetune recipe starts from, BN "
@@ -403,7 +403,7 @@ int main(int argc, char** argv) {
   app.add_option("--proxy-steps", a.proxy_steps,
                  "Fine-tuning steps per candidate of the finetune proxy")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--keep", a.keep,
                  "Keep fractions of the pruning space (and of the PruningNet's configurations)")
       ->delimiter(',')
@@ -411,19 +411,19 @@ int main(int argc, char** argv) {
   app.add_option("--channel-multiple", a.channel_multiple,
                  "Kept channels rounded to this multiple (space, PruningNet, uniform)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--validation-images", a.validation_images,
                  "Validation images the pruningnet evaluator scores per candidate")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--bn-batches", a.bn_batches, "BatchNorm recalibration batches per candidate")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(bench::at_least(0));
   app.add_option("--threads", a.threads, "LibTorch threads (PruningNet, evaluations, training)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(bench::at_least(1));
   app.add_option("--seed", a.seed, "PruningNet, search and training seed")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {
     const auto t_bench = Clock::now();

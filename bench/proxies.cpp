@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", a.threads, "LibTorch threads of every proxy")->capture_default_str();
   app.add_option("--seed", a.seed, "Policies drawn")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] {

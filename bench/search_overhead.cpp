@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   app.add_option("--bn-batches", a.bn_batches, "BatchNorm recalibration batches")
       ->capture_default_str();
   app.add_option("--seed", a.seed, "Search seed")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {
     const auto t_bench = Clock::now();

@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", a.threads, "LibTorch threads of each accuracy evaluation")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {
     const auto t_bench = Clock::now();

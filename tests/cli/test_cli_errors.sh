@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every user mistake ends in exactly one line on stderr that names the problem, exit code 2, and
-# no stack trace. Usage: test_cli_errors.sh path/to/tightfit
+# no stack trace. Usage: test_cli_errors.sh path/to/tightfit [path/to/bench_metaprune]
 set -uo pipefail
-TF=${1:?usage: $0 path/to/tightfit}
+TF=${1:?usage: $0 path/to/tightfit [path/to/bench_metaprune]}
+BENCH=${2:-}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 failures=0
@@ -160,6 +161,16 @@ for sub in info train search compress measure profile finetune fidelity report; 
   "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
 done
 "$TF" metaprune train --help >/dev/null || { echo "FAIL metaprune train --help"; failures=$((failures + 1)); }
+
+# Bench programs parse their arguments through one helper: the same one line and exit code 2.
+if [ -n "$BENCH" ]; then
+  expect_user_error "bench: thread count below 1" "bench_metaprune: error: --threads: is 0; it must be >= 1" -- \
+    "$BENCH" --threads 0
+  expect_user_error "bench: unknown option" "bench_metaprune: error: .*--bogus" -- "$BENCH" --bogus
+  expect_user_error "bench: bad FLOPs level" "--levels: '1.5' is not a FLOPs fraction" -- \
+    "$BENCH" --levels 1.5
+  "$BENCH" --help >/dev/null || { echo "FAIL bench_metaprune --help"; failures=$((failures + 1)); }
+fi
 
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]
