@@ -620,8 +620,7 @@ int main(int argc, char** argv) {
     std::printf(
         "MetaPruning vs uniform width: %s (%.2f MFLOPs, test accuracy %.4f); %s; evolution, %lld "
         "evaluations per level; %s recipe, %lld SGD steps x %lld seeds (accuracy: mean +- std; "
-        "gain: "
-        "mean +- standard error of the per-seed gains); accuracy on the %lld test images\n",
+        "gain: mean +- standard error of the per-seed gains); accuracy on the %lld test images\n",
         stem.c_str(), static_cast<double>(base_flops) / 1e6, base_accuracy, proxy.c_str(),
         static_cast<long long>(a.evaluations), a.recipe.c_str(),
         static_cast<long long>(a.train_steps), static_cast<long long>(a.train_seeds),
