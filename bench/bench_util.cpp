@@ -6,7 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "graph/json_util.h"
+#include "core/hash.h"
+#include "core/json.h"
 #include "graph/serialize.h"
 #include "models/train.h"
 #include "models/zoo.h"

@@ -17,7 +17,7 @@
 #include "bench/bench_util.h"
 #include "datasets/batches.h"
 #include "evaluators/bn_recal.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "models/train.h"
 #include "policies/compress.h"

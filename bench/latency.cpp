@@ -34,6 +34,7 @@
 #include "search/space.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"
+#include "graph/hash.h"
 
 using namespace tightfit;
 
@@ -239,51 +240,37 @@ int main(int argc, char** argv) {
         context.target = "cpu-onednn";
         context.threads = a.threads;
         context.model = model;
-        context.model_hash = latency_models::structure_hash(net);
+        context.model_hash = graph::structure_hash(net);
         latency_models::LookupTable table(context);
         targets::MeasureOptions layer_opts = small_opts;
         layer_opts.min_time_ms = kLayerMs;
-        latency_models::profile(
-            table, latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple),
-            *targets.at("cpu-onednn"), layer_opts, [](size_t, size_t) {});
-
+        // The identity and random fp32 policies calibrate; more drawn after them check.
         const search::SearchSpace search_space(policies::decision_points(net), space);
         std::mt19937_64 rng(a.seed);
-        policies::ApplyOptions apply_opts;
-        apply_opts.channel_multiple = space.channel_multiple;
-        auto sample = [&](bool identity) {
-          policies::Policy p = identity ? policies::Policy{} : search_space.sample(rng);
-          p.weight_bits.clear();  // fp32 table: bits do not change fp32 time
-          return policies::apply(net, p, apply_opts);
-        };
-        std::vector<policies::CompressedNetwork> calibration;
-        for (int k = 0; k < kCalibrationPoints; ++k) calibration.push_back(sample(k == 0));
-        latency_models::calibrate_on(table, calibration, *targets.at("cpu-onednn"), small_opts);
-
-        double sq = 0;
-        int within5 = 0, within10 = 0, checked = 0;
-        for (int k = 0; k < a.policies; ++k) {
-          const auto c = sample(false);
-          const auto m = measure("cpu-onednn", c, small_opts, "predictor." + model + ".check");
-          if (!m.ok()) continue;
-          const double err = (table.predict({&c}).front() - m.median_ms) / m.median_ms;
-          sq += err * err;
-          within5 += std::fabs(err) <= 0.05;
-          within10 += std::fabs(err) <= 0.10;
-          ++checked;
-        }
-        const double n = std::max(1, checked);
-        result["predictor"][model] = {
-            {"rmspe", std::sqrt(sq / n)},        {"within_5pct", within5 / n},
-            {"within_10pct", within10 / n},      {"policies", checked},
-            {"entries", table.entries().size()}, {"scale", table.scale()},
-            {"offset_ms", table.offset_ms()}};
+        std::vector<policies::Policy> calibration = {policies::Policy{}};
+        for (int k = 1; k < kCalibrationPoints; ++k)
+          calibration.push_back(search_space.sample_one_precision(rng));
+        auto& onednn = *targets.at("cpu-onednn");
+        latency_models::build_table(table, net, space.keep, space.channel_multiple, calibration,
+                                    onednn, layer_opts, small_opts, {});
+        std::vector<policies::Policy> check;
+        for (int k = 0; k < a.policies; ++k) check.push_back(search_space.sample_one_precision(rng));
+        const auto checked = latency_models::check_table(table, net, check, space.channel_multiple,
+                                                         onednn, small_opts);
+        auto result_model = checked.to_json();
+        result_model["entries"] = table.entries().size();
+        result_model["scale"] = table.scale();
+        result_model["offset_ms"] = table.offset_ms();
+        result["predictor"][model] = result_model;
+        const int within10 = static_cast<int>(std::lround(checked.within_10pct *
+                                                          std::max<int64_t>(1, checked.policies)));
+        const int checked_count = static_cast<int>(checked.policies);
         within10_all += within10;
-        checked_all += checked;
+        checked_all += checked_count;
         std::printf("%-18s %8zu %8.3f %8.3f %7.1f%% %7.0f%% %7.0f%%   (%d policies, %.0f s)\n",
                     model.c_str(), table.entries().size(), table.scale(), table.offset_ms(),
-                    100 * std::sqrt(sq / n), 100 * within5 / n, 100 * within10 / n, checked,
-                    elapsed());
+                    100 * checked.rmspe, 100 * checked.within_5pct, 100 * checked.within_10pct,
+                    checked_count, elapsed());
       }
       result["predictor_within_10pct"] =
           static_cast<double>(within10_all) / std::max(1, checked_all);

@@ -17,7 +17,7 @@
 #include <filesystem>
 
 #include "bench/bench_util.h"
-#include "graph/timing.h"
+#include "core/timing.h"
 #include "search/config.h"
 #include "search/controller.h"
 

@@ -30,7 +30,7 @@
 
 #include "bench/bench_util.h"
 #include "graph/serialize.h"
-#include "graph/timing.h"
+#include "core/timing.h"
 #include "policies/compress.h"
 #include "search/config.h"
 #include "search/controller.h"

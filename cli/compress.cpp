@@ -15,7 +15,7 @@
 #include "evaluators/cost.h"
 #include "evaluators/evaluator.h"
 #include "graph/executor.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "graph/serialize.h"
 
 namespace tightfit::cli {

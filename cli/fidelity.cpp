@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::cli {
 

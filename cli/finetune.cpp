@@ -15,9 +15,9 @@
 #include "cli/commands.h"
 #include "evaluators/bn_recal.h"
 #include "graph/builder.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "graph/serialize.h"
 #include "targets/target.h"
 

@@ -8,8 +8,8 @@
 
 #include "cli/commands.h"
 #include "graph/channels.h"
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"
 #include "policies/importance.h"

@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace {
 constexpr int kUserErrorExit = 2;

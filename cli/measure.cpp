@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "evaluators/evaluator.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "policies/compress.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"

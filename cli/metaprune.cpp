@@ -13,8 +13,8 @@
 
 #include "cli/commands.h"
 #include "evaluators/pruningnet.h"
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 #include "targets/target.h"
 
 namespace tightfit::cli {

@@ -16,12 +16,13 @@
 #include <random>
 
 #include "cli/commands.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "latency_models/channel_curve.h"
 #include "latency_models/lut.h"
 #include "policies/compress.h"
 #include "search/space.h"
 #include "targets/target.h"
+#include "graph/hash.h"
 
 namespace tightfit::cli {
 
@@ -50,7 +51,7 @@ int cmd_profile(const ProfileArgs& a) {
   context.threads = a.threads;
   context.batch = a.batch;
   context.model = a.model;
-  context.model_hash = latency_models::structure_hash(net);
+  context.model_hash = graph::structure_hash(net);
   latency_models::LookupTable table(context);
   if (std::filesystem::exists(a.out)) {
     table = latency_models::LookupTable::load(a.out, context);
@@ -98,35 +99,29 @@ int cmd_profile(const ProfileArgs& a) {
   const auto keys = latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple);
   std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
                a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, keys.size());
-  // A live progress bar on a terminal; a line per tenth in a log file.
-  const bool live = ::isatty(STDERR_FILENO);
-  latency_models::profile(table, keys, *target, opts, [&](size_t done, size_t total) {
-    table.save(a.out);  // resumable: every entry is on disk as soon as it is measured
-    constexpr int kBarWidth = 30;
-    const int filled = static_cast<int>(kBarWidth * done / std::max<size_t>(1, total));
-    if (live) {
-      std::fprintf(stderr, "\r[profile] [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-                   std::string(kBarWidth - filled, '.').c_str(), done, total);
-      if (done == total) std::fprintf(stderr, "\n");
-    } else if (done == total || done % std::max<size_t>(1, total / 10) == 0) {
-      std::fprintf(stderr, "[profile] %zu/%zu layer configurations\n", done, total);
-    }
-  });
-
-  // Calibration: the uncompressed network and a few random policies, measured end to end.
+  // Calibration on the uncompressed network and random policies, measured end to end; the
+  // check's policies are drawn after them from the same generator.
   const search::SearchSpace search_space(policies::decision_points(net), space);
   std::mt19937_64 rng(a.seed);
-  policies::ApplyOptions apply_opts;
-  apply_opts.channel_multiple = space.channel_multiple;
-  auto sample = [&](bool first) {
-    policies::Policy p = first ? policies::Policy{} : search_space.sample(rng);
-    p.weight_bits.clear();  // latency tables are per precision: bits do not change fp32 time
-    p.act_bits.clear();
-    return policies::apply(net, p, apply_opts);
-  };
-  std::vector<policies::CompressedNetwork> calibration;
-  for (int k = 0; k < a.calibration_points; ++k) calibration.push_back(sample(k == 0));
-  latency_models::calibrate_on(table, calibration, *target, opts);
+  std::vector<policies::Policy> calibration = {policies::Policy{}};
+  for (int k = 1; k < a.calibration_points; ++k)
+    calibration.push_back(search_space.sample_one_precision(rng));
+  // A live progress bar on a terminal; a line per tenth in a log file.
+  const bool live = ::isatty(STDERR_FILENO);
+  latency_models::build_table(
+      table, net, space.keep, space.channel_multiple, calibration, *target, opts, opts,
+      [&](size_t done, size_t total) {
+        table.save(a.out);  // resumable: every entry is on disk as soon as it is measured
+        constexpr int kBarWidth = 30;
+        const int filled = static_cast<int>(kBarWidth * done / std::max<size_t>(1, total));
+        if (live) {
+          std::fprintf(stderr, "\r[profile] [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+                       std::string(kBarWidth - filled, '.').c_str(), done, total);
+          if (done == total) std::fprintf(stderr, "\n");
+        } else if (done == total || done % std::max<size_t>(1, total / 10) == 0) {
+          std::fprintf(stderr, "[profile] %zu/%zu layer configurations\n", done, total);
+        }
+      });
   table.save(a.out);
   nlohmann::json result = {{"out", a.out},
                            {"entries", table.entries().size()},
@@ -144,27 +139,14 @@ int cmd_profile(const ProfileArgs& a) {
                a.calibration_points, table.scale(), table.offset_ms());
 
   if (a.check > 0) {
-    std::vector<double> errors;
-    int within5 = 0, within10 = 0;
-    for (int k = 0; k < a.check; ++k) {
-      const auto c = sample(false);
-      const auto m = target->measure(c, opts);
-      if (!m.ok()) continue;
-      const double predicted = table.predict({&c}).front();
-      const double err = (predicted - m.median_ms) / m.median_ms;
-      errors.push_back(err);
-      within5 += std::fabs(err) <= 0.05;
-      within10 += std::fabs(err) <= 0.10;
-      if (live) std::fprintf(stderr, "\r[profile] check %d/%d", k + 1, a.check);
-    }
+    std::vector<policies::Policy> check;
+    for (int k = 0; k < a.check; ++k) check.push_back(search_space.sample_one_precision(rng));
+    const auto checked = latency_models::check_table(
+        table, net, check, space.channel_multiple, *target, opts, [&](size_t done) {
+          if (live) std::fprintf(stderr, "\r[profile] check %zu/%d", done, a.check);
+        });
     if (live) std::fprintf(stderr, "\n");
-    double sq = 0;
-    for (double e : errors) sq += e * e;
-    const double n = static_cast<double>(std::max<size_t>(1, errors.size()));
-    result["check"] = {{"policies", errors.size()},
-                       {"rmspe", std::sqrt(sq / n)},
-                       {"within_5pct", within5 / n},
-                       {"within_10pct", within10 / n}};
+    result["check"] = checked.to_json();
   }
   result["context"] = targets::machine_context();
   if (a.json) {

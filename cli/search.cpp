@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "search/controller.h"
+#include "search/outputs.h"
 
 namespace tightfit::cli {
 

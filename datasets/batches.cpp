@@ -6,7 +6,7 @@
 #include <numeric>
 #include <random>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::datasets {
 

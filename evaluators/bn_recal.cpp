@@ -6,7 +6,7 @@
 
 #include "datasets/batches.h"
 #include "graph/executor.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "models/train.h"
 
 namespace tightfit::evaluators {

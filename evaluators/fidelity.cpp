@@ -5,7 +5,7 @@
 #include <numeric>
 #include <string>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::evaluators {
 namespace {

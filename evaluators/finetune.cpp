@@ -1,7 +1,7 @@
 #include "evaluators/finetune.h"
 
 #include "graph/executor.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "policies/quantize.h"
 
 namespace tightfit::evaluators {

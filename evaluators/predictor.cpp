@@ -31,8 +31,8 @@
 #include <random>
 
 #include "evaluators/fidelity.h"
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 
 namespace tightfit::evaluators {
 namespace {

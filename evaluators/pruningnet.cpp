@@ -56,10 +56,12 @@
 #include "evaluators/bn_recal.h"
 #include "graph/channels.h"
 #include "graph/container.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
-#include "graph/json_util.h"
-#include "graph/timing.h"
+#include "core/hash.h"
+#include "graph/hash.h"
+#include "core/json.h"
+#include "core/timing.h"
 #include "models/train.h"
 
 namespace tightfit::evaluators {
@@ -191,25 +193,7 @@ double PruningNetTrainResult::last_window(int64_t window) const {
   return std::accumulate(step_loss.end() - n, step_loss.end(), 0.0) / static_cast<double>(n);
 }
 
-std::string network_hash(const graph::Network& net) {
-  std::ostringstream os;
-  for (const auto& n : net.nodes()) {
-    const auto& a = n.attrs;
-    os << n.name << '|' << graph::op_name(n.op) << '|';
-    for (int in : n.inputs) os << in << ',';
-    os << '|' << a.in_channels << ',' << a.out_channels << ',' << a.kernel[0] << ',' << a.kernel[1]
-       << ',' << a.stride[0] << ',' << a.stride[1] << ',' << a.padding[0] << ',' << a.padding[1]
-       << ',' << a.dilation[0] << ',' << a.dilation[1] << ',' << a.groups << ',' << a.bias;
-    for (const auto& [key, t] : n.params) {
-      os << '|' << key << ':' << graph::shape_str(t.shape) << ':';
-      os.write(reinterpret_cast<const char*>(t.data.data()),
-               static_cast<std::streamsize>(t.data.size() * sizeof(float)));
-    }
-    os << ';';
-  }
-  os << "output=" << net.output() << ";input=" << graph::shape_str(net.input_shape());
-  return fnv1a_hex(os.str());
-}
+std::string network_hash(const graph::Network& net) { return graph::content_hash(net); }
 
 // ---------------------------------------------------------------------------------------------
 // PruningNet

@@ -7,7 +7,7 @@
 #include "evaluators/bn_recal.h"
 #include "evaluators/finetune.h"
 #include "evaluators/pruningnet.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 
 namespace tightfit::evaluators {
 

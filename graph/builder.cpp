@@ -4,7 +4,7 @@
 #include <cmath>
 #include <optional>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::graph {
 

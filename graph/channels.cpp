@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::graph {
 

@@ -6,7 +6,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "graph/errors.h"
+#include "core/errors.h"
+#include "core/files.h"
 
 namespace tightfit::graph {
 namespace {
@@ -91,16 +92,7 @@ void write_container(const std::string& path, const FileKind& kind, nlohmann::js
   const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(buf.data()), buf.size());
   put<uint32_t>(buf, static_cast<uint32_t>(crc));
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw InputError("cannot write '" + path + "': check that the folder exists and is writable");
-    out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (!out) throw InputError("writing '" + path + "' failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw InputError("cannot rename '" + tmp + "' to '" + path + "'");
+  write_file_atomic(path, buf);
 }
 
 ContainerContents read_container(const std::string& path, const FileKind& kind) {

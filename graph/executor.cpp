@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::graph {
 

@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::graph {
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "graph/container.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::graph {
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "latency_models/lut.h"
 
 namespace tightfit::latency_models {

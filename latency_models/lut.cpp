@@ -6,8 +6,10 @@
 #include <sstream>
 
 #include "graph/channels.h"
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/files.h"
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/json.h"
 #include "policies/compress.h"
 
 namespace tightfit::latency_models {
@@ -186,17 +188,6 @@ graph::Network layer_network(const LayerKey& k, const std::string& precision) {
   return net;
 }
 
-std::string structure_hash(const graph::Network& net) {
-  std::ostringstream os;
-  const auto shapes = graph::infer_shapes(net);
-  for (int i = 0; i < net.size(); ++i) {
-    const auto& n = net.node(i);
-    os << n.name << '|' << graph::op_name(n.op) << '|' << graph::shape_str(shapes[i]) << '|';
-    for (int in : n.inputs) os << in << ',';
-    os << ';';
-  }
-  return fnv1a_hex(os.str());
-}
 
 double LookupTable::layer_sum_ms(const graph::Network& net) const {
   double sum = 0;
@@ -211,7 +202,7 @@ double LookupTable::layer_sum_ms(const graph::Network& net) const {
 }
 
 std::vector<double> LookupTable::predict(
-    const std::vector<const policies::CompressedNetwork*>& candidates) {
+    const std::vector<const policies::CompressedNetwork*>& candidates) const {
   std::vector<double> out;
   for (const auto* c : candidates) out.push_back(scale_ * layer_sum_ms(c->net) + offset_ms_);
   return out;
@@ -292,14 +283,7 @@ LookupTable LookupTable::from_json(const nlohmann::json& j, const std::string& w
 }
 
 void LookupTable::save(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw InputError("cannot write '" + path + "': check the folder exists");
-    out << to_json().dump(1) << "\n";
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw InputError("cannot rename '" + tmp + "' to '" + path + "'");
+  write_file_atomic(path, to_json().dump(1) + "\n");
 }
 
 LookupTable LookupTable::load(const std::string& path, const LutContext& expected) {
@@ -423,6 +407,52 @@ void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Tar
     table.entries()[k->str()] = m.median_ms;
     if (on_entry) on_entry(++done, todo.size());
   }
+}
+
+void build_table(LookupTable& table, const graph::Network& net, const std::vector<double>& keep,
+                 int64_t multiple, const std::vector<policies::Policy>& calibration,
+                 targets::Target& target, const targets::MeasureOptions& layer_opts,
+                 const targets::MeasureOptions& network_opts, const ProfileProgress& on_entry) {
+  profile(table, reachable_layer_keys(net, keep, multiple), target, layer_opts, on_entry);
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = multiple;
+  std::vector<policies::CompressedNetwork> networks;
+  for (const auto& p : calibration) networks.push_back(policies::apply(net, p, apply_opts));
+  calibrate_on(table, networks, target, network_opts);
+}
+
+nlohmann::json TableCheck::to_json() const {
+  return {{"policies", policies},
+          {"rmspe", rmspe},
+          {"within_5pct", within_5pct},
+          {"within_10pct", within_10pct}};
+}
+
+TableCheck check_table(const LookupTable& table, const graph::Network& net,
+                       const std::vector<policies::Policy>& policies, int64_t multiple,
+                       targets::Target& target, const targets::MeasureOptions& opts,
+                       const std::function<void(size_t done)>& on_policy) {
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = multiple;
+  double sq = 0;
+  int64_t within5 = 0, within10 = 0;
+  TableCheck check;
+  for (size_t k = 0; k < policies.size(); ++k) {
+    const auto c = policies::apply(net, policies[k], apply_opts);
+    const auto m = target.measure(c, opts);
+    if (on_policy) on_policy(k + 1);
+    if (!m.ok()) continue;
+    const double err = (table.predict({&c}).front() - m.median_ms) / m.median_ms;
+    sq += err * err;
+    within5 += std::fabs(err) <= 0.05;
+    within10 += std::fabs(err) <= 0.10;
+    ++check.policies;
+  }
+  const double n = static_cast<double>(std::max<int64_t>(1, check.policies));
+  check.rmspe = std::sqrt(sq / n);
+  check.within_5pct = static_cast<double>(within5) / n;
+  check.within_10pct = static_cast<double>(within10) / n;
+  return check;
 }
 
 }  // namespace tightfit::latency_models

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "latency_models/channel_curve.h"
-#include "latency_models/latency_model.h"
+#include "policies/compress.h"
 #include "targets/target.h"
 
 namespace tightfit::latency_models {
@@ -59,13 +59,15 @@ struct LutContext {
   std::string model_hash;  ///< FNV-1a of the model's structure
 };
 
-class LookupTable : public LatencyModel {
+class LookupTable {
  public:
   LookupTable() = default;
   explicit LookupTable(LutContext context) : context_(std::move(context)) {}
-  std::string name() const override { return "lut:" + context_.target; }
+  std::string name() const { return "lut:" + context_.target; }
+  /// Predicted latency per candidate, in ms (lower is better); InputError naming a layer the
+  /// table has no entry for.
   std::vector<double> predict(
-      const std::vector<const policies::CompressedNetwork*>& candidates) override;
+      const std::vector<const policies::CompressedNetwork*>& candidates) const;
 
   /// Sum of the layer entries of `net`, in ms; throws InputError naming a missing layer.
   double layer_sum_ms(const graph::Network& net) const;
@@ -100,13 +102,38 @@ class LookupTable : public LatencyModel {
   int64_t preferred_channel_multiple_ = 0;
 };
 
-/// FNV-1a of a network's structure (ops, inputs, attributes; not weights).
-std::string structure_hash(const graph::Network& net);
-
 /// Fits `table`'s calibration to `networks` measured end to end on `target` (the uncompressed
 /// network and a few random policies, say); InputError when a measurement fails.
 void calibrate_on(LookupTable& table, const std::vector<policies::CompressedNetwork>& networks,
                   targets::Target& target, const targets::MeasureOptions& opts);
+
+/// Progress of a long profile: called after each new entry with (done, total).
+using ProfileProgress = std::function<void(size_t done, size_t total)>;
+
+/// The one way a table is made (`tightfit profile`, a search with a missing table, the latency
+/// bench): every layer configuration `net` reaches with `keep` fractions rounded to `multiple`
+/// that `table` lacks is timed on `target` with `layer_opts`; then the table is calibrated on
+/// `calibration` (policies applied to `net`, measured end to end with `network_opts`).
+void build_table(LookupTable& table, const graph::Network& net, const std::vector<double>& keep,
+                 int64_t multiple, const std::vector<policies::Policy>& calibration,
+                 targets::Target& target, const targets::MeasureOptions& layer_opts,
+                 const targets::MeasureOptions& network_opts, const ProfileProgress& on_entry);
+
+/// How well a table predicts whole networks it was not calibrated on.
+struct TableCheck {
+  int64_t policies = 0;     ///< measured successfully
+  double rmspe = 0;         ///< root mean square of (predicted - measured) / measured
+  double within_5pct = 0;   ///< share of predictions within 5% of the measurement
+  double within_10pct = 0;  ///< and within 10%
+  nlohmann::json to_json() const;
+};
+
+/// Measures each of `policies` applied to `net` on `target` and compares the table's prediction;
+/// policies whose measurement fails are left out. `on_policy` runs after each (for progress).
+TableCheck check_table(const LookupTable& table, const graph::Network& net,
+                       const std::vector<policies::Policy>& policies, int64_t multiple,
+                       targets::Target& target, const targets::MeasureOptions& opts,
+                       const std::function<void(size_t done)>& on_policy = {});
 
 /// Times every key not yet in `table` on `target`; `on_entry` runs after each new entry (for
 /// progress and for saving partial tables, so an interrupted profile resumes).

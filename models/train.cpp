@@ -9,8 +9,8 @@
 #include <optional>
 
 #include "datasets/batches.h"
-#include "graph/errors.h"
-#include "graph/timing.h"
+#include "core/errors.h"
+#include "core/timing.h"
 
 namespace tightfit::models {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "graph/builder.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::models {
 namespace {

@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "graph/channels.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "policies/importance.h"
 #include "policies/quantize.h"

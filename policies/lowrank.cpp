@@ -29,9 +29,9 @@
 #include <sstream>
 #include <utility>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 
 namespace tightfit::policies {
 

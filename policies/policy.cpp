@@ -6,7 +6,7 @@
 #include <sstream>
 #include <type_traits>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "policies/importance.h"
 
 namespace tightfit::policies {

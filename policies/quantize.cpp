@@ -33,8 +33,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 
 namespace tightfit::policies {
 namespace {

@@ -4,7 +4,8 @@
 
 #include "datasets/fashion_mnist.h"
 #include "evaluators/finetune.h"
-#include "graph/json_util.h"
+#include "core/hash.h"
+#include "core/json.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"
 #include "search/screen.h"
@@ -77,17 +78,8 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
   c.target = target;
   c.measure = targets::MeasureOptions::from_json(target_rest, where + ".target");
 
-  const auto cost = j.value("cost", nlohmann::json::object());
-  check_keys(cost, {"latency", "table"}, where + ".cost");
-  c.latency_cost = get_or<std::string>(cost, "latency", c.latency_cost, where + ".cost");
-  if (c.latency_cost != "measure" && c.latency_cost != "lut")
-    throw ConfigError(where + ".cost.latency is '" + c.latency_cost +
-                      "'; valid values: measure, lut");
-  c.lut_path = get_or<std::string>(cost, "table", "", where + ".cost");
-  if (c.latency_cost == "lut" && c.lut_path.empty())
-    throw ConfigError(where +
-                      ".cost.table is missing: \"lut\" cost needs the latency table's path "
-                      "(profiled there first when the file does not exist)");
+  c.cost = latency_models::CostSection::from_json(j.value("cost", nlohmann::json::object()),
+                                                  where + ".cost");
 
   c.cache_path = get_or<std::string>(j, "cache", "", where);
 

@@ -9,6 +9,7 @@
 
 #include "datasets/fashion_mnist.h"
 #include "graph/network.h"
+#include "latency_models/cost_model.h"
 #include "search/space.h"
 #include "targets/target.h"
 
@@ -42,11 +43,10 @@ struct SearchConfig {
   nlohmann::json evaluator_config = nlohmann::json::object();
   std::string target = "cpu-libtorch";
   targets::MeasureOptions measure;
-  /// Latency during the search: "measure" (timed on the target: slow, exclusive) or "lut"
-  /// (predicted by the target's latency table `lut_path`, profiled first when it is missing);
-  /// with "lut" the front's members are measured end to end at the end.
-  std::string latency_cost = "measure";
-  std::string lut_path;
+  /// Latency during the search (latency_models/cost_model.h): "measure" (timed on the target:
+  /// slow, exclusive) or "lut" (predicted by the target's latency table, profiled first when it
+  /// is missing); predicted latencies are measured end to end for the front at the end.
+  latency_models::CostSection cost;
   /// Evaluation cache shared across runs (JSON lines; "" = this run's own only).
   std::string cache_path;
   Budget budget;

@@ -10,24 +10,23 @@
 
 #include "evaluators/evaluator.h"
 #include "evaluators/predictor.h"
-#include "graph/json_util.h"
+#include "core/json.h"
+#include "core/timing.h"
 #include "policies/compress.h"
+#include "search/session.h"
 #include "search/strategies/genetic.h"
 #include "targets/target.h"
 
 namespace tightfit::search {
 
 namespace {
-using Clock = std::chrono::steady_clock;
+
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Reference fine-tune: long enough that the damage a policy did has mostly healed.
 constexpr int64_t kReferenceSteps = 300;
 constexpr int64_t kReferenceValidationImages = 5000;
 constexpr int kReferenceThreads = 2;
 
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 /// Rank agreement over the candidates both `a` and `b` scored.
 evaluators::RankAgreement agreement(const std::vector<double>& a, const std::vector<double>& b) {
@@ -77,7 +76,7 @@ double predictor_scores(const nlohmann::json& config, const policies::DecisionPo
     const auto predicted = predictor.predict(test_x);
     for (size_t k = 0; k < test.size(); ++k) out[test[k]] = predicted[k];
   }
-  return ok.empty() ? 0.0 : ms_since(t0) / static_cast<double>(ok.size());
+  return ok.empty() ? 0.0 : 1e3 * seconds_since(t0) / static_cast<double>(ok.size());
 }
 
 std::string number(double v, int digits) {
@@ -98,42 +97,66 @@ evaluators::FinetuneConfig default_reference_finetune() {
   return c;
 }
 
+namespace {
+
+/// The proxies that score candidates themselves (nullptr for `predictor`, which is fitted to the
+/// reference afterwards), built on the session's data.
+std::vector<std::unique_ptr<evaluators::AccuracyEvaluator>> open_proxies(
+    const std::vector<ProxySpec>& specs, const Session& session) {
+  std::vector<std::unique_ptr<evaluators::AccuracyEvaluator>> proxies(specs.size());
+  for (size_t p = 0; p < specs.size(); ++p)
+    if (specs[p].name != "predictor")
+      proxies[p] = evaluators::make_evaluator(specs[p].name, specs[p].config, session.data);
+  return proxies;
+}
+
+/// Candidates near compression levels spread over [0, 1] (a uniform draw per gene would give
+/// networks of nearly one size, whose order is mostly noise).
+std::vector<policies::Policy> draw_candidates(const Session& session, int64_t samples) {
+  std::mt19937_64 rng(session.config.seed);
+  Proposals proposals(session.space);
+  std::vector<Candidate> drawn;
+  constexpr size_t kTriesPerLevel = 20;
+  proposals.add_spread(static_cast<size_t>(samples), kTriesPerLevel, rng, drawn);
+  std::vector<policies::Policy> out;
+  for (const auto& c : drawn) out.push_back(c.policy);
+  return out;
+}
+
+void print_progress(const FidelityResult& r, size_t i,
+                    const std::vector<std::unique_ptr<evaluators::AccuracyEvaluator>>& proxies) {
+  std::fprintf(stderr, "[fidelity] %zu/%zu  reference %s", i + 1, r.policies.size(),
+               number(r.reference[i], 4).c_str());
+  for (size_t p = 0; p < proxies.size(); ++p)
+    if (proxies[p])
+      std::fprintf(stderr, "  %s %s", r.proxies[p].name.c_str(),
+                   number(r.proxies[p].accuracy[i], 4).c_str());
+  std::fprintf(stderr, "\n");
+}
+
+}  // namespace
+
 FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOptions& opts) {
   if (opts.samples < 2)
     throw ConfigError("fidelity needs at least 2 samples to rank (--samples " +
                       std::to_string(opts.samples) + ")");
   std::vector<ProxySpec> specs = opts.proxies;
   if (specs.empty()) specs.push_back({config.evaluator, config.evaluator_config});
-
-  const graph::Network net = config.load_network();
-  const auto points = policies::decision_points(net);
-  const SearchSpace space(points, config.space);
+  Session session(config);
   // Every proxy's config is checked before anything is scored.
   for (const auto& s : specs)
     if (s.name == "predictor") evaluators::PredictorConfig::from_json(s.config, "predictor");
-  const datasets::Split data = config.load_data();
-  std::vector<std::unique_ptr<evaluators::AccuracyEvaluator>> proxies(specs.size());
-  for (size_t p = 0; p < specs.size(); ++p)
-    if (specs[p].name != "predictor")
-      proxies[p] = evaluators::make_evaluator(specs[p].name, specs[p].config, data);
-  evaluators::FinetuneEvaluator reference(opts.reference, data);
+  session.load_data();
+  const auto proxies = open_proxies(specs, session);
+  evaluators::FinetuneEvaluator reference(opts.reference, session.data);
 
   FidelityResult r;
-  std::mt19937_64 rng(config.seed);
-  Proposals proposals(space);
-  std::vector<Candidate> drawn;
-  proposals.add_spread(static_cast<size_t>(opts.samples), 20, rng, drawn);
-  for (const auto& c : drawn) r.policies.push_back(c.policy);
+  r.policies = draw_candidates(session, opts.samples);
   const size_t n = r.policies.size();
-
   r.reference.assign(n, kNaN);
   r.proxies.resize(specs.size());
   std::vector<double> proxy_ms(specs.size(), 0.0);
   double reference_ms = 0;
-  const policies::Calibration calibration = evaluators::sample_calibration(data, config.seed);
-  policies::ApplyOptions apply_opts;
-  apply_opts.channel_multiple = config.space.channel_multiple;
-  apply_opts.calibration = &calibration;  // act_bits candidates
   for (size_t p = 0; p < specs.size(); ++p) {
     r.proxies[p].name = specs[p].name;
     r.proxies[p].settings = proxies[p] ? proxies[p]->settings() : specs[p].config;
@@ -142,7 +165,7 @@ FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOption
   for (size_t i = 0; i < n; ++i) {
     policies::CompressedNetwork candidate;
     try {
-      candidate = policies::apply(net, r.policies[i], apply_opts);
+      candidate = session.apply(r.policies[i]);
     } catch (const std::exception& e) {
       if (opts.progress)
         std::fprintf(stderr, "[fidelity] %zu/%zu: cannot apply: %s\n", i + 1, n, e.what());
@@ -150,28 +173,20 @@ FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOption
     }
     for (size_t p = 0; p < specs.size(); ++p) {
       if (!proxies[p]) continue;
-      const auto a = proxies[p]->evaluate(candidate, net);
+      const auto a = proxies[p]->evaluate(candidate, session.net);
       proxy_ms[p] += a.seconds * 1e3;
       if (a.ok()) r.proxies[p].accuracy[i] = a.accuracy;
     }
-    const auto ref = reference.evaluate(candidate, net);
+    const auto ref = reference.evaluate(candidate, session.net);
     reference_ms += ref.seconds * 1e3;
     if (ref.ok()) r.reference[i] = ref.accuracy;
-    if (opts.progress) {
-      std::fprintf(stderr, "[fidelity] %zu/%zu  reference %s", i + 1, n,
-                   number(r.reference[i], 4).c_str());
-      for (size_t p = 0; p < specs.size(); ++p)
-        if (proxies[p])
-          std::fprintf(stderr, "  %s %s", specs[p].name.c_str(),
-                       number(r.proxies[p].accuracy[i], 4).c_str());
-      std::fprintf(stderr, "\n");
-    }
+    if (opts.progress) print_progress(r, i, proxies);
   }
   for (size_t p = 0; p < specs.size(); ++p) {
     auto& pf = r.proxies[p];
     if (!proxies[p])
       pf.ms_per_candidate =
-          predictor_scores(specs[p].config, points, r.policies, r.reference, pf.accuracy);
+          predictor_scores(specs[p].config, session.points, r.policies, r.reference, pf.accuracy);
     else
       pf.ms_per_candidate = n ? proxy_ms[p] / static_cast<double>(n) : 0.0;
     for (double a : pf.accuracy) pf.failed += std::isnan(a) ? 1 : 0;
@@ -182,7 +197,7 @@ FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOption
   r.context = targets::machine_context();
   r.context["seed"] = config.seed;
   r.context["config_hash"] = config.hash;
-  r.context["model"] = config.model_path.empty() ? config.model_zoo : config.model_path;
+  r.context["model"] = session.model_name();
   r.context["samples"] = n;
   return r;
 }

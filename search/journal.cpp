@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::search {
 

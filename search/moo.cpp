@@ -20,7 +20,7 @@
 #include <numeric>
 #include <utility>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::search {
 

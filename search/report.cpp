@@ -18,8 +18,9 @@
 #include <set>
 #include <sstream>
 
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/files.h"
+#include "core/errors.h"
+#include "core/json.h"
 #include "search/journal.h"
 
 namespace tightfit::search {
@@ -828,16 +829,7 @@ void write_report(const std::string& run_dir) {
       fs::exists(journal) ? read_journal_lines(journal.string()) : std::vector<json>{};
 
   const std::string html = render_report(doc, evaluations);
-  const fs::path dst = dir / "report.html";
-  const std::string tmp = dst.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-    if (!out)
-      throw InputError("cannot write '" + dst.string() + "': check the folder's permissions");
-    out << html;
-    if (!out.flush()) throw InputError("writing '" + dst.string() + "' failed (disk full?)");
-  }
-  fs::rename(tmp, dst);
+  write_file_atomic((dir / "report.html").string(), html);
 }
 
 }  // namespace tightfit::search

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 
 namespace tightfit::search {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <functional>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "policies/compress.h"
 
 namespace tightfit::search {
@@ -431,6 +431,13 @@ policies::Policy SearchSpace::uniform(double keep, int bits, int act_bits) const
     for (const auto& l : points_.layers) p.weight_bits[l.name] = bits;
   if (act_bits != kFloatBits)
     for (const auto& l : points_.layers) p.act_bits[l.name] = act_bits;
+  return p;
+}
+
+policies::Policy SearchSpace::sample_one_precision(std::mt19937_64& rng) const {
+  policies::Policy p = sample(rng);
+  p.weight_bits.clear();
+  p.act_bits.clear();
   return p;
 }
 

@@ -111,6 +111,9 @@ class SearchSpace {
 
   /// decode(sample_genome(rng)).
   policies::Policy sample(std::mt19937_64& rng) const;
+  /// sample() without weight and activation bits: the whole networks a latency table, which
+  /// holds one precision, is calibrated and checked on.
+  policies::Policy sample_one_precision(std::mt19937_64& rng) const;
   /// The same keep fraction, weight bits and input bits on every decision point, ignoring the
   /// space's lists.
   policies::Policy uniform(double keep, int bits, int act_bits = 32) const;

@@ -39,7 +39,7 @@
 #include <utility>
 #include <vector>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "targets/lowering.h"
 #include "targets/onednn_engine.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit::targets {
 

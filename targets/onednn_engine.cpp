@@ -35,7 +35,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "targets/lowering.h"
 
 namespace tightfit::targets {

@@ -4,7 +4,7 @@
 #include <functional>
 #include <map>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "targets/analytic.h"
 #include "targets/libtorch_cpu.h"
 #include "targets/onednn_cpu.h"

@@ -9,7 +9,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <thread>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "targets/affinity.h"
 
 namespace tightfit::targets {

@@ -12,7 +12,7 @@
 #include <set>
 #include <string>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "policies/criteria/criteria.h"
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <string>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "policies/criteria/criteria.h"
 #include "policies/importance.h"
 

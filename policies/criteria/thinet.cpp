@@ -34,7 +34,7 @@
 #include <random>
 #include <string>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "policies/criteria/criteria.h"
 #include "policies/importance.h"

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 
 namespace tightfit::search {
 

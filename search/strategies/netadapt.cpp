@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 
 namespace tightfit::search {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 
 namespace tightfit::search {
 

@@ -1,6 +1,6 @@
 #include "search/strategies/random.h"
 
-#include "graph/json_util.h"
+#include "core/json.h"
 
 namespace tightfit::search {
 

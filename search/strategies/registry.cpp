@@ -3,7 +3,7 @@
 #include <functional>
 #include <map>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "search/strategies/evolution.h"
 #include "search/strategies/netadapt.h"
 #include "search/strategies/nsga2.h"

@@ -18,7 +18,7 @@
 
 #include "datasets/batches.h"
 #include "datasets/fashion_mnist.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace fs = std::filesystem;
 using tightfit::ConfigError;

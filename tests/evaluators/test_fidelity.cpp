@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "evaluators/fidelity.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 
 using Catch::Matchers::Contains;
 using tightfit::InputError;

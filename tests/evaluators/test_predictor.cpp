@@ -17,7 +17,7 @@
 
 #include "evaluators/fidelity.h"
 #include "evaluators/predictor.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "models/zoo.h"
 #include "policies/policy.h"
 

@@ -18,7 +18,7 @@
 #include "evaluators/bn_recal.h"
 #include "evaluators/evaluator.h"
 #include "evaluators/pruningnet.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "models/zoo.h"
 #include "policies/compress.h"

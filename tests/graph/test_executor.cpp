@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "graph/builder.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/network.h"
 

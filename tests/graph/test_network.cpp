@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/network.h"
 
 using tightfit::InputError;

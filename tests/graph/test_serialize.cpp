@@ -11,7 +11,7 @@
 #include <string>
 
 #include "graph/builder.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/network.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"

@@ -8,8 +8,8 @@
 #include <random>
 #include <sstream>
 
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 #include "latency_models/channel_curve.h"
 #include "latency_models/lut.h"
 #include "models/zoo.h"

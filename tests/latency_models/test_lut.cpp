@@ -4,11 +4,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "targets/target.h"
+#include "graph/hash.h"
 
 using namespace tightfit;
 
@@ -42,7 +43,7 @@ TEST_CASE("a table profiled on an additive target predicts it exactly", "[latenc
   auto target = targets::make_target("analytic-roofline");
   targets::MeasureOptions opts;
   latency_models::LutContext context{
-      "analytic-roofline", "fp32", 1, 1, "vgg_small", latency_models::structure_hash(net)};
+      "analytic-roofline", "fp32", 1, 1, "vgg_small", graph::structure_hash(net)};
   latency_models::LookupTable table(context);
   policies::Policy half;
   for (const auto& c : policies::decision_points(net).channels) half.keep[c.id] = 0.5;
@@ -84,7 +85,7 @@ TEST_CASE("a table profiled on an additive target predicts it exactly", "[latenc
   CHECK_THROWS_WITH(latency_models::LookupTable::load(path, other),
                     Catch::Contains("profiled for target 'analytic-roofline', not 'cpu-onednn'"));
   other = context;
-  other.model_hash = latency_models::structure_hash(
+  other.model_hash = graph::structure_hash(
       models::make_model("resnet8", models::default_options("resnet8")));
   CHECK_THROWS_WITH(latency_models::LookupTable::load(path, other),
                     Catch::Contains("model structure"));

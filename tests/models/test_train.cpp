@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "datasets/fashion_mnist.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "models/train.h"
 #include "models/zoo.h"
 

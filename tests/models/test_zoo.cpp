@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "graph/builder.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/network.h"
 #include "models/zoo.h"
 

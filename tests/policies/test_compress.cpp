@@ -20,7 +20,7 @@
 
 #include "graph/builder.h"
 #include "graph/channels.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/network.h"
 #include "graph/serialize.h"

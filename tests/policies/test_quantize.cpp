@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/network.h"
 #include "policies/quantize.h"
 

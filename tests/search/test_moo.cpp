@@ -5,7 +5,7 @@
 #include <random>
 #include <set>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "search/moo.h"
 #include "search/pareto.h"
 

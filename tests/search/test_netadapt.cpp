@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/strategies/netadapt.h"

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "search/report.h"
 
 using namespace tightfit;

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "datasets/fashion_mnist.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/serialize.h"
 #include "models/train.h"
 #include "models/zoo.h"

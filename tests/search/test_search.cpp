@@ -7,7 +7,7 @@
 #include <set>
 
 #include "evaluators/cost.h"
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/config.h"

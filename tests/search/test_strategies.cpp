@@ -8,7 +8,7 @@
 #include <limits>
 #include <set>
 
-#include "graph/json_util.h"
+#include "core/json.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/moo.h"

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "graph/builder.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "models/train.h"
 #include "models/zoo.h"
 #include "policies/compress.h"

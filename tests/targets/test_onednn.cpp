@@ -8,7 +8,7 @@
 
 #include "datasets/batches.h"
 #include "datasets/fashion_mnist.h"
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "targets/target.h"

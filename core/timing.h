@@ -2,6 +2,8 @@
 // Wall-clock timing shared by the engine, its commands and the benches.
 
 #include <chrono>
+#include <ctime>
+#include <string>
 
 namespace tightfit {
 
@@ -23,5 +25,13 @@ class ScopedSeconds {
   double& sum_;
   Clock::time_point t0_;
 };
+
+/// The current time in UTC as ISO 8601 ("2026-12-07T14:48:21Z"), for results' context.
+inline std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
 
 }  // namespace tightfit

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/errors.h"
+#include "core/errors.h"
 
 namespace tightfit {
 
@@ -42,10 +42,6 @@ T get_required(const nlohmann::json& j, const std::string& key, const std::strin
     throw ConfigError(where + "." + key + " is missing; add it (see examples/)");
   return get_or<T>(j, key, T{}, where);
 }
-
-/// 64-bit FNV-1a of `text`, as 16 hex digits: stable across builds and machines (config hashes,
-/// structure hashes).
-std::string fnv1a_hex(const std::string& text);
 
 /// Joins names with ", " for "valid values are ..." messages.
 std::string join(const std::vector<std::string>& names, const std::string& sep = ", ");

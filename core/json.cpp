@@ -1,6 +1,5 @@
-#include "graph/json_util.h"
+#include "core/json.h"
 
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -54,17 +53,6 @@ std::string join(const std::vector<std::string>& names, const std::string& sep) 
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : sep) + n;
   return out;
-}
-
-std::string fnv1a_hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 }  // namespace tightfit

@@ -7,8 +7,8 @@
 #include <random>
 #include <string>
 
-#include "graph/errors.h"
-#include "graph/json_util.h"
+#include "core/errors.h"
+#include "core/json.h"
 
 using tightfit::check_keys;
 using tightfit::ConfigError;

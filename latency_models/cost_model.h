@@ -1,0 +1,79 @@
+#pragma once
+// Cost models: what a candidate's latency is, behind one interface, so that the search neither
+// knows nor branches on where the figure comes from. Each model is one file under
+// latency_models/ and is built by name from the `cost` section of a config:
+//
+//   measure   every candidate timed on the target (exact, slow, exclusive: invariant 3)
+//   lut       a lookup table profiled on the target (NetAdapt, OFA): layer entries summed and
+//             calibrated on whole networks; profiled first when the table file is missing
+//
+// A model that predicts (does not time) leaves the front to be measured end to end at the end of
+// a search; `describe()` is the model's context for results and cache keys.
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "policies/compress.h"
+#include "targets/target.h"
+
+namespace tightfit::latency_models {
+
+/// One latency figure.
+struct LatencyEstimate {
+  double ms = 0;         ///< median time (measured) or prediction per batch; lower is better
+  double spread_ms = 0;  ///< interquartile range of the timed runs; 0 for predictions
+  std::string error;     ///< non-empty: no figure, and why
+  bool ok() const { return error.empty(); }
+};
+
+class CostModel {
+ public:
+  virtual ~CostModel() = default;
+  /// The config name: "measure", "lut".
+  virtual std::string name() const = 0;
+  /// How an evaluation's latency came about, as the journal records it: "measured" or "lut".
+  virtual std::string source() const = 0;
+  /// True when predict() runs on the target: it must then not share the device (invariant 3).
+  virtual bool times_on_target() const = 0;
+  /// Latency of each candidate, in the order given; a failure is an estimate with its error.
+  virtual std::vector<LatencyEstimate> predict(
+      const std::vector<const policies::CompressedNetwork*>& candidates) = 0;
+  /// What a figure depends on besides the candidate and the target (table path, entries,
+  /// calibration): recorded in results' context.
+  virtual nlohmann::json describe() const = 0;
+  /// A hash of what changes its figures besides the target and protocol ("" for a measurement):
+  /// part of the evaluation cache's key.
+  virtual std::string fingerprint() const = 0;
+};
+
+/// Everything a cost model may need to build itself; factories take what they use.
+struct CostContext {
+  targets::Target* target = nullptr;  ///< where latency is measured or was profiled
+  targets::MeasureOptions measure;    ///< the measurement protocol of the run
+  const graph::Network* net = nullptr;
+  std::string model;                 ///< how the config names the network (path or zoo name)
+  std::vector<double> keep;          ///< keep fractions the search space reaches
+  int64_t channel_multiple = 1;      ///< rounding of kept channels
+  /// Policies whose whole-network times calibrate a new table (the identity first).
+  std::function<std::vector<policies::Policy>()> calibration_policies;
+  std::function<void(const std::string&)> say;  ///< progress on stderr
+};
+
+/// The `cost` section of a search config, parsed and checked before anything is loaded:
+/// {"latency": "measure" | "lut", "table": PATH}.
+struct CostSection {
+  std::string latency = "measure";  ///< the cost model's name
+  std::string table;                ///< lut: the table file (profiled there when missing)
+  nlohmann::json raw = nlohmann::json::object();  ///< the section as written
+
+  static CostSection from_json(const nlohmann::json& j, const std::string& where);
+};
+
+/// Builds the cost model `section.latency` names.
+std::unique_ptr<CostModel> make_cost_model(const CostSection& section, const CostContext& context);
+std::vector<std::string> cost_model_names();
+
+}  // namespace tightfit::latency_models

@@ -1,0 +1,66 @@
+// The cost-model registry and the `cost` config section. A new cost model is one file and one
+// line in register_builtin_cost_models().
+
+#include <algorithm>
+
+#include "core/registry.h"
+#include "latency_models/cost_models.h"
+
+namespace tightfit::latency_models {
+
+namespace {
+
+using CostRegistry = Registry<CostModel, CostContext>;
+
+void register_builtin_cost_models(CostRegistry& r) {
+  r.add("measure",
+        [](const nlohmann::json&, const CostContext& c) -> std::unique_ptr<CostModel> {
+          return std::make_unique<MeasuredCost>(*c.target, c.measure);
+        });
+  r.add("lut", [](const nlohmann::json& j, const CostContext& c) -> std::unique_ptr<CostModel> {
+    return std::make_unique<TableCost>(j.at("table").get<std::string>(), c);
+  });
+}
+
+const CostRegistry& registry() {
+  static const CostRegistry r = [] {
+    CostRegistry built("cost model", "cost models");
+    register_builtin_cost_models(built);
+    return built;
+  }();
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::string> cost_model_names() {
+  // Measured first: it is the default and the reference the others are judged against.
+  auto names = registry().names();
+  std::stable_partition(names.begin(), names.end(), [](const auto& n) { return n == "measure"; });
+  return names;
+}
+
+CostSection CostSection::from_json(const nlohmann::json& j, const std::string& where) {
+  CostSection c;
+  // "table" is accepted beside "measure" too: a config can switch models by one word.
+  check_keys(j, {"latency", "table"}, where);
+  c.raw = j;
+  c.latency = get_or<std::string>(j, "latency", c.latency, where);
+  if (!registry().contains(c.latency))
+    throw ConfigError(where + ".latency is '" + c.latency +
+                      "'; valid values: " + join(cost_model_names()));
+  c.table = get_or<std::string>(j, "table", "", where);
+  if (c.latency == "lut" && c.table.empty())
+    throw ConfigError(where +
+                      ".table is missing: \"lut\" cost needs the latency table's path "
+                      "(profiled there first when the file does not exist)");
+  return c;
+}
+
+std::unique_ptr<CostModel> make_cost_model(const CostSection& section,
+                                           const CostContext& context) {
+  TIGHTFIT_CHECK(context.target && context.net, "cost model context without target or network");
+  return registry().make(section.latency, {{"table", section.table}}, context);
+}
+
+}  // namespace tightfit::latency_models

@@ -1,0 +1,103 @@
+#include "search/front.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "evaluators/fidelity.h"
+#include "evaluators/finetune.h"
+#include "graph/serialize.h"
+#include "search/controller.h"
+#include "search/moo.h"
+#include "search/pareto.h"
+
+namespace tightfit::search {
+
+std::vector<size_t> pareto_front(const std::vector<Evaluation>& evaluations) {
+  std::vector<size_t> ok;
+  std::vector<std::vector<double>> points;
+  for (size_t i = 0; i < evaluations.size(); ++i) {
+    const auto& e = evaluations[i];
+    if (!e.scored()) continue;  // predicted accuracies never count
+    ok.push_back(i);
+    points.push_back({-e.accuracy, e.latency_ms, static_cast<double>(e.size_bytes)});
+  }
+  std::vector<size_t> front;
+  for (size_t k : non_dominated(points)) front.push_back(ok[k]);
+  std::sort(front.begin(), front.end(), [&](size_t a, size_t b) {
+    return evaluations[a].latency_ms < evaluations[b].latency_ms;
+  });
+  return front;
+}
+
+namespace {
+
+/// Measures each front member end to end: the search predicted their latency.
+void measure_front(const Session& session, SearchResult& result,
+                   const std::vector<policies::CompressedNetwork>& nets, const Say& say) {
+  say("measuring the " + std::to_string(result.front.size()) + " front members end to end");
+  for (size_t k = 0; k < result.front.size(); ++k) {
+    auto& e = result.evaluations[result.front[k]];
+    const auto m = session.target->measure(nets[k], session.config.measure);
+    if (m.ok()) {
+      e.measured_latency_ms = m.median_ms;
+      e.latency_spread_ms = m.iqr_ms;
+    }
+  }
+}
+
+/// Fine-tunes every front member: its accuracy after, its network, and how well the proxy's
+/// ranking of the front agrees with the fine-tuned accuracies.
+void finetune_front(const Session& session, SearchResult& result,
+                    const std::vector<policies::CompressedNetwork>& nets,
+                    const std::filesystem::path& models, const Say& say) {
+  evaluators::FinetuneEvaluator tune(
+      evaluators::FinetuneConfig::from_json(session.config.finetune_front, "finetune_front"),
+      session.data);
+  std::vector<double> proxy, tuned;
+  for (size_t k = 0; k < result.front.size(); ++k) {
+    auto& e = result.evaluations[result.front[k]];
+    say("fine-tuning front member " + std::to_string(k + 1) + "/" +
+        std::to_string(result.front.size()) + " (evaluation " + std::to_string(e.index) + ")");
+    evaluators::AccuracyResult r;
+    try {
+      const auto network = tune.tune(nets[k], session.net);
+      r = tune.score(network);
+      if (r.ok())
+        graph::save_network(network,
+                            (models / (std::to_string(e.index) + ".finetuned.tfn")).string());
+    } catch (const std::exception& ex) {
+      r.error = ex.what();
+    }
+    if (!r.ok()) {
+      say("fine-tuning evaluation " + std::to_string(e.index) + " failed: " + r.error);
+      continue;
+    }
+    e.finetuned_accuracy = r.accuracy;
+    proxy.push_back(e.accuracy);
+    tuned.push_back(r.accuracy);
+  }
+  nlohmann::json fidelity = {{"finetune", tune.settings()}, {"n", proxy.size()}};
+  if (proxy.size() >= 2) fidelity.update(evaluators::rank_agreement(proxy, tuned).to_json());
+  result.context["front_fidelity"] = fidelity;
+}
+
+}  // namespace
+
+void finalize_front(const Session& session, SearchResult& result, const std::string& dir,
+                    const Say& say) {
+  result.front = pareto_front(result.evaluations);
+  // Each front member compressed once, for its measurement, fine-tune and network file.
+  std::vector<policies::CompressedNetwork> nets;
+  for (size_t i : result.front) nets.push_back(session.apply(result.evaluations[i].policy));
+  if (!session.cost->times_on_target()) measure_front(session, result, nets, say);
+  const auto models = std::filesystem::path(dir) / "models";
+  std::filesystem::create_directories(models);
+  if (!session.config.finetune_front.is_null())
+    finetune_front(session, result, nets, models, say);
+  for (size_t k = 0; k < result.front.size(); ++k)
+    graph::save_network(
+        nets[k].net,
+        (models / (std::to_string(result.evaluations[result.front[k]].index) + ".tfn")).string());
+}
+
+}  // namespace tightfit::search

@@ -1,0 +1,62 @@
+#include "search/session.h"
+
+#include <random>
+
+#include "core/errors.h"
+
+namespace tightfit::search {
+
+namespace {
+/// Whole networks a new latency table is calibrated on: the uncompressed one and this many
+/// random policies of the space.
+constexpr int kCalibrationPolicies = 5;
+}  // namespace
+
+Session::Session(const SearchConfig& c)
+    : config(c), net(c.load_network()), points(policies::decision_points(net)), space(points, c.space) {
+  apply_opts.channel_multiple = config.space.channel_multiple;
+  apply_opts.calibration = &calibration;
+}
+
+void Session::open_target() {
+  target = targets::make_target(config.target);
+  targets::require_precision(*target, config.measure.precision);
+}
+
+void Session::load_data() {
+  data = config.load_data();
+  calibration = evaluators::sample_calibration(data, config.seed);
+}
+
+void Session::open_evaluator() {
+  evaluator = evaluators::make_evaluator(config.evaluator, config.evaluator_config, data);
+}
+
+void Session::open_cost_model(const Say& say) {
+  TIGHTFIT_CHECK(target, "open_target() before open_cost_model()");
+  latency_models::CostContext context;
+  context.target = target.get();
+  context.measure = config.measure;
+  context.net = &net;
+  context.model = model_name();
+  context.keep = config.space.keep;
+  context.channel_multiple = config.space.channel_multiple;
+  context.say = say;
+  context.calibration_policies = [this] {
+    std::mt19937_64 rng(config.seed);
+    std::vector<policies::Policy> out = {policies::Policy{}};
+    for (int k = 0; k < kCalibrationPolicies; ++k) out.push_back(space.sample_one_precision(rng));
+    return out;
+  };
+  cost = latency_models::make_cost_model(config.cost, context);
+}
+
+policies::CompressedNetwork Session::apply(const policies::Policy& policy) const {
+  return policies::apply(net, policy, apply_opts);
+}
+
+std::string Session::model_name() const {
+  return config.model_path.empty() ? config.model_zoo : config.model_path;
+}
+
+}  // namespace tightfit::search

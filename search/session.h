@@ -1,0 +1,59 @@
+#pragma once
+// What a search, `tightfit fidelity` and the benches share, built once from a parsed config:
+// the network, its decision points and the search space, the data and the calibration batches
+// drawn from it, the target, the accuracy evaluator and the cost model. Each part is opened by
+// its own call, in the order a command needs them, so cheap checks (the space against the
+// network, the target's precision, a strategy's config) come before expensive work (loading
+// data, profiling a latency table).
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "datasets/fashion_mnist.h"
+#include "evaluators/evaluator.h"
+#include "latency_models/cost_model.h"
+#include "policies/compress.h"
+#include "search/config.h"
+#include "search/space.h"
+#include "targets/target.h"
+
+namespace tightfit::search {
+
+/// Progress lines for stderr ("" prefix added by the caller's printer).
+using Say = std::function<void(const std::string&)>;
+
+struct Session {
+  /// Loads the network the config names and builds its search space.
+  explicit Session(const SearchConfig& config);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// The config's target; ConfigError when it does not run the config's precision.
+  void open_target();
+  /// The data set, and the calibration batches every policy is applied with (drawn once from
+  /// the config's seed, so a policy compresses to the same network every time).
+  void load_data();
+  /// The config's accuracy evaluator on the data (load_data() first).
+  void open_evaluator();
+  /// The config's cost model (open_target() first); a missing latency table is profiled.
+  void open_cost_model(const Say& say);
+
+  /// `policy` applied to the network with the run's channel rounding and calibration batches.
+  policies::CompressedNetwork apply(const policies::Policy& policy) const;
+  /// How the config names the network: its file or its zoo name.
+  std::string model_name() const;
+
+  const SearchConfig& config;
+  graph::Network net;
+  policies::DecisionPoints points;
+  SearchSpace space;
+  datasets::Split data;
+  policies::Calibration calibration;
+  policies::ApplyOptions apply_opts;
+  std::unique_ptr<targets::Target> target;
+  std::unique_ptr<evaluators::AccuracyEvaluator> evaluator;
+  std::unique_ptr<latency_models::CostModel> cost;
+};
+
+}  // namespace tightfit::search
