@@ -18,7 +18,6 @@ class App;
 namespace tightfit::cli {
 
 /// A model argument: a network file, or a zoo model name (random weights).
-graph::Network load_model_arg(const std::string& arg);
 
 int cmd_info(const std::string& model, bool json);
 

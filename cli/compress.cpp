@@ -17,6 +17,7 @@
 #include "graph/executor.h"
 #include "core/json.h"
 #include "graph/serialize.h"
+#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -36,7 +37,7 @@ policies::CompressedNetwork apply_policy(const graph::Network& net, const polici
 }
 
 int cmd_compress(const CompressArgs& a) {
-  const graph::Network net = load_model_arg(a.model);
+  const graph::Network net = models::load_model(a.model);
   const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
   policies::validate(policy, net);  // before loading any data
 

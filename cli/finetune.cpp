@@ -20,6 +20,7 @@
 #include "core/json.h"
 #include "graph/serialize.h"
 #include "targets/target.h"
+#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -61,7 +62,7 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
 
 int cmd_finetune(const FinetuneArgs& a) {
   // Every user mistake is found before the data set is loaded.
-  const graph::Network net = load_model_arg(a.model);
+  const graph::Network net = models::load_model(a.model);
   const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
   policies::validate(policy, net);
   if (a.opts.epochs < 1 || a.opts.max_steps < 0)

@@ -15,20 +15,13 @@
 #include "policies/importance.h"
 #include "policies/policy.h"
 #include "policies/quantize.h"
+#include "models/loader.h"
 
 namespace tightfit::cli {
 
-graph::Network load_model_arg(const std::string& arg) {
-  if (std::filesystem::exists(arg)) return graph::load_network(arg);
-  const auto names = models::zoo_names();
-  if (std::find(names.begin(), names.end(), arg) != names.end())
-    return models::make_model(arg, models::default_options(arg));
-  throw InputError("'" + arg +
-                   "' is neither a network file nor a zoo model; valid zoo models: " + join(names));
-}
 
 int cmd_info(const std::string& model, bool json) {
-  const graph::Network net = load_model_arg(model);
+  const graph::Network net = models::load_model(model);
   const auto shapes = graph::infer_shapes(net);
   const auto ca = graph::analyze_channels(net);
   nlohmann::json j;

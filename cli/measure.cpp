@@ -14,6 +14,7 @@
 #include "policies/compress.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"
+#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -50,7 +51,7 @@ int cmd_measure(const MeasureArgs& a) {
     throw ConfigError("--steps lists the oneDNN engine's steps: use it with --target cpu-onednn");
   auto target = targets::make_target(a.target);
   targets::require_precision(*target, a.precision);
-  const graph::Network net = load_model_arg(a.model);
+  const graph::Network net = models::load_model(a.model);
   policies::Policy policy;
   if (!a.policy.empty()) policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
   policies::validate(policy, net);

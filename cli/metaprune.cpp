@@ -16,6 +16,7 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "targets/target.h"
+#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -81,7 +82,7 @@ int cmd_metaprune(const MetapruneArgs& a) {
                       "'; use banded (widths spread evenly) or layerwise (the paper)");
   if (a.config.band < 0)
     throw ConfigError("--band is " + std::to_string(a.config.band) + "; it must be >= 0 (e.g. 2)");
-  const graph::Network net = load_model_arg(a.model);
+  const graph::Network net = models::load_model(a.model);
   std::unique_ptr<evaluators::PruningNet> pruningnet;
   int64_t earlier_steps = 0;
   if (!a.init.empty()) {

@@ -23,6 +23,7 @@
 #include "search/space.h"
 #include "targets/target.h"
 #include "graph/hash.h"
+#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -32,7 +33,7 @@ int cmd_profile(const ProfileArgs& a) {
                       "; give the number of layers to time vs channel count (0 for none)");
   auto target = targets::make_target(a.target);
   targets::require_precision(*target, a.precision);
-  const graph::Network net = load_model_arg(a.model);
+  const graph::Network net = models::load_model(a.model);
   search::SpaceConfig space;
   if (!a.space.empty()) {
     const auto j = read_json_file(a.space);

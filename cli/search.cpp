@@ -12,7 +12,7 @@ namespace tightfit::cli {
 int cmd_search(const std::string& config_path, const std::string& out, bool json,
                const std::string& data_dir, bool resume) {
   auto config = search::SearchConfig::load(config_path);
-  if (!data_dir.empty()) config.data_dir = data_dir;
+  if (!data_dir.empty()) config.dataset_config["dir"] = data_dir;
   search::RunOptions opts;
   opts.out_dir = out;
   opts.resume = resume;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/errors.h"
+#include "core/json.h"
 
 namespace tightfit::datasets {
 
@@ -41,21 +42,6 @@ uint32_t be32(const std::vector<uint8_t>& b, size_t pos) {
 
 }  // namespace
 
-ImageSet ImageSet::subset(const std::vector<int64_t>& indices) const {
-  ImageSet out;
-  out.channels = channels;
-  out.rows = rows;
-  out.cols = cols;
-  const int64_t bytes = image_bytes();
-  out.pixels.resize(static_cast<size_t>(indices.size() * bytes));
-  out.labels.resize(indices.size());
-  for (size_t i = 0; i < indices.size(); ++i) {
-    const int64_t src = indices[i];
-    std::copy_n(pixels.begin() + src * bytes, bytes, out.pixels.begin() + i * bytes);
-    out.labels[i] = labels[src];
-  }
-  return out;
-}
 
 ImageSet read_idx(const std::string& images_path, const std::string& labels_path) {
   const auto images = read_gz(images_path);
@@ -92,22 +78,16 @@ Split load_fashion_mnist(const std::string& dir, const SplitOptions& opts) {
   }
   const ImageSet full =
       read_idx(dir + "/train-images-idx3-ubyte.gz", dir + "/train-labels-idx1-ubyte.gz");
-  if (opts.validation_count < 0 || opts.validation_count >= full.size())
-    throw ConfigError("validation_count " + std::to_string(opts.validation_count) +
-                      " must be in [0, " + std::to_string(full.size()) + ")");
-  std::vector<int64_t> order(static_cast<size_t>(full.size()));
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(opts.split_seed);
-  std::shuffle(order.begin(), order.end(), rng);
-  const auto cut = order.begin() + opts.validation_count;
-  std::vector<int64_t> val_idx(order.begin(), cut), train_idx(cut, order.end());
-  std::sort(val_idx.begin(), val_idx.end());
-  std::sort(train_idx.begin(), train_idx.end());
-  Split split;
-  split.train = full.subset(train_idx);
-  split.validation = full.subset(val_idx);
-  split.test = read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz");
-  return split;
+  return split_training_set(
+      full, read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz"),
+      opts);
+}
+
+FashionMnist FashionMnist::from_json(const nlohmann::json& j, const std::string& where) {
+  check_keys(j, {"dir"}, where);
+  FashionMnist d;
+  d.dir_ = get_or<std::string>(j, "dir", d.dir_, where);
+  return d;
 }
 
 }  // namespace tightfit::datasets

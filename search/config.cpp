@@ -2,12 +2,12 @@
 
 #include <cstdio>
 
-#include "datasets/fashion_mnist.h"
+#include "datasets/dataset.h"
 #include "evaluators/finetune.h"
 #include "core/hash.h"
 #include "core/json.h"
 #include "graph/serialize.h"
-#include "models/zoo.h"
+#include "models/loader.h"
 #include "search/screen.h"
 
 namespace tightfit::search {
@@ -49,10 +49,13 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
                       ".model needs \"path\" (a trained network file) or \"zoo\" (a zoo "
                       "name, random weights)");
 
-  const auto data = j.value("data", nlohmann::json::object());
-  check_keys(data, {"dir", "validation_count"}, where + ".data");
-  c.data_dir = get_or<std::string>(data, "dir", datasets::kFashionMnistDir, where + ".data");
-  c.validation_count = get_or(data, "validation_count", c.validation_count, where + ".data");
+  auto [dataset, data_rest] = named_section(j.value("data", nlohmann::json()), c.dataset, where + ".data");
+  c.dataset = dataset;
+  c.validation_count = get_or(data_rest, "validation_count", c.validation_count, where + ".data");
+  data_rest.erase("validation_count");
+  c.dataset_config = data_rest;
+  // The data set's own settings are checked now, long before anything is read.
+  datasets::make_dataset(c.dataset, c.dataset_config, {where + ".data"});
 
   c.space = SpaceConfig::from_json(j.value("space", nlohmann::json()), where + ".space");
 
@@ -129,14 +132,13 @@ SearchConfig SearchConfig::load(const std::string& path) {
 }
 
 graph::Network SearchConfig::load_network() const {
-  if (!model_path.empty()) return graph::load_network(model_path);
-  return models::make_model(model_zoo, models::default_options(model_zoo));
+  return model_path.empty() ? models::load_zoo_model(model_zoo) : models::load_model_file(model_path);
 }
 
 datasets::Split SearchConfig::load_data() const {
   datasets::SplitOptions split;
   split.validation_count = validation_count;
-  return datasets::load_fashion_mnist(data_dir, split);
+  return datasets::make_dataset(dataset, dataset_config)->load(split);
 }
 
 }  // namespace tightfit::search

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "datasets/fashion_mnist.h"
+#include "datasets/dataset.h"
 #include "graph/network.h"
 #include "latency_models/cost_model.h"
 #include "search/space.h"
@@ -30,8 +30,10 @@ struct SearchConfig {
   uint64_t seed = 1;                ///< drives every random choice of the run (invariant 5)
   std::string model_path;           ///< tightfit network file (from `tightfit train`)
   std::string model_zoo;            ///< zoo name, used with random weights when no path
-  std::string data_dir;             ///< Fashion-MNIST folder (default: Debian package's)
-  int64_t validation_count = 5000;  ///< images held out of the 60k training set
+  std::string dataset = "fashion-mnist";  ///< the data set's name (datasets/dataset.h)
+  /// Its own settings (Fashion-MNIST: "dir", default the Debian package's folder).
+  nlohmann::json dataset_config = nlohmann::json::object();
+  int64_t validation_count = 5000;  ///< images held out of the training set
   SpaceConfig space;
   std::string strategy = "random";
   nlohmann::json strategy_config = nlohmann::json::object();
@@ -66,7 +68,7 @@ struct SearchConfig {
 
   /// The network the config names: the file at model_path, else the zoo model (random weights).
   graph::Network load_network() const;
-  /// Fashion-MNIST from data_dir with validation_count images held out.
+  /// The data set with validation_count training images held out.
   datasets::Split load_data() const;
 
   static SearchConfig from_json(const nlohmann::json& j, const std::string& where);

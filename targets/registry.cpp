@@ -1,10 +1,9 @@
-// The target registry: names to factories, listed explicitly (no static self-registration).
+// The target registry. A new backend is one file under targets/ and one line in
+// register_builtin_targets().
 
 #include <algorithm>
-#include <functional>
-#include <map>
 
-#include "core/json.h"
+#include "core/registry.h"
 #include "targets/analytic.h"
 #include "targets/libtorch_cpu.h"
 #include "targets/onednn_cpu.h"
@@ -12,22 +11,37 @@
 namespace tightfit::targets {
 
 namespace {
-const std::map<std::string, std::function<std::unique_ptr<Target>()>>& registry() {
-  static const std::map<std::string, std::function<std::unique_ptr<Target>()>> r = {
-      {"cpu-libtorch", [] { return std::make_unique<LibTorchCpuTarget>(); }},
-      {"cpu-onednn", [] { return std::make_unique<OneDnnCpuTarget>(); }},
-      {"analytic-roofline", [] { return std::make_unique<RooflineTarget>(); }},
-      {"analytic-bitfusion", [] { return std::make_unique<BitFusionTarget>(); }},
+
+using TargetRegistry = Registry<Target, TargetContext>;
+
+/// The factory of a target without settings of its own (its section must be empty).
+template <typename T>
+TargetRegistry::Factory plain(const std::string& name) {
+  return [name](const nlohmann::json& j, const TargetContext&) -> std::unique_ptr<Target> {
+    check_keys(j, {}, "target " + name);
+    return std::make_unique<T>();
   };
+}
+
+void register_builtin_targets(TargetRegistry& r) {
+  r.add("cpu-libtorch", plain<LibTorchCpuTarget>("cpu-libtorch"));
+  r.add("cpu-onednn", plain<OneDnnCpuTarget>("cpu-onednn"));
+  r.add("analytic-roofline", plain<RooflineTarget>("analytic-roofline"));
+  r.add("analytic-bitfusion", plain<BitFusionTarget>("analytic-bitfusion"));
+}
+
+const TargetRegistry& registry() {
+  static const TargetRegistry r = [] {
+    TargetRegistry built("target", "targets");
+    register_builtin_targets(built);
+    return built;
+  }();
   return r;
 }
+
 }  // namespace
 
-std::vector<std::string> target_names() {
-  std::vector<std::string> names;
-  for (const auto& [name, f] : registry()) names.push_back(name);
-  return names;
-}
+std::vector<std::string> target_names() { return registry().names(); }
 
 void require_precision(const Target& target, const std::string& precision) {
   const auto precisions = target.capabilities().precisions;
@@ -36,11 +50,9 @@ void require_precision(const Target& target, const std::string& precision) {
                       "'; it runs: " + join(precisions));
 }
 
-std::unique_ptr<Target> make_target(const std::string& name) {
-  auto it = registry().find(name);
-  if (it == registry().end())
-    throw ConfigError("unknown target '" + name + "'; valid targets: " + join(target_names()));
-  return it->second();
+std::unique_ptr<Target> make_target(const std::string& name, const nlohmann::json& section,
+                                    const TargetContext& context) {
+  return registry().make(name, section, context);
 }
 
 }  // namespace tightfit::targets

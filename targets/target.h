@@ -68,7 +68,15 @@ class Target {
   virtual Measurement measure(const policies::CompressedNetwork& c, const MeasureOptions& opts) = 0;
 };
 
-std::unique_ptr<Target> make_target(const std::string& name);
+/// What a target may use besides its own config section (a remote target's connection settings
+/// will come through here).
+struct TargetContext {};
+
+/// Builds target `name` from its own settings (`section`; the built-in targets have none);
+/// ConfigError listing the valid names on a miss.
+std::unique_ptr<Target> make_target(const std::string& name,
+                                    const nlohmann::json& section = nlohmann::json::object(),
+                                    const TargetContext& context = {});
 
 /// Throws ConfigError when `target` does not run `precision`, listing what it runs.
 void require_precision(const Target& target, const std::string& precision);

@@ -1,9 +1,7 @@
-// The strategy registry: names to factories, listed explicitly (no static self-registration).
+// The strategy registry. A new strategy is one file under search/strategies/ and one line in
+// register_builtin_strategies().
 
-#include <functional>
-#include <map>
-
-#include "core/json.h"
+#include "core/registry.h"
 #include "search/strategies/evolution.h"
 #include "search/strategies/netadapt.h"
 #include "search/strategies/nsga2.h"
@@ -12,57 +10,60 @@
 namespace tightfit::search {
 
 namespace {
-using Factory =
-    std::function<std::unique_ptr<Strategy>(const nlohmann::json&, const SearchSpace&, uint64_t,
-                                            const LatencyPredictor&, const CostPredictor&)>;
-const std::map<std::string, Factory>& registry() {
-  static const std::map<std::string, Factory> r = {
-      {"evolution",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&,
-          const CostPredictor& cost) {
-         return std::make_unique<EvolutionStrategy>(EvolutionConfig::from_json(j, "strategy"), s,
-                                                    seed, cost);
-       }},
-      {"netadapt",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t, const LatencyPredictor& p,
-          const CostPredictor&) {
-         // The config is checked first, so a typo is reported before the missing cost model.
-         auto config = NetAdaptConfig::from_json(j, "strategy");
-         if (!p)
-           throw ConfigError(
-               "strategy netadapt needs latency-table cost: set \"cost\": {\"latency\": \"lut\", "
-               "...}");
-         return std::make_unique<NetAdaptStrategy>(config, s, p);
-       }},
-      {"nsga2",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&,
-          const CostPredictor&) {
-         return std::make_unique<Nsga2Strategy>(Nsga2Config::from_json(j, "strategy"), s, seed);
-       }},
-      {"random",
-       [](const nlohmann::json& j, const SearchSpace& s, uint64_t seed, const LatencyPredictor&,
-          const CostPredictor&) {
-         return std::make_unique<RandomStrategy>(RandomConfig::from_json(j, "strategy"), s, seed);
-       }},
+
+/// What a strategy may use besides its own config section.
+struct StrategyContext {
+  const SearchSpace& space;
+  uint64_t seed;
+  LatencyPredictor latency;  ///< empty when the run measures latency
+  CostPredictor cost;        ///< empty outside a search
+};
+
+using StrategyRegistry = Registry<Strategy, StrategyContext>;
+
+/// The factory of a strategy that needs only its config, the space and the seed.
+template <typename T, typename Config>
+StrategyRegistry::Factory factory() {
+  return [](const nlohmann::json& j, const StrategyContext& c) -> std::unique_ptr<Strategy> {
+    return std::make_unique<T>(Config::from_json(j, "strategy"), c.space, c.seed);
   };
+}
+
+void register_builtin_strategies(StrategyRegistry& r) {
+  r.add("evolution", [](const nlohmann::json& j, const StrategyContext& c) {
+    return std::make_unique<EvolutionStrategy>(EvolutionConfig::from_json(j, "strategy"), c.space,
+                                               c.seed, c.cost);
+  });
+  r.add("netadapt", [](const nlohmann::json& j, const StrategyContext& c) {
+    // The config is checked first, so a typo is reported before the missing cost model.
+    auto config = NetAdaptConfig::from_json(j, "strategy");
+    if (!c.latency)
+      throw ConfigError(
+          "strategy netadapt needs latency-table cost: set \"cost\": {\"latency\": \"lut\", "
+          "...}");
+    return std::make_unique<NetAdaptStrategy>(config, c.space, c.latency);
+  });
+  r.add("nsga2", factory<Nsga2Strategy, Nsga2Config>());
+  r.add("random", factory<RandomStrategy, RandomConfig>());
+}
+
+const StrategyRegistry& registry() {
+  static const StrategyRegistry r = [] {
+    StrategyRegistry built("strategy", "strategies");
+    register_builtin_strategies(built);
+    return built;
+  }();
   return r;
 }
+
 }  // namespace
 
-std::vector<std::string> strategy_names() {
-  std::vector<std::string> names;
-  for (const auto& [name, f] : registry()) names.push_back(name);
-  return names;
-}
+std::vector<std::string> strategy_names() { return registry().names(); }
 
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
                                         const SearchSpace& space, uint64_t seed,
                                         LatencyPredictor predictor, CostPredictor cost) {
-  auto it = registry().find(name);
-  if (it == registry().end())
-    throw ConfigError("unknown strategy '" + name +
-                      "'; valid strategies: " + join(strategy_names()));
-  return it->second(config, space, seed, predictor, cost);
+  return registry().make(name, config, {space, seed, std::move(predictor), std::move(cost)});
 }
 
 }  // namespace tightfit::search

@@ -1,0 +1,37 @@
+// The data-set registry. A new data set is one file under datasets/ and one line in
+// register_builtin_datasets().
+
+#include "core/registry.h"
+#include "datasets/fashion_mnist.h"
+
+namespace tightfit::datasets {
+
+namespace {
+
+using DatasetRegistry = Registry<Dataset, DatasetContext>;
+
+void register_builtin_datasets(DatasetRegistry& r) {
+  r.add("fashion-mnist", [](const nlohmann::json& j, const DatasetContext& c) {
+    return std::make_unique<FashionMnist>(FashionMnist::from_json(j, c.where));
+  });
+}
+
+const DatasetRegistry& registry() {
+  static const DatasetRegistry r = [] {
+    DatasetRegistry built("data set", "data sets");
+    register_builtin_datasets(built);
+    return built;
+  }();
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_names() { return registry().names(); }
+
+std::unique_ptr<Dataset> make_dataset(const std::string& name, const nlohmann::json& section,
+                                      const DatasetContext& context) {
+  return registry().make(name, section, context);
+}
+
+}  // namespace tightfit::datasets

@@ -1,0 +1,64 @@
+// The model loaders, tried in order. A new model format is one loader file and one entry in
+// kFileLoaders.
+
+#include "models/loader.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+
+#include "core/errors.h"
+#include "core/json.h"
+#include "graph/serialize.h"
+#include "models/zoo.h"
+
+namespace tightfit::models {
+
+namespace {
+
+struct FileLoader {
+  const char* name;
+  /// Whether this loader reads `path` (by its name or first bytes).
+  bool (*reads)(const std::string& path);
+  graph::Network (*load)(const std::string& path);
+};
+
+// tightfit's own format reads any file: it checks the magic and says what it found.
+constexpr std::array<FileLoader, 1> kFileLoaders = {{
+    {"tfn", [](const std::string&) { return true; },
+     [](const std::string& path) { return graph::load_network(path); }},
+}};
+
+bool is_zoo_name(const std::string& spec) {
+  const auto names = zoo_names();
+  return std::find(names.begin(), names.end(), spec) != names.end();
+}
+
+}  // namespace
+
+graph::Network load_model_file(const std::string& path) {
+  for (const FileLoader& l : kFileLoaders)
+    if (l.reads(path)) return l.load(path);
+  throw InputError("no loader reads the model file '" + path + "'; loaders: " +
+                   join(model_loader_names()));
+}
+
+graph::Network load_model(const std::string& spec) {
+  if (std::filesystem::exists(spec)) return load_model_file(spec);
+  if (is_zoo_name(spec)) return load_zoo_model(spec);
+  throw InputError("'" + spec + "' is neither a network file nor a zoo model; valid zoo models: " +
+                   join(zoo_names()));
+}
+
+graph::Network load_zoo_model(const std::string& name) {
+  return make_model(name, default_options(name));
+}
+
+std::vector<std::string> model_loader_names() {
+  std::vector<std::string> out;
+  for (const FileLoader& l : kFileLoaders) out.emplace_back(l.name);
+  out.emplace_back("zoo");
+  return out;
+}
+
+}  // namespace tightfit::models
