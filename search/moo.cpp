@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "search/pareto.h"
 
 namespace tightfit::search {
 
@@ -50,20 +51,9 @@ size_t check_point_set(const Points& points, const char* what) {
   return dims;
 }
 
-/// -1 when a dominates b, +1 when b dominates a, 0 otherwise (equal or incomparable).
-int compare_dominance(const std::vector<double>& a, const std::vector<double>& b) {
-  bool a_better = false, b_better = false;
-  for (size_t m = 0; m < a.size(); ++m) {
-    if (a[m] < b[m]) a_better = true;
-    if (b[m] < a[m]) b_better = true;
-    if (a_better && b_better) return 0;
-  }
-  if (a_better) return -1;
-  if (b_better) return 1;
-  return 0;
-}
-
-/// True when a is no worse than b in the first `dims` objectives (equal points included).
+/// True when a is no worse than b in the first `dims` objectives (equal points included). Unlike
+/// `dominates` (search/pareto.h) it needs no strict improvement and looks at a prefix of the
+/// objectives: what a slice of the hypervolume needs to drop covered points.
 bool weakly_dominates(const std::vector<double>& a, const std::vector<double>& b, size_t dims) {
   for (size_t m = 0; m < dims; ++m)
     if (a[m] > b[m]) return false;
@@ -204,11 +194,10 @@ NonDominatedSorting non_dominated_sort(const std::vector<std::vector<double>>& p
   std::vector<size_t> dominator_count(n, 0);
   for (size_t i = 0; i < n; ++i) {
     for (size_t j = i + 1; j < n; ++j) {
-      const int c = compare_dominance(points[i], points[j]);
-      if (c < 0) {
+      if (dominates(points[i], points[j])) {
         dominated_by[i].push_back(j);
         ++dominator_count[j];
-      } else if (c > 0) {
+      } else if (dominates(points[j], points[i])) {
         dominated_by[j].push_back(i);
         ++dominator_count[i];
       }

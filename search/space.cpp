@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 #include "core/json.h"
 #include "policies/compress.h"
@@ -87,6 +88,127 @@ double identity_value(SearchSpace::Dim dim) {
 
 bool has_non_float(const std::vector<int>& bits) {
   return std::any_of(bits.begin(), bits.end(), [](int b) { return b != kFloatBits; });
+}
+
+void check_override_layers(const policies::DecisionPoints& points, const SpaceConfig& config) {
+  std::vector<std::string> layer_names;
+  for (const auto& l : points.layers) layer_names.push_back(l.name);
+  for (const auto& [name, lo] : config.overrides)
+    if (std::find(layer_names.begin(), layer_names.end(), name) == layer_names.end())
+      throw ConfigError("space.overrides names layer '" + name +
+                        "', which is not a conv/linear layer of this model; valid ones: " +
+                        some_names(layer_names) + " (see `tightfit info --model ...`)");
+}
+
+/// Which dimensions a space of this kind lets vary.
+struct VariedDims {
+  bool keep, bits, rank, sparsity;
+};
+
+VariedDims varied_dims(const std::string& kind) {
+  return {kind == "joint" || kind == "pruning", kind == "joint" || kind == "quantization",
+          kind == "joint" || kind == "lowrank", kind == "joint"};
+}
+
+const LayerOverride* find_override(const SpaceConfig& config, const std::string& layer) {
+  const auto it = config.overrides.find(layer);
+  return it == config.overrides.end() ? nullptr : &it->second;
+}
+
+/// The keep values of one channel group: fractions that round to the same channel count are one
+/// choice (the first, i.e. largest, stands for them); one that keeps every channel is "keep all"
+/// (1.0).
+std::vector<double> keep_values(const policies::ChannelDecision& c, const SpaceConfig& config,
+                                bool vary_keep, int64_t multiple) {
+  std::vector<double> keep = vary_keep ? config.keep : std::vector<double>{1.0};
+  bool excluded = false;
+  for (const auto& layer : c.layers)
+    if (const auto* lo = find_override(config, layer)) {
+      excluded = excluded || lo->exclude;
+      if (lo->keep && vary_keep) keep = *lo->keep;
+    }
+  if (excluded) keep = {1.0};  // pruning the group would change the excluded layer
+  std::vector<double> values;
+  std::vector<int64_t> counts;
+  for (double f : ordered(keep, SearchSpace::Dim::kKeep)) {
+    const int64_t n = policies::channels_to_keep(c.channels, f, multiple);
+    if (std::find(counts.begin(), counts.end(), n) != counts.end()) continue;
+    counts.push_back(n);
+    values.push_back(n >= c.channels ? 1.0 : f);
+  }
+  return ordered(values, SearchSpace::Dim::kKeep);
+}
+
+/// The value lists a layer asks for, before what the layer cannot take is dropped.
+struct RequestedValues {
+  std::vector<int> weight_bits, act_bits;
+  std::vector<double> rank, sparsity;
+};
+
+/// The space's lists (or "uncompressed" where the kind does not vary a dimension), then the
+/// pinned bits, then the layer's override; an excluded layer asks for "uncompressed" only.
+RequestedValues requested_values(const std::string& layer, const SpaceConfig& config,
+                                 const VariedDims& vary, bool pinned, bool pin_acts) {
+  const auto* lo = find_override(config, layer);
+  const bool excluded = lo && lo->exclude;
+  std::vector<int> wbits = vary.bits ? config.weight_bits : std::vector<int>{kFloatBits};
+  std::vector<int> abits = vary.bits ? config.act_bits : std::vector<int>{kFloatBits};
+  std::vector<double> rank = vary.rank ? config.rank : std::vector<double>{1.0};
+  std::vector<double> sparsity = vary.sparsity ? config.sparsity : std::vector<double>{0.0};
+  if (pinned) {
+    wbits = {config.pin_first_last_bits};
+    if (pin_acts) abits = {config.pin_first_last_bits};
+  }
+  if (lo && !excluded) {
+    if (lo->weight_bits && vary.bits) wbits = *lo->weight_bits;
+    if (lo->act_bits && vary.bits) abits = *lo->act_bits;
+    if (lo->rank && vary.rank) rank = *lo->rank;
+    if (lo->sparsity && vary.sparsity) sparsity = *lo->sparsity;
+  }
+  if (excluded) {
+    wbits = abits = {kFloatBits};
+    rank = {1.0};
+    sparsity = {0.0};
+  }
+  return {wbits, abits, rank, sparsity};
+}
+
+/// A sorted list, or the dimension's identity value when nothing is left.
+std::vector<double> fixed_or(std::vector<double> v, SearchSpace::Dim dim) {
+  if (v.empty()) v.push_back(identity_value(dim));
+  return ordered(std::move(v), dim);
+}
+
+/// The values of a layer's four slots, each least compression first.
+struct LayerValues {
+  std::vector<double> weight_bits, act_bits, rank, sparsity;
+};
+
+/// The requested values less what this layer does not allow; an emptied list falls back to
+/// "uncompressed".
+LayerValues layer_values(const policies::LayerDecision& l, const SpaceConfig& config,
+                         const VariedDims& vary, bool pinned, bool pin_acts) {
+  const RequestedValues want = requested_values(l.name, config, vary, pinned, pin_acts);
+  const policies::QuantConfig default_quant;
+  std::vector<double> w;
+  for (int b : want.weight_bits) {
+    try {
+      if (b != kFloatBits) policies::check_weight_bits(b, default_quant, l.name);
+      w.push_back(b);
+    } catch (const ConfigError&) {
+    }
+  }
+  std::vector<double> r;
+  for (double v : want.rank) {
+    const bool factorizable = l.full_rank > 0;
+    const int64_t kept = std::clamp<int64_t>(std::llround(v * static_cast<double>(l.full_rank)), 1,
+                                             std::max<int64_t>(l.full_rank, 1));
+    if (v >= 1.0 || (factorizable && kept < l.full_rank)) r.push_back(v);
+  }
+  return {fixed_or(std::move(w), SearchSpace::Dim::kWeightBits),
+          fixed_or(to_doubles(want.act_bits), SearchSpace::Dim::kActBits),
+          fixed_or(std::move(r), SearchSpace::Dim::kRank),
+          fixed_or(want.sparsity, SearchSpace::Dim::kSparsity)};
 }
 
 }  // namespace
@@ -210,100 +332,22 @@ int64_t SpaceConfig::resolved_channel_multiple(const std::string& where) const {
 SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig config)
     : points_(points), config_(std::move(config)) {
   const int64_t multiple = config_.resolved_channel_multiple("space");
+  check_override_layers(points_, config_);
+  const VariedDims vary = varied_dims(config_.kind);
 
-  std::vector<std::string> layer_names;
-  for (const auto& l : points_.layers) layer_names.push_back(l.name);
-  for (const auto& [name, lo] : config_.overrides)
-    if (std::find(layer_names.begin(), layer_names.end(), name) == layer_names.end())
-      throw ConfigError("space.overrides names layer '" + name +
-                        "', which is not a conv/linear layer of this model; valid ones: " +
-                        some_names(layer_names) + " (see `tightfit info --model ...`)");
+  for (const auto& c : points_.channels)
+    slots_.push_back({Dim::kKeep, c.id, keep_values(c, config_, vary.keep, multiple)});
 
-  const std::string& kind = config_.kind;
-  const bool vary_keep = kind == "joint" || kind == "pruning";
-  const bool vary_bits = kind == "joint" || kind == "quantization";
-  const bool vary_rank = kind == "joint" || kind == "lowrank";
-  const bool vary_sparsity = kind == "joint";
-  auto find_override = [&](const std::string& layer) -> const LayerOverride* {
-    const auto it = config_.overrides.find(layer);
-    return it == config_.overrides.end() ? nullptr : &it->second;
-  };
-
-  // Channel groups: fractions that round to the same channel count are one choice (the first,
-  // i.e. largest, stands for them); one that keeps every channel is "keep all" (1.0).
-  for (const auto& c : points_.channels) {
-    std::vector<double> keep = vary_keep ? config_.keep : std::vector<double>{1.0};
-    bool excluded = false;
-    for (const auto& layer : c.layers)
-      if (const auto* lo = find_override(layer)) {
-        excluded = excluded || lo->exclude;
-        if (lo->keep && vary_keep) keep = *lo->keep;
-      }
-    if (excluded) keep = {1.0};  // pruning the group would change the excluded layer
-    std::vector<double> values;
-    std::vector<int64_t> counts;
-    for (double f : ordered(keep, Dim::kKeep)) {
-      const int64_t n = policies::channels_to_keep(c.channels, f, multiple);
-      if (std::find(counts.begin(), counts.end(), n) != counts.end()) continue;
-      counts.push_back(n);
-      values.push_back(n >= c.channels ? 1.0 : f);
-    }
-    slots_.push_back({Dim::kKeep, c.id, ordered(values, Dim::kKeep)});
-  }
-
-  const bool pin_acts = vary_bits && has_non_float(config_.act_bits);
-  const policies::QuantConfig default_quant;
+  const bool pin_acts = vary.bits && has_non_float(config_.act_bits);
   for (size_t i = 0; i < points_.layers.size(); ++i) {
     const auto& l = points_.layers[i];
-    const auto* lo = find_override(l.name);
-    const bool excluded = lo && lo->exclude;
     const bool pinned =
-        config_.pin_first_last_bits > 0 && vary_bits && (i == 0 || i + 1 == points_.layers.size());
-
-    std::vector<int> wbits = vary_bits ? config_.weight_bits : std::vector<int>{kFloatBits};
-    std::vector<int> abits = vary_bits ? config_.act_bits : std::vector<int>{kFloatBits};
-    std::vector<double> rank = vary_rank ? config_.rank : std::vector<double>{1.0};
-    std::vector<double> sparsity = vary_sparsity ? config_.sparsity : std::vector<double>{0.0};
-    if (pinned) {
-      wbits = {config_.pin_first_last_bits};
-      if (pin_acts) abits = {config_.pin_first_last_bits};
-    }
-    if (lo && !excluded) {
-      if (lo->weight_bits && vary_bits) wbits = *lo->weight_bits;
-      if (lo->act_bits && vary_bits) abits = *lo->act_bits;
-      if (lo->rank && vary_rank) rank = *lo->rank;
-      if (lo->sparsity && vary_sparsity) sparsity = *lo->sparsity;
-    }
-    if (excluded) {
-      wbits = abits = {kFloatBits};
-      rank = {1.0};
-      sparsity = {0.0};
-    }
-
-    // Drop what this layer does not allow; an emptied list falls back to "uncompressed".
-    std::vector<double> w;
-    for (int b : wbits) {
-      try {
-        if (b != kFloatBits) policies::check_weight_bits(b, default_quant, l.name);
-        w.push_back(b);
-      } catch (const ConfigError&) {
-      }
-    }
-    std::vector<double> r;
-    for (double v : rank) {
-      const bool factorizable = l.full_rank > 0;
-      const int64_t kept = std::clamp<int64_t>(std::llround(v * static_cast<double>(l.full_rank)),
-                                               1, std::max<int64_t>(l.full_rank, 1));
-      if (v >= 1.0 || (factorizable && kept < l.full_rank)) r.push_back(v);
-    }
-    auto fixed_or = [](std::vector<double> v, Dim dim) {
-      if (v.empty()) v.push_back(identity_value(dim));
-      return ordered(std::move(v), dim);
-    };
-    slots_.push_back({Dim::kWeightBits, l.name, fixed_or(w, Dim::kWeightBits)});
-    slots_.push_back({Dim::kActBits, l.name, fixed_or(to_doubles(abits), Dim::kActBits)});
-    slots_.push_back({Dim::kRank, l.name, fixed_or(r, Dim::kRank)});
-    slots_.push_back({Dim::kSparsity, l.name, fixed_or(sparsity, Dim::kSparsity)});
+        config_.pin_first_last_bits > 0 && vary.bits && (i == 0 || i + 1 == points_.layers.size());
+    const LayerValues v = layer_values(l, config_, vary, pinned, pin_acts);
+    slots_.push_back({Dim::kWeightBits, l.name, v.weight_bits});
+    slots_.push_back({Dim::kActBits, l.name, v.act_bits});
+    slots_.push_back({Dim::kRank, l.name, v.rank});
+    slots_.push_back({Dim::kSparsity, l.name, v.sparsity});
   }
 
   gene_of_slot_.assign(slots_.size(), -1);
@@ -313,7 +357,7 @@ SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig con
       genes_.push_back(s);
     }
   if (genes_.empty())
-    throw ConfigError("empty search space: with kind '" + kind +
+    throw ConfigError("empty search space: with kind '" + config_.kind +
                       "', the listed values and the overrides, no decision point of this model "
                       "has two or more values to choose from; list more values (e.g. keep, "
                       "weight_bits, rank) or choose another kind (" +
