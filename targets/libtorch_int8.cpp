@@ -5,18 +5,19 @@
 //   - conv2d: a batch_norm that is its only consumer is folded into its weights and bias; a ReLU
 //     that is then the only consumer is fused (quantized::conv2d_relu / linear_relu, or an
 //     in-place relu after an fp32 conv);
-//   - int8 conv/linear (input: an unsigned fake_quant with zero point 0; weights on a symmetric
-//     per-channel grid of <= 8 bits; without VNNI also activations <= 127 or weight codes in
-//     [-64, 63], as u8 x s8 pairs saturate in int16 otherwise — LibTorch's onednn engine has the
-//     same limit as oneDNN itself): the weights become a per-channel qint8 tensor holding the
-//     exact codes with scale weight_scale[o] * |bn_scale[o]| (the BN sign goes into the codes),
-//     prepacked once. The output grid is that of the fake_quant the output reaches through
-//     ReLU, ReLU6, max pooling, flatten or dropout: all commute with rounding to a grid, so the
-//     int8 result is the fake-quant simulation's result. A layer with no such fake_quant (a conv
-//     before a residual add) gets a min/max grid calibrated on the simulation's values for a
-//     calibration batch, with headroom: one extra rounding step the simulation does not have.
-//     LibTorch 1.13 has no quantized conv/linear with float output, so a layer whose value is the
-//     network output (the classifier) runs in fp32: rounded logits would flip near-ties;
+//   - int8 conv/linear (targets/int8.h, as in the oneDNN engine: input an unsigned fake_quant
+//     with zero point 0; weights on a symmetric per-channel grid of <= 8 bits; without VNNI also
+//     activations <= 127 or weight codes in [-64, 63], as u8 x s8 pairs saturate in int16
+//     otherwise — LibTorch's onednn engine has the same limit as oneDNN itself): the weights become
+//     a per-channel qint8 tensor holding the exact codes with scale weight_scale[o] * |bn_scale[o]|
+//     (the BN sign goes into the codes), prepacked once. The output grid is that of the fake_quant
+//     the output reaches through ReLU, ReLU6, max pooling, flatten or dropout: all commute with
+//     rounding to a grid, so the int8 result is the fake-quant simulation's result. A layer with no
+//     such fake_quant (a conv before a residual add) gets a min/max grid calibrated on the
+//     simulation's values for a calibration batch, with headroom: one extra rounding step the
+//     simulation does not have. LibTorch 1.13 has no quantized conv/linear with float output, so a
+//     layer whose value is the network output (the classifier) runs in fp32: rounded logits would
+//     flip near-ties;
 //   - fake_quant: quantize (clamped to its range) when an int8 layer reads it; on a value already
 //     on its grid only the clamp; read by fp32 layers only, rounded in float. These and the
 //     dequantize steps are plain loops with fake_quantize's arithmetic (LibTorch's own run
@@ -41,8 +42,8 @@
 
 #include "core/errors.h"
 #include "graph/executor.h"
+#include "targets/int8.h"
 #include "targets/lowering.h"
-#include "targets/onednn_engine.h"
 
 namespace tightfit::targets {
 
@@ -54,15 +55,15 @@ using ConvPacked = c10::intrusive_ptr<ConvPackedParamsBase<2>>;
 using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
 using IntList = torch::List<int64_t>;
 
-/// Largest quint8 code.
-constexpr int64_t kCodeMax = 255;
 /// Images in the default (random) calibration batch.
 constexpr int64_t kDefaultCalibrationBatch = 4;
 /// Calibrated grids span this multiple of the calibration batch's range: other inputs then rarely
 /// clip, for a 25% coarser step (clipping was the larger error on resnet8 with a 256-image batch).
 constexpr double kCalibrationHeadroom = 1.25;
 
-/// A quint8 grid: value = (code - zero_point) * scale, code in [0, 255].
+/// A quint8 grid: value = (code - zero_point) * scale, code in [0, 255]. Any zero point: unlike
+/// the oneDNN engine, which keeps only u8 inputs (zero point 0) in 8 bits, this model keeps every
+/// int8 layer's output quantized, on a fake_quant's grid or a calibrated one.
 struct Grid {
   double scale = 1.0;
   int64_t zero_point = 0;
@@ -72,7 +73,7 @@ struct Grid {
 /// The quint8 grid of fake_quant attributes `a` (its levels shifted to start at code 0), or
 /// nothing when its levels do not fit in 8 bits.
 std::optional<Grid> fake_quant_grid(const graph::Attrs& a) {
-  if (!(a.q_scale > 0) || a.q_max < a.q_min || a.q_max - a.q_min > kCodeMax ||
+  if (!(a.q_scale > 0) || a.q_max < a.q_min || a.q_max - a.q_min > kU8CodeMax ||
       a.q_zero_point < a.q_min || a.q_zero_point > a.q_max)
     return std::nullopt;
   return Grid{a.q_scale, a.q_zero_point - a.q_min};
@@ -109,29 +110,15 @@ const QuantizedOps& quantized_ops() {
   return ops;
 }
 
-/// A fake_quant's arithmetic, as LibTorch's fake_quantize_per_tensor_affine does it on the CPU:
-/// level = clamp(nearbyint(x * (1.0f / scale)), q_min - zp, q_max - zp) in float, value =
-/// level * scale; stored as a quint8 code, level + (zp - q_min).
-struct FakeQuant {
-  float scale = 1.0f, inv_scale = 1.0f;
-  float lo = 0.0f, hi = 0.0f;  ///< level range, relative to the zero point
-  uint8_t code_offset = 0;     ///< quint8 code of level 0 (the grid's zero point)
+/// A fake_quant's arithmetic (targets/int8.h) with its levels stored as quint8 codes,
+/// level + (zp - q_min).
+struct FakeQuant : FakeQuantGrid {
+  uint8_t code_offset = 0;  ///< quint8 code of level 0 (the grid's zero point)
 
   explicit FakeQuant(const graph::Attrs& a)
-      : scale(static_cast<float>(a.q_scale)),
-        inv_scale(1.0f / scale),
-        lo(static_cast<float>(a.q_min - a.q_zero_point)),
-        hi(static_cast<float>(a.q_max - a.q_zero_point)),
-        code_offset(static_cast<uint8_t>(std::clamp<int64_t>(a.q_zero_point - a.q_min, 0, 255))) {}
-
-  /// Rounded and clamped level of `x`. Rounds half to even by adding and subtracting 1.5 * 2^23
-  /// (exact for |v| < 2^22, which the clamp ensures): unlike std::nearbyint it vectorizes without
-  /// SSE4.1, and the clamp between multiply and add keeps compilers from fusing them.
-  float level(float x) const {
-    constexpr float kRoundingMagic = 12582912.0f;
-    const float v = std::min(std::max(x * inv_scale, lo), hi);
-    return (v + kRoundingMagic) - kRoundingMagic;
-  }
+      : FakeQuantGrid(a),
+        code_offset(
+            static_cast<uint8_t>(std::clamp<int64_t>(a.q_zero_point - a.q_min, 0, kU8CodeMax))) {}
 };
 
 // Elementwise loops over a tensor's buffer in its own (dense) memory format. LibTorch 1.13 as
@@ -195,11 +182,6 @@ struct Step {
   std::function<void(Slots&)> run;
 };
 
-/// How a conv/linear runs in int8: the fake_quant feeding it and its weights' integer codes.
-struct Int8Plan : Int8Weights {
-  int fq = -1;  ///< fake_quant node producing the layer's input
-};
-
 /// Sets the quantized engine for its lifetime (prepacking picks the engine's weight format).
 class QEngineGuard {
  public:
@@ -243,12 +225,9 @@ class Compiler {
     slot_.assign(n, -1);
     float_slot_.assign(n, -1);
     grid_.assign(n, std::nullopt);
-    int8_.assign(n, std::nullopt);
-    const bool vnni = OneDnnEngine::exact_full_range_int8();
-    for (int i = 0; i < n; ++i) {
-      const OpKind op = net_.node(i).op;
-      if (op == OpKind::kConv2d || op == OpKind::kLinear) int8_[i] = plan_int8(i, vnni);
-    }
+    int8_ = plan_int8_layers(net_, cpu_has_vnni());
+    for (int i = 0; i < n; ++i)
+      if (int8_[i] && !runs_in_int8_here(i)) int8_[i].reset();
     for (int i = 0; i < n; ++i) {
       if (fused_[i]) continue;
       compile_node(i);
@@ -268,31 +247,19 @@ class Compiler {
   LibTorchInt8Model::Impl& impl_;
   std::vector<graph::Shape> shapes_;
   std::vector<std::vector<int>> users_;
-  std::vector<bool> fused_;                    ///< compiled as part of an earlier node
-  std::vector<int> slot_;                      ///< node -> slot holding its value
-  std::vector<int> float_slot_;                ///< quantized node -> slot of its dequantized value
-  std::vector<std::optional<Grid>> grid_;      ///< node whose value is quantized -> its grid
-  std::vector<std::optional<Int8Plan>> int8_;  ///< conv/linear nodes that run in int8
-  std::vector<at::Tensor> simulated_;          ///< fake-quant simulation's values on calibration_
+  std::vector<bool> fused_;                     ///< compiled as part of an earlier node
+  std::vector<int> slot_;                       ///< node -> slot holding its value
+  std::vector<int> float_slot_;                 ///< quantized node -> slot of its dequantized value
+  std::vector<std::optional<Grid>> grid_;       ///< node whose value is quantized -> its grid
+  std::vector<std::optional<Int8Layer>> int8_;  ///< conv/linear nodes that run in int8
+  std::vector<at::Tensor> simulated_;           ///< fake-quant simulation's values on calibration_
 
-  /// The int8 plan of conv/linear `id`, or nothing when it must run in fp32.
-  std::optional<Int8Plan> plan_int8(int id, bool vnni) const {
-    const Node& n = net_.node(id);
-    Int8Plan plan;
-    plan.fq = n.inputs.at(0);
-    const Node& fq = net_.node(plan.fq);
-    const auto& a = fq.attrs;
-    if (fq.op != OpKind::kFakeQuant || a.q_zero_point != 0 || a.q_min < 0 || a.q_max > kCodeMax ||
-        !(a.q_scale > 0))
-      return std::nullopt;
-    if (n.op == OpKind::kLinear && shapes_[plan.fq].size() != 1) return std::nullopt;
-    if (!weight_codes(param(n, "weight"), plan)) return std::nullopt;
-    if (!(vnni || a.q_max <= 127 || within_7_bits(plan))) return std::nullopt;
-    // The network's output has no grid to land on; a calibrated one would round the logits the
-    // simulation keeps exact (flipping near-ties), and a float classifier costs next to nothing.
-    if (reaches_output(fusion(id).last)) return std::nullopt;
-    return plan;
-  }
+  /// False when conv/linear `id`, which plan_int8_layers lets run in int8, must run in fp32 here:
+  /// its value is the network output, which has no grid to land on (LibTorch 1.13's quantized
+  /// conv/linear return quint8 only; the oneDNN engine's int8 primitives write f32, so there it
+  /// runs in int8). A calibrated grid would round the logits the simulation keeps exact (flipping
+  /// near-ties), and a float classifier costs next to nothing.
+  bool runs_in_int8_here(int id) const { return !reaches_output(fusion(id).last); }
 
   /// A conv/linear with what folds into it: the BN that is a conv's only consumer, then the ReLU
   /// that is the only consumer of that; `last` is the node whose value the fused layer computes.
@@ -493,9 +460,9 @@ class Compiler {
     const double lo = kCalibrationHeadroom * std::min(0.0, v.min().item<double>());
     const double hi = kCalibrationHeadroom * std::max(0.0, v.max().item<double>());
     Grid g;
-    g.scale = (hi - lo) / static_cast<double>(kCodeMax);
+    g.scale = (hi - lo) / static_cast<double>(kU8CodeMax);
     if (!(g.scale > 0)) g.scale = 1.0;  // all zeros
-    g.zero_point = std::clamp<int64_t>(std::llround(-lo / g.scale), 0, kCodeMax);
+    g.zero_point = std::clamp<int64_t>(std::llround(-lo / g.scale), 0, kU8CodeMax);
     return g;
   }
 
@@ -600,7 +567,7 @@ class Compiler {
       const int src = slot_[in];
       const double lo = static_cast<double>(a.q_min - a.q_zero_point) * a.q_scale;
       const double hi = static_cast<double>(a.q_max - a.q_zero_point) * a.q_scale;
-      if (a.q_max - a.q_min < kCodeMax)
+      if (a.q_max - a.q_min < kU8CodeMax)
         add_step(id, [=](Slots& v) { v[dst] = at::clamp(v[src], lo, hi); });
       else
         add_step(id, [=](Slots& v) { v[dst] = v[src]; });

@@ -10,7 +10,8 @@
 //     layout does not matter (padding lanes of blocked layouts are never read as values);
 //   - precision "int8": a conv/linear whose input is an unsigned fake_quant (zero point 0,
 //     q_min >= 0) and whose weights lie on a symmetric per-output-channel grid of at most 8 bits
-//     runs as a u8 x s8 primitive: the weights become their integer codes and act_scale *
+//     (the rule and the grids shared with LibTorch's int8 model: targets/int8.h) runs as a
+//     u8 x s8 primitive: the weights become their integer codes and act_scale *
 //     weight_scale[o] * bn_scale[o] is the per-channel output scale (oneDNN 2.x scales the
 //     accumulator plus bias, so the bias is divided by it). Its output is f32, or, when its only
 //     consumer (after the fused activation, and through dropout, flatten and max pooling, which
@@ -36,6 +37,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "targets/int8.h"
 #include "targets/lowering.h"
 
 namespace tightfit::targets {
@@ -84,62 +86,23 @@ memory::desc with_type(const memory::desc& md, Dt type) {
   return out;
 }
 
-/// A fake_quant's grid: code = clamp(round(x / scale) + zero_point, q_min, q_max).
-struct Grid {
-  float scale = 1, inv_scale = 1;
-  float lo = 0, hi = 0;  ///< the code range less the zero point
-  float zero_point = 0;
-
-  explicit Grid(const graph::Attrs& a)
-      : scale(static_cast<float>(a.q_scale)),
-        inv_scale(1.0f / static_cast<float>(a.q_scale)),
-        lo(static_cast<float>(a.q_min - a.q_zero_point)),
-        hi(static_cast<float>(a.q_max - a.q_zero_point)),
-        zero_point(static_cast<float>(a.q_zero_point)) {}
-
-  /// round(clamp(x / scale)) less the zero point: equal to clamping the rounded value because
-  /// the bounds are integers. Adding and subtracting 1.5 * 2^23 rounds to nearest even (the
-  /// default mode, as std::nearbyint) for |v| < 2^22, and unlike nearbyint it vectorizes.
-  float centred_code(float x) const {
-    constexpr float kMagic = 12582912.0f;
-    const float v = std::min(std::max(x * inv_scale, lo), hi);
-    return (v + kMagic) - kMagic;
-  }
-};
-
 /// Below this many values a loop is not worth waking the OpenMP threads for.
 constexpr size_t kParallelMin = 16384;
 
+// The grid's arithmetic (targets/int8.h) in OpenMP loops over raw oneDNN buffers; LibTorch's
+// int8 model runs the same arithmetic on tensors with at::parallel_for.
+
 /// y = fake_quant(x), elementwise (same arithmetic as LibTorch's fake quantization on the CPU).
-void fake_quantize(const float* x, float* y, size_t n, const Grid& g) {
+void fake_quantize(const float* x, float* y, size_t n, const FakeQuantGrid& g) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (size_t i = 0; i < n; ++i) y[i] = g.centred_code(x[i]) * g.scale;
+  for (size_t i = 0; i < n; ++i) y[i] = g.level(x[i]) * g.scale;
 }
 
 /// y = fake_quant's integer codes of x (zero point 0, codes within [0, 255]).
-void quantize_u8(const float* x, uint8_t* y, size_t n, const Grid& g) {
+void quantize_u8(const float* x, uint8_t* y, size_t n, const FakeQuantGrid& g) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (size_t i = 0; i < n; ++i)
-    y[i] = static_cast<uint8_t>(static_cast<int>(g.centred_code(x[i])));
+  for (size_t i = 0; i < n; ++i) y[i] = static_cast<uint8_t>(static_cast<int>(g.level(x[i])));
 }
-
-/// True when u8 x s8 products accumulate without int16 saturation (VNNI instructions).
-bool cpu_has_vnni() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::avx512_core_vnni:
-    case dnnl::cpu_isa::avx512_core_bf16:
-    case dnnl::cpu_isa::avx512_core_amx:
-    case dnnl::cpu_isa::avx2_vnni:
-      return true;
-    default:
-      return false;
-  }
-}
-
-/// How a conv/linear runs in int8: the fake_quant feeding it and its weights' integer codes.
-struct Int8Layer : Int8Weights {
-  int fq = -1;  ///< fake_quant node producing the layer's input
-};
 
 /// One entry of the execution list: a primitive with its arguments or a custom loop.
 struct Step {
@@ -184,13 +147,7 @@ class Compiler {
     }
     int8_.assign(n, std::nullopt);
     codes_of_.assign(n, -1);
-    if (impl_.precision == "int8") {
-      const bool vnni = cpu_has_vnni();
-      for (int i = 0; i < n; ++i) {
-        const OpKind op = net_.node(i).op;
-        if (op == OpKind::kConv2d || op == OpKind::kLinear) int8_[i] = plan_int8(i, vnni);
-      }
-    }
+    if (impl_.precision == "int8") int8_ = plan_int8_layers(net_, cpu_has_vnni());
     for (int i = 0; i < n; ++i) {
       if (fused_[i]) continue;
       const Node& node = net_.node(i);
@@ -245,23 +202,12 @@ class Compiler {
     std::vector<int> path;  ///< u8: nodes between `node` and `fq` that carry the codes on
   };
 
-  /// The int8 plan of conv/linear `id`, or nothing when it must run in fp32.
-  std::optional<Int8Layer> plan_int8(int id, bool vnni) const {
-    const Node& n = net_.node(id);
-    Int8Layer layer;
-    layer.fq = n.inputs.at(0);
-    if (!unsigned_codes(layer.fq)) return std::nullopt;
-    const auto& a = net_.node(layer.fq).attrs;
-    if (!weight_codes(param(n, "weight"), layer)) return std::nullopt;
-    const bool seven_bit = std::all_of(layer.codes.begin(), layer.codes.end(),
-                                       [](int8_t c) { return c >= -64 && c <= 63; });
-    if (!(vnni || a.q_max <= 127 || seven_bit)) return std::nullopt;
-    return layer;
-  }
-
   /// True when `id` maps fake_quant codes to codes of the same grid exactly: aliases, flatten and
   /// max pooling (quantization is monotonic, so the max of codes is the code of the max; padding
-  /// reads as the lowest code).
+  /// reads as the lowest code). LibTorch's int8 model also passes ReLU and ReLU6 on the way to an
+  /// output grid (targets/libtorch_int8.cpp, output_grid): it runs them on quantized tensors,
+  /// while here activations are post-ops fused before this walk starts, and a standalone one is an
+  /// f32 eltwise primitive.
   bool preserves_codes(int id) const {
     switch (net_.node(id).op) {
       case OpKind::kDropout:
@@ -280,14 +226,6 @@ class Compiler {
                        [&](int u) { return int8_[u].has_value(); });
   }
 
-  /// True when `id` is a fake_quant whose codes fit u8 with zero point 0 (an int8 input).
-  bool unsigned_codes(int id) const {
-    const Node& f = net_.node(id);
-    const auto& a = f.attrs;
-    return f.op == OpKind::kFakeQuant && a.q_zero_point == 0 && a.q_min >= 0 && a.q_max <= 255 &&
-           a.q_scale > 0;
-  }
-
   /// u8 codes of fake_quant `fq`'s input, in layout `u8_md`: the codes its producer wrote (see
   /// output_plan), or the fake_quant's own rounding and clamping written as integers.
   memory quantized_input(int fq, const memory::desc& u8_md, const std::string& consumer) {
@@ -295,7 +233,7 @@ class Compiler {
     const Node& f = net_.node(fq);
     const memory src = as(f.inputs.at(0), with_type(u8_md, Dt::f32), consumer);
     memory dst(u8_md, eng());
-    const Grid grid(f.attrs);
+    const FakeQuantGrid grid(f.attrs);
     const size_t count = u8_md.get_size();
     Step s;
     s.node = f.name;
@@ -309,11 +247,13 @@ class Compiler {
   }
 
   /// Integer weights, output scales and bias for an int8 layer whose fp32 form would be
-  /// (codes * scales) * mult[o] + bias[o] on input codes * act_scale.
+  /// (codes * scales) * mult[o] + bias[o] on input codes * act_scale. oneDNN-specific: its 2.x
+  /// primitives take one scale per channel for the accumulator (LibTorch's quantized weights
+  /// carry the weight scales and its input tensor the activation scale).
   void int8_params(const Int8Layer& layer, const std::vector<double>& mult,
                    const std::vector<double>& bias, std::vector<int8_t>& codes,
                    std::vector<float>& out_scales, std::vector<float>& scaled_bias) const {
-    const double act_scale = static_cast<float>(net_.node(layer.fq).attrs.q_scale);
+    const double act_scale = FakeQuantGrid(net_.node(layer.fq).attrs).scale;
     Int8Weights folded = with_multipliers(layer, mult);
     codes = std::move(folded.codes);
     out_scales.assign(folded.scales.size(), 1.0f);
@@ -488,14 +428,14 @@ class Compiler {
     int fq = u8_allowed ? sole_user(last) : -1;
     std::vector<int> path;
     for (; fq >= 0 && preserves_codes(fq); fq = sole_user(fq)) path.push_back(fq);
-    if (fq >= 0 && unsigned_codes(fq) && feeds_only_int8(fq)) {
+    if (fq >= 0 && is_u8_fake_quant(net_.node(fq)) && feeds_only_int8(fq)) {
       const auto& a = net_.node(fq).attrs;
-      const float inv_scale = 1.0f / static_cast<float>(a.q_scale);
+      const float inv_scale = FakeQuantGrid(a).inv_scale;
       if (act)
         out.po.append_eltwise(inv_scale, act->alg, act->alpha, act->beta);
       else
         out.po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, inv_scale, 0.0f);
-      if (a.q_min > 0 || a.q_max < 255)
+      if (a.q_min > 0 || a.q_max < kU8CodeMax)
         out.po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, static_cast<float>(a.q_min),
                               static_cast<float>(a.q_max));
       out.type = Dt::u8;
@@ -769,7 +709,7 @@ class Compiler {
     memory dst(src.get_desc(), eng());
     const auto& a = n.attrs;
     if (!(a.q_scale > 0)) throw InputError("fake_quant node '" + n.name + "' has scale <= 0");
-    const Grid grid(a);
+    const FakeQuantGrid grid(a);
     const size_t count = src.get_desc().get_size() / sizeof(float);
     Step s;
     s.node = n.name;

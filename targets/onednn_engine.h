@@ -58,7 +58,8 @@ class OneDnnEngine {
   /// Number of primitives and custom steps executed per run (reorders included).
   int num_steps() const;
 
-  /// True when this CPU multiplies full-range u8 activations by 8-bit weights exactly (VNNI);
+  /// True when this CPU multiplies full-range u8 activations by 8-bit weights exactly (VNNI,
+  /// decided at run time: cpu_has_vnni() in targets/int8.h, which cpu-libtorch uses too);
   /// without it int8 needs activation codes <= 127 or weight codes within [-64, 63].
   static bool exact_full_range_int8();
   /// Precisions the engine supports on this CPU.
