@@ -1,6 +1,5 @@
 #include "bench/bench_util.h"
 
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +14,22 @@
 #include "targets/target.h"
 
 namespace tightfit::bench {
+
+void add_common_options(CLI::App& app, CommonArgs& args, const CommonHelp& help) {
+  if (!help.model.empty()) app.add_option("--model", args.model, help.model)->capture_default_str();
+  if (help.zoo)
+    app.add_option("--zoo", args.zoo, "Zoo model trained into --model when it is missing")
+        ->capture_default_str();
+  if (!help.out.empty()) app.add_option("--out", args.out, help.out)->capture_default_str();
+  if (!help.results.empty())
+    app.add_option("--results", args.results, help.results)->capture_default_str();
+  if (!help.threads.empty()) {
+    CLI::Option* threads =
+        app.add_option("--threads", args.threads, help.threads)->capture_default_str();
+    if (help.threads_at_least_one) threads->check(at_least(1));
+  }
+  if (!help.seed.empty()) app.add_option("--seed", args.seed, help.seed)->capture_default_str();
+}
 
 std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
   try {
@@ -77,20 +92,6 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   if (!parent.empty()) std::filesystem::create_directories(parent);
   std::ofstream out(path);
   out << j.dump(2) << "\n";
-}
-
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
-
-double stddev(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean(v);
-  double sq = 0;
-  for (double x : v) sq += (x - m) * (x - m);
-  return std::sqrt(sq / static_cast<double>(v.size() - 1));
 }
 
 }  // namespace tightfit::bench

@@ -15,9 +15,9 @@
 #include <cstdio>
 
 #include "bench/bench_util.h"
+#include "core/errors.h"
 #include "datasets/batches.h"
 #include "evaluators/bn_recal.h"
-#include "core/errors.h"
 #include "graph/executor.h"
 #include "models/train.h"
 #include "policies/compress.h"
@@ -27,15 +27,16 @@ using namespace tightfit;
 
 namespace {
 
-struct Args {
-  std::string model = "runs/models/resnet20.tfn";
-  std::string out = "bench/results/criteria.json";
+struct Args : bench::CommonArgs {
+  Args() {
+    model = "runs/models/resnet20.tfn";
+    out = "bench/results/criteria.json";
+    threads = 2;
+  }
   std::string data_dir = datasets::kFashionMnistDir;
-  int threads = 2;
   int64_t bn_batches = 10;
   int64_t calibration_batches = 4;
   int64_t test_images = 10000;
-  uint64_t seed = 1;
 };
 
 struct Scored {
@@ -51,17 +52,17 @@ int main(int argc, char** argv) {
       "bench criteria: accuracy of every pruning criterion, quantization scheme and "
       "low-rank kind on the trained ResNet-style Fashion-MNIST model"};
   Args a;
-  app.add_option("--model", a.model, "Trained network (trained as resnet20 if missing)")
-      ->capture_default_str();
-  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
+  bench::CommonHelp common;
+  common.model = "Trained network (trained as resnet20 if missing)";
+  common.threads = "LibTorch threads";
+  common.seed = "Calibration and random-criterion seed";
+  bench::add_common_options(app, a, common);
   app.add_option("--data-dir", a.data_dir, "Fashion-MNIST folder")->capture_default_str();
-  app.add_option("--threads", a.threads, "LibTorch threads")->capture_default_str();
   app.add_option("--bn-batches", a.bn_batches, "BN recalibration batches")->capture_default_str();
   app.add_option("--calibration-batches", a.calibration_batches,
                  "Batches of 64 training images for data-driven criteria")
       ->capture_default_str();
   app.add_option("--test-images", a.test_images, "Test images scored")->capture_default_str();
-  app.add_option("--seed", a.seed, "Calibration and random-criterion seed")->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {

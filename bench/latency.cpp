@@ -26,25 +26,24 @@
 #include <set>
 
 #include "bench/bench_util.h"
+#include "core/stats.h"
 #include "evaluators/cost.h"
 #include "graph/channels.h"
+#include "graph/hash.h"
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/space.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"
-#include "graph/hash.h"
 
 using namespace tightfit;
 
 namespace {
 
-struct Args {
-  std::string out = "bench/results/latency.json";
-  int threads = 1;
+struct Args : bench::CommonArgs {
+  Args() { out = "bench/results/latency.json"; }
   int policies = 100;
-  uint64_t seed = 1;
   std::string sections = "repeat,predictor,ratio,int8,gflops";
 };
 
@@ -60,16 +59,9 @@ constexpr int kLargeRepeats = 10;        // min_repeats for the 224x224 models
 constexpr int kLargeWarmup = 3;
 constexpr double kPeakSeconds = 0.3;
 
-/// Sample standard deviation over mean.
+/// Sample standard deviation over mean (the timing protocol's cv is the population one).
 double coefficient_of_variation(const std::vector<double>& v) {
-  return v.size() < 2 ? 0 : bench::stddev(v) / bench::mean(v);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return v.size() < 2 ? 0 : tightfit::sample_stddev(v) / tightfit::mean(v);
 }
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -148,12 +140,12 @@ int main(int argc, char** argv) {
       "bench latency: repeatability, lookup-table accuracy, oneDNN vs LibTorch, int8 speed-up "
       "and GFLOP/s of the CPU targets"};
   Args a;
-  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
-  app.add_option("--threads", a.threads, "Intra-op threads of every measurement")
-      ->capture_default_str();
+  bench::CommonHelp common;
+  common.threads = "Intra-op threads of every measurement";
+  common.seed = "Policy sampling and input seed";
+  bench::add_common_options(app, a, common);
   app.add_option("--policies", a.policies, "Random policies checked per model (predictor)")
       ->capture_default_str();
-  app.add_option("--seed", a.seed, "Policy sampling and input seed")->capture_default_str();
   app.add_option("--sections", a.sections,
                  "Comma-separated parts to run: repeat, predictor, ratio, int8, gflops")
       ->capture_default_str();
@@ -216,14 +208,14 @@ int main(int argc, char** argv) {
           }
           const double cv = coefficient_of_variation(medians);
           all_cv.push_back(cv);
-          small_fp32_ms[target][model] = median(medians);
+          small_fp32_ms[target][model] = tightfit::median(medians);
           result["cv"][target][model] = cv;
           std::printf("%-14s %-18s %10.3f %8.4f %5d/%d\n", target.c_str(), model.c_str(),
-                      median(medians), cv, suspect, kRepeats);
+                      tightfit::median(medians), cv, suspect, kRepeats);
         }
       }
-      result["cv_median"] = median(all_cv);
-      std::printf("cv_median %.4f   (%.0f s)\n\n", median(all_cv), elapsed());
+      result["cv_median"] = tightfit::median(all_cv);
+      std::printf("cv_median %.4f   (%.0f s)\n\n", tightfit::median(all_cv), elapsed());
     }
 
     // (b) predictor accuracy
@@ -254,7 +246,8 @@ int main(int argc, char** argv) {
         latency_models::build_table(table, net, space.keep, space.channel_multiple, calibration,
                                     onednn, layer_opts, small_opts, {});
         std::vector<policies::Policy> check;
-        for (int k = 0; k < a.policies; ++k) check.push_back(search_space.sample_one_precision(rng));
+        for (int k = 0; k < a.policies; ++k)
+          check.push_back(search_space.sample_one_precision(rng));
         const auto checked = latency_models::check_table(table, net, check, space.channel_multiple,
                                                          onednn, small_opts);
         auto result_model = checked.to_json();
@@ -262,8 +255,8 @@ int main(int argc, char** argv) {
         result_model["scale"] = table.scale();
         result_model["offset_ms"] = table.offset_ms();
         result["predictor"][model] = result_model;
-        const int within10 = static_cast<int>(std::lround(checked.within_10pct *
-                                                          std::max<int64_t>(1, checked.policies)));
+        const int within10 = static_cast<int>(
+            std::lround(checked.within_10pct * std::max<int64_t>(1, checked.policies)));
         const int checked_count = static_cast<int>(checked.policies);
         within10_all += within10;
         checked_all += checked_count;

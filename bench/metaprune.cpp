@@ -42,13 +42,14 @@
 #include <sstream>
 
 #include "bench/bench_util.h"
+#include "core/errors.h"
+#include "core/stats.h"
+#include "core/timing.h"
 #include "evaluators/cost.h"
 #include "evaluators/pruningnet.h"
 #include "graph/builder.h"
-#include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
-#include "core/timing.h"
 #include "models/train.h"
 #include "policies/compress.h"
 #include "search/config.h"
@@ -59,15 +60,18 @@ using namespace tightfit;
 
 namespace {
 
-struct Args {
-  // MetaPruning's own table is MobileNets trained from scratch. ResNet-20's stages cost the same
-  // FLOPs each, which leaves uniform width little to lose: from scratch its uncompressed network
-  // is 1.3 points above uniform width at 25% (MobileNetV2-small: 4.3); --zoo resnet20 --model
-  // runs/models/resnet20.tfn runs it.
-  std::string model = "runs/models/mobilenetv2_small.tfn";
-  std::string zoo = "mobilenetv2_small";  // trained when --model is missing
-  std::string out = "bench/results/metaprune.json";
-  std::string results = "bench/results/runs";
+struct Args : bench::CommonArgs {
+  Args() {
+    // MetaPruning's own table is MobileNets trained from scratch. ResNet-20's stages cost the
+    // same FLOPs each, which leaves uniform width little to lose: from scratch its uncompressed
+    // network is 1.3 points above uniform width at 25% (MobileNetV2-small: 4.3); --zoo resnet20
+    // --model runs/models/resnet20.tfn runs it.
+    model = "runs/models/mobilenetv2_small.tfn";
+    zoo = "mobilenetv2_small";
+    out = "bench/results/metaprune.json";
+    results = "bench/results/runs";
+    threads = 2;  // LibTorch threads of PruningNet training, evaluations and training
+  }
   std::string levels = "0.25,0.5,0.75";
   int64_t pruningnet_steps = 600;
   // Layerwise sampling (the paper) rarely trains the widest networks: its 600-step PruningNet
@@ -95,8 +99,6 @@ struct Args {
   int64_t channel_multiple = 1;
   int64_t validation_images = 2000;
   int64_t bn_batches = 5;
-  int threads = 2;  // LibTorch threads of PruningNet training, evaluations and training
-  uint64_t seed = 1;
 };
 
 constexpr int kTrainEpochs = 2;  // --model missing: trained as search_quality trains it
@@ -237,8 +239,8 @@ void train_seeds(Trained& t, int64_t seeds, const datasets::Split& data, const A
     t.validation_accuracies.push_back(s.validation);
     t.accuracies.push_back(s.test);
   }
-  t.accuracy = bench::mean(t.accuracies);
-  t.validation = bench::mean(t.validation_accuracies);
+  t.accuracy = tightfit::mean(t.accuracies);
+  t.validation = tightfit::mean(t.validation_accuracies);
   t.seconds += seconds_since(t0);
 }
 
@@ -340,13 +342,14 @@ int main(int argc, char** argv) {
       "bench metaprune: MetaPruning (PruningNet + evolution under a FLOPs limit) against "
       "uniform width at the same FLOPs, both trained the same way"};
   Args a;
-  app.add_option("--model", a.model, "Trained network file (trained first when missing)")
-      ->capture_default_str();
-  app.add_option("--zoo", a.zoo, "Zoo model trained into --model when it is missing")
-      ->capture_default_str();
-  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
-  app.add_option("--results", a.results, "Folder of the PruningNet file and the search runs")
-      ->capture_default_str();
+  bench::CommonHelp common;
+  common.model = "Trained network file (trained first when missing)";
+  common.zoo = true;
+  common.results = "Folder of the PruningNet file and the search runs";
+  common.threads = "LibTorch threads (PruningNet, evaluations, training)";
+  common.threads_at_least_one = true;
+  common.seed = "PruningNet, search and training seed";
+  bench::add_common_options(app, a, common);
   app.add_option("--levels", a.levels, "FLOPs levels, fractions of the uncompressed network's")
       ->capture_default_str();
   app.add_option("--pruningnet-sampling", a.pruningnet_sampling,
@@ -419,10 +422,6 @@ int main(int argc, char** argv) {
   app.add_option("--bn-batches", a.bn_batches, "BatchNorm recalibration batches per candidate")
       ->capture_default_str()
       ->check(bench::at_least(0));
-  app.add_option("--threads", a.threads, "LibTorch threads (PruningNet, evaluations, training)")
-      ->capture_default_str()
-      ->check(bench::at_least(1));
-  app.add_option("--seed", a.seed, "PruningNet, search and training seed")->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {
@@ -556,7 +555,7 @@ int main(int argc, char** argv) {
       row["uniform_accuracy"] = u.accuracy;
       row["uniform_accuracies"] = u.accuracies;
       row["uniform_validation_accuracy"] = u.validation;
-      row["uniform_seed_std"] = bench::stddev(u.accuracies);
+      row["uniform_seed_std"] = tightfit::sample_stddev(u.accuracies);
       row["uniform_flops"] = u.flops;
       row["uniform_kept_channels"] = u.kept_channels;
       row["uniform_train_seconds"] = u.seconds;
@@ -565,7 +564,7 @@ int main(int argc, char** argv) {
         row["searched_accuracy"] = s.accuracy;
         row["searched_accuracies"] = s.accuracies;
         row["searched_validation_accuracy"] = s.validation;
-        row["searched_seed_std"] = bench::stddev(s.accuracies);
+        row["searched_seed_std"] = tightfit::sample_stddev(s.accuracies);
         row["searched_flops"] = s.flops;
         row["searched_policy"] = best->policy.to_json();
         row["searched_kept_channels"] = s.kept_channels;
@@ -579,7 +578,7 @@ int main(int argc, char** argv) {
           paired.push_back(100 * (s.accuracies[k] - u.accuracies[k]));
         row["gain_by_seed_points"] = paired;
         row["gain_stderr_points"] =
-            bench::stddev(paired) / std::sqrt(static_cast<double>(paired.size()));
+            tightfit::sample_stddev(paired) / std::sqrt(static_cast<double>(paired.size()));
         std::fprintf(stderr, "[bench] level %d%%: searched %.4f, uniform %.4f (test, mean)\n", pct,
                      s.accuracy, u.accuracy);
       } else {
@@ -601,7 +600,7 @@ int main(int argc, char** argv) {
       full = train_and_score(net, {}, data, a, apply_opts, a.train_seeds);
       result["uncompressed"] = {{"accuracy", full->accuracy},
                                 {"accuracies", full->accuracies},
-                                {"seed_std", bench::stddev(full->accuracies)},
+                                {"seed_std", tightfit::sample_stddev(full->accuracies)},
                                 {"flops", full->flops},
                                 {"train_seconds", full->seconds}};
       for (auto& row : result["levels"])
@@ -660,7 +659,7 @@ int main(int argc, char** argv) {
     if (full)
       std::printf("%11s%% %26.2f %20s %20.4f (uncompressed, same recipe; +- %.4f)\n", "100",
                   static_cast<double>(full->flops) / 1e6, "", full->accuracy,
-                  bench::stddev(full->accuracies));
+                  tightfit::sample_stddev(full->accuracies));
     result["targets"] = {
         {"searched_ge_uniform_every_level", every_level},
         {"gain_at_25_points", or_null(gain_at_target)},

@@ -28,18 +28,19 @@ using namespace tightfit;
 
 namespace {
 
-struct Args {
-  std::string model = "runs/models/resnet20.tfn";
-  std::string zoo = "resnet20";  // trained when --model is missing
-  std::string out = "bench/results/proxies.json";
-  std::string results = "bench/results/runs";
+struct Args : bench::CommonArgs {
+  Args() {
+    model = "runs/models/resnet20.tfn";
+    zoo = "resnet20";
+    out = "bench/results/proxies.json";
+    results = "bench/results/runs";  // not an option: where the PruningNet file is kept
+    threads = 2;
+  }
   int64_t samples = 30;
   int64_t reference_steps = 150;
   int64_t finetune_steps = 20;
   int64_t pruningnet_steps = 600;
   int64_t validation_images = 2000;
-  int threads = 2;
-  uint64_t seed = 1;
 };
 
 constexpr int kTrainEpochs = 2;
@@ -51,11 +52,13 @@ constexpr double kTargetTau = 0.6;
 int main(int argc, char** argv) {
   CLI::App app{"bench proxies: Kendall's tau of accuracy proxies against a longer fine-tune"};
   Args a;
-  app.add_option("--model", a.model, "Trained network (trained first when missing)")
-      ->capture_default_str();
-  app.add_option("--zoo", a.zoo, "Zoo model trained into --model when it is missing")
-      ->capture_default_str();
-  app.add_option("--out", a.out, "JSON result")->capture_default_str();
+  bench::CommonHelp common;
+  common.out = "JSON result";
+  common.model = "Trained network (trained first when missing)";
+  common.zoo = true;
+  common.threads = "LibTorch threads of every proxy";
+  common.seed = "Policies drawn";
+  bench::add_common_options(app, a, common);
   app.add_option("--samples", a.samples, "Random policies scored")->capture_default_str();
   app.add_option("--reference-steps", a.reference_steps, "Fine-tuning steps of the reference")
       ->capture_default_str();
@@ -66,8 +69,6 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--validation-images", a.validation_images, "Images the proxies score")
       ->capture_default_str();
-  app.add_option("--threads", a.threads, "LibTorch threads of every proxy")->capture_default_str();
-  app.add_option("--seed", a.seed, "Policies drawn")->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   const auto t0 = std::chrono::steady_clock::now();

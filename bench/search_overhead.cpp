@@ -25,14 +25,15 @@ using namespace tightfit;
 
 namespace {
 
-struct Args {
-  std::string model = "runs/models/vgg_small.tfn";
-  std::string out = "bench/results/search_overhead.json";
-  std::string results = "bench/results/runs/search_overhead";
+struct Args : bench::CommonArgs {
+  Args() {
+    model = "runs/models/vgg_small.tfn";
+    out = "bench/results/search_overhead.json";
+    results = "bench/results/runs/search_overhead";
+  }
   int evaluations = 40;
   int64_t validation_images = 1000;
   int64_t bn_batches = 5;
-  uint64_t seed = 1;
 };
 
 /// The search of this bench; `parallel` accuracy workers, one LibTorch thread each.
@@ -91,17 +92,17 @@ double search_throughput(const search::SearchResult& r, int64_t& count, double& 
 int main(int argc, char** argv) {
   CLI::App app{"bench search_overhead: engine time per candidate and 2-worker speed-up"};
   Args a;
-  app.add_option("--model", a.model, "Trained network file")->capture_default_str();
-  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
-  app.add_option("--results", a.results, "Folder of the search runs and the latency table")
-      ->capture_default_str();
+  bench::CommonHelp common;
+  common.model = "Trained network file";
+  common.results = "Folder of the search runs and the latency table";
+  common.seed = "Search seed";
+  bench::add_common_options(app, a, common);
   app.add_option("--evaluations", a.evaluations, "Random-search evaluations per run")
       ->capture_default_str();
   app.add_option("--validation-images", a.validation_images, "Images scored per candidate")
       ->capture_default_str();
   app.add_option("--bn-batches", a.bn_batches, "BatchNorm recalibration batches")
       ->capture_default_str();
-  app.add_option("--seed", a.seed, "Search seed")->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
   try {

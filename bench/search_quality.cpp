@@ -29,8 +29,9 @@
 #include <sstream>
 
 #include "bench/bench_util.h"
-#include "graph/serialize.h"
+#include "core/stats.h"
 #include "core/timing.h"
+#include "graph/serialize.h"
 #include "policies/compress.h"
 #include "search/config.h"
 #include "search/controller.h"
@@ -40,17 +41,19 @@ using namespace tightfit;
 
 namespace {
 
-struct Args {
-  std::string model = "runs/models/resnet20.tfn";
-  std::string zoo = "resnet20";  // trained when --model is missing
-  std::string out = "bench/results/search_quality.json";
-  std::string results = "bench/results/runs";
+struct Args : bench::CommonArgs {
+  Args() {
+    model = "runs/models/resnet20.tfn";
+    zoo = "resnet20";
+    out = "bench/results/search_quality.json";
+    results = "bench/results/runs";
+    threads = 2;  // LibTorch threads of each accuracy evaluation
+  }
   std::string strategies = "random,evolution,nsga2,netadapt";
   int64_t evaluations = 120;
   int seeds = 3;
   int64_t validation_images = 1000;
   int64_t bn_batches = 5;
-  int threads = 2;  // LibTorch threads of each accuracy evaluation
 };
 
 constexpr int kTrainEpochs = 2;
@@ -140,13 +143,12 @@ nlohmann::json or_null(const std::optional<double>& v) {
 int main(int argc, char** argv) {
   CLI::App app{"bench search_quality: hypervolume and accuracy at half latency per strategy"};
   Args a;
-  app.add_option("--model", a.model, "Trained network file (trained first when missing)")
-      ->capture_default_str();
-  app.add_option("--zoo", a.zoo, "Zoo model trained into --model when it is missing")
-      ->capture_default_str();
-  app.add_option("--out", a.out, "JSON output file")->capture_default_str();
-  app.add_option("--results", a.results, "Folder of the latency table and search runs")
-      ->capture_default_str();
+  bench::CommonHelp common;
+  common.model = "Trained network file (trained first when missing)";
+  common.zoo = true;
+  common.results = "Folder of the latency table and search runs";
+  common.threads = "LibTorch threads of each accuracy evaluation";
+  bench::add_common_options(app, a, common);
   app.add_option("--strategies", a.strategies, "Comma-separated strategies")->capture_default_str();
   app.add_option("--evaluations", a.evaluations, "Evaluation budget of every strategy")
       ->capture_default_str();
@@ -154,8 +156,6 @@ int main(int argc, char** argv) {
   app.add_option("--validation-images", a.validation_images, "Images scored per candidate")
       ->capture_default_str();
   app.add_option("--bn-batches", a.bn_batches, "BatchNorm recalibration batches")
-      ->capture_default_str();
-  app.add_option("--threads", a.threads, "LibTorch threads of each accuracy evaluation")
       ->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
 
@@ -262,17 +262,17 @@ int main(int argc, char** argv) {
                 "evaluations", "seconds");
     std::optional<double> best_searched;
     for (const auto& strategy : strategies) {
-      result["hypervolume"][strategy] = bench::mean(hv[strategy]);
-      result["hypervolume_std"][strategy] = bench::stddev(hv[strategy]);
+      result["hypervolume"][strategy] = tightfit::mean(hv[strategy]);
+      result["hypervolume_std"][strategy] = tightfit::sample_stddev(hv[strategy]);
       std::optional<double> at_half;
-      if (!acc[strategy].empty()) at_half = bench::mean(acc[strategy]);
+      if (!acc[strategy].empty()) at_half = tightfit::mean(acc[strategy]);
       result["accuracy_at_half_latency"][strategy] = or_null(at_half);
       if (at_half) best_searched = std::max(best_searched.value_or(0.0), *at_half);
       char acc_text[32] = "none";
       if (at_half) std::snprintf(acc_text, sizeof acc_text, "%.4f", *at_half);
       std::printf("%-10s %11.4f ± %6.4f %14s %12.1f %10.1f\n", strategy.c_str(),
-                  bench::mean(hv[strategy]), bench::stddev(hv[strategy]), acc_text,
-                  bench::mean(evals[strategy]), bench::mean(secs[strategy]));
+                  tightfit::mean(hv[strategy]), tightfit::sample_stddev(hv[strategy]), acc_text,
+                  tightfit::mean(evals[strategy]), tightfit::mean(secs[strategy]));
     }
     result["accuracy_at_half_latency"]["uniform"] = or_null(uniform_acc);
     std::printf("%-10s %20s %14s\n", "uniform", "",
@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
 
     const auto beats_random = [&](const std::string& s) -> nlohmann::json {
       if (!hv.count(s) || !hv.count("random")) return nullptr;
-      return bench::mean(hv[s]) > bench::mean(hv["random"]);
+      return tightfit::mean(hv[s]) > tightfit::mean(hv["random"]);
     };
     nlohmann::json targets = {{"evolution_beats_random", beats_random("evolution")},
                               {"nsga2_beats_random", beats_random("nsga2")}};

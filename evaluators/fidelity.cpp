@@ -1,16 +1,13 @@
 #include "evaluators/fidelity.h"
 
-#include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <string>
 
 #include "core/errors.h"
+#include "core/stats.h"
 
 namespace tightfit::evaluators {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 void check_finite(const std::vector<double>& v, const char* name) {
   for (size_t i = 0; i < v.size(); ++i)
@@ -32,61 +29,24 @@ void check_pairs(const std::vector<double>& x, const std::vector<double>& y) {
   check_finite(y, "y");
 }
 
-int sign(double d) { return (d > 0) - (d < 0); }
-
 }  // namespace
+
+// The statistics themselves are core/stats.h's; this layer turns unusable input into InputErrors
+// that say what to fix.
 
 std::vector<double> average_ranks(const std::vector<double>& x) {
   check_finite(x, "x");
-  std::vector<size_t> order(x.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
-  std::vector<double> ranks(x.size());
-  // A run of equal values at sorted positions [i, j) spans ranks i+1 .. j; each gets their mean.
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i + 1;
-    while (j < order.size() && x[order[j]] == x[order[i]]) ++j;
-    const double mean_rank = 0.5 * static_cast<double>(i + 1 + j);
-    for (size_t k = i; k < j; ++k) ranks[order[k]] = mean_rank;
-    i = j;
-  }
-  return ranks;
+  return tightfit::average_ranks(x);
 }
 
 double kendall_tau(const std::vector<double>& x, const std::vector<double>& y) {
   check_pairs(x, y);
-  const int64_t n = static_cast<int64_t>(x.size());
-  int64_t concordant = 0, discordant = 0, tied_x = 0, tied_y = 0;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = i + 1; j < n; ++j) {
-      const int sx = sign(x[i] - x[j]);
-      const int sy = sign(y[i] - y[j]);
-      tied_x += sx == 0;
-      tied_y += sy == 0;
-      const int s = sx * sy;
-      concordant += s > 0;
-      discordant += s < 0;
-    }
-  const int64_t pairs = n * (n - 1) / 2;
-  if (tied_x == pairs || tied_y == pairs) return kNaN;  // a constant list has no order
-  return static_cast<double>(concordant - discordant) /
-         std::sqrt(static_cast<double>(pairs - tied_x) * static_cast<double>(pairs - tied_y));
+  return tightfit::kendall_tau_b(x, y);
 }
 
 double spearman_rho(const std::vector<double>& x, const std::vector<double>& y) {
   check_pairs(x, y);
-  const std::vector<double> rx = average_ranks(x), ry = average_ranks(y);
-  // Both rank lists sum to n (n + 1) / 2, so they share the mean.
-  const double mean = 0.5 * static_cast<double>(rx.size() + 1);
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < rx.size(); ++i) {
-    const double dx = rx[i] - mean, dy = ry[i] - mean;
-    sxy += dx * dy;
-    sxx += dx * dx;
-    syy += dy * dy;
-  }
-  if (sxx == 0 || syy == 0) return kNaN;
-  return sxy / std::sqrt(sxx * syy);
+  return tightfit::spearman_rho(x, y);
 }
 
 nlohmann::json RankAgreement::to_json() const {

@@ -6,7 +6,8 @@
 // correlation of the ranks). Both are in [-1, 1]: 1 for the same order, -1 for the reverse.
 //
 // A constant input (every candidate scored alike) has no order; the statistics are then NaN, which
-// to_json writes as null and callers print as "n/a".
+// to_json writes as null and callers print as "n/a". The statistics are core/stats.h's; the
+// functions here add the checks of a user's scores (InputError with what to fix).
 
 #include <cstdint>
 #include <limits>
