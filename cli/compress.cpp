@@ -11,11 +11,11 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/json.h"
 #include "evaluators/bn_recal.h"
 #include "evaluators/cost.h"
 #include "evaluators/evaluator.h"
 #include "graph/executor.h"
-#include "core/json.h"
 #include "graph/serialize.h"
 #include "models/loader.h"
 

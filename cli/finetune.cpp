@@ -13,14 +13,14 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/errors.h"
+#include "core/json.h"
 #include "evaluators/bn_recal.h"
 #include "graph/builder.h"
-#include "core/errors.h"
 #include "graph/executor.h"
-#include "core/json.h"
 #include "graph/serialize.h"
-#include "targets/target.h"
 #include "models/loader.h"
+#include "targets/target.h"
 
 namespace tightfit::cli {
 

@@ -7,18 +7,17 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "graph/channels.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "graph/channels.h"
 #include "graph/serialize.h"
+#include "models/loader.h"
 #include "models/zoo.h"
 #include "policies/importance.h"
 #include "policies/policy.h"
 #include "policies/quantize.h"
-#include "models/loader.h"
 
 namespace tightfit::cli {
-
 
 int cmd_info(const std::string& model, bool json) {
   const graph::Network net = models::load_model(model);

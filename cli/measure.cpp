@@ -9,12 +9,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "evaluators/evaluator.h"
 #include "core/json.h"
+#include "evaluators/evaluator.h"
+#include "latency_models/analytic.h"
+#include "models/loader.h"
 #include "policies/compress.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"
-#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -49,7 +50,7 @@ nlohmann::json slowest_steps(const policies::CompressedNetwork& c,
 int cmd_measure(const MeasureArgs& a) {
   if (a.steps > 0 && a.target != "cpu-onednn")
     throw ConfigError("--steps lists the oneDNN engine's steps: use it with --target cpu-onednn");
-  auto target = targets::make_target(a.target);
+  auto target = latency_models::make_target(a.target);
   targets::require_precision(*target, a.precision);
   const graph::Network net = models::load_model(a.model);
   policies::Policy policy;

@@ -12,11 +12,11 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "evaluators/pruningnet.h"
 #include "core/errors.h"
 #include "core/json.h"
-#include "targets/target.h"
+#include "evaluators/pruningnet.h"
 #include "models/loader.h"
+#include "targets/target.h"
 
 namespace tightfit::cli {
 

@@ -17,13 +17,14 @@
 
 #include "cli/commands.h"
 #include "core/json.h"
+#include "graph/hash.h"
+#include "latency_models/analytic.h"
 #include "latency_models/channel_curve.h"
 #include "latency_models/lut.h"
+#include "models/loader.h"
 #include "policies/compress.h"
 #include "search/space.h"
 #include "targets/target.h"
-#include "graph/hash.h"
-#include "models/loader.h"
 
 namespace tightfit::cli {
 
@@ -31,7 +32,7 @@ int cmd_profile(const ProfileArgs& a) {
   if (a.curves < 0)
     throw ConfigError("--curves is " + std::to_string(a.curves) +
                       "; give the number of layers to time vs channel count (0 for none)");
-  auto target = targets::make_target(a.target);
+  auto target = latency_models::make_target(a.target);
   targets::require_precision(*target, a.precision);
   const graph::Network net = models::load_model(a.model);
   search::SpaceConfig space;

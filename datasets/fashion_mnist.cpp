@@ -42,7 +42,6 @@ uint32_t be32(const std::vector<uint8_t>& b, size_t pos) {
 
 }  // namespace
 
-
 ImageSet read_idx(const std::string& images_path, const std::string& labels_path) {
   const auto images = read_gz(images_path);
   const auto labels = read_gz(labels_path);
@@ -79,8 +78,7 @@ Split load_fashion_mnist(const std::string& dir, const SplitOptions& opts) {
   const ImageSet full =
       read_idx(dir + "/train-images-idx3-ubyte.gz", dir + "/train-labels-idx1-ubyte.gz");
   return split_training_set(
-      full, read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz"),
-      opts);
+      full, read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz"), opts);
 }
 
 FashionMnist FashionMnist::from_json(const nlohmann::json& j, const std::string& where) {

@@ -2,6 +2,7 @@
 // register_builtin_datasets().
 
 #include "core/registry.h"
+
 #include "datasets/fashion_mnist.h"
 
 namespace tightfit::datasets {

@@ -4,9 +4,9 @@
 
 #include <chrono>
 
+#include "core/json.h"
 #include "datasets/batches.h"
 #include "graph/executor.h"
-#include "core/json.h"
 #include "models/train.h"
 
 namespace tightfit::evaluators {
@@ -23,34 +23,19 @@ void recalibrate_bn(graph::Executor& ex, const datasets::Split& data, int64_t ba
   ex.train(false);
 }
 
-const std::vector<std::string>& BnRecalConfig::keys() {
-  static const std::vector<std::string> k = {"bn_batches", "batch_size", "validation_images",
-                                             "seed", "threads"};
-  return k;
-}
-
 BnRecalConfig BnRecalConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  BnRecalConfig c;
-  if (j.is_null()) return c;
-  check_keys(j, keys(), where);
-  c.bn_batches = get_or(j, "bn_batches", c.bn_batches, where);
-  c.batch_size = get_or(j, "batch_size", c.batch_size, where);
-  c.validation_images = get_or(j, "validation_images", c.validation_images, where);
-  c.seed = get_or(j, "seed", c.seed, where);
-  c.threads = get_or(j, "threads", c.threads, where);
-  if (c.bn_batches < 0 || c.batch_size < 1 || c.validation_images < 1 || c.threads < 1)
-    throw ConfigError(where +
-                      ": bn_batches must be >= 0, batch_size, validation_images and threads >= 1");
+  const auto c = read_section<BnRecalConfig>(j, where);
+  c.check(where);
   return c;
 }
 
-nlohmann::json BnRecalConfig::to_json() const {
-  return {{"bn_batches", bn_batches},
-          {"batch_size", batch_size},
-          {"validation_images", validation_images},
-          {"seed", seed},
-          {"threads", threads}};
+void BnRecalConfig::check(const std::string& where) const {
+  if (bn_batches < 0 || batch_size < 1 || validation_images < 1 || threads < 1)
+    throw ConfigError(where +
+                      ": bn_batches must be >= 0, batch_size, validation_images and threads >= 1");
 }
+
+nlohmann::json BnRecalConfig::to_json() const { return write_section(*this); }
 
 BnRecalEvaluator::BnRecalEvaluator(BnRecalConfig config, const datasets::Split& data,
                                    std::string name)

@@ -26,10 +26,18 @@ struct BnRecalConfig {
   uint64_t seed = 7;  ///< which training images recalibrate (same for every candidate)
   int threads = 1;    ///< LibTorch threads for evaluation
 
-  /// The JSON keys of this config.
-  static const std::vector<std::string>& keys();
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("bn_batches", bn_batches);
+    f("batch_size", batch_size);
+    f("validation_images", validation_images);
+    f("seed", seed);
+    f("threads", threads);
+  }
   static BnRecalConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
+  /// ConfigError naming `where` when a value is out of range.
+  void check(const std::string& where) const;
 };
 
 /// Accuracy and loss of `net` on the first config.validation_images validation images, after

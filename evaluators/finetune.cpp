@@ -1,7 +1,7 @@
 #include "evaluators/finetune.h"
 
-#include "graph/executor.h"
 #include "core/json.h"
+#include "graph/executor.h"
 #include "policies/quantize.h"
 
 namespace tightfit::evaluators {
@@ -10,32 +10,11 @@ namespace {
 // A short fine-tune warms up over its first tenth: a full-size step on weights just cut (and
 // BN statistics just changed) would undo more than it heals.
 constexpr double kWarmupFraction = 0.1;
-const std::vector<std::string> kFinetuneKeys = {"steps",       "train_batch_size", "optimizer",
-                                                "lr",          "weight_decay",     "distill",
-                                                "temperature", "distill_weight",   "train_seed"};
 }  // namespace
 
 FinetuneConfig FinetuneConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  FinetuneConfig c;
-  if (j.is_null()) return c;
-  std::vector<std::string> valid = kFinetuneKeys;
-  valid.insert(valid.end(), BnRecalConfig::keys().begin(), BnRecalConfig::keys().end());
-  check_keys(j, valid, where);
-  c.steps = get_or(j, "steps", c.steps, where);
-  c.train_batch_size = get_or(j, "train_batch_size", c.train_batch_size, where);
-  c.optimizer = get_or(j, "optimizer", c.optimizer, where);
-  c.lr = get_or(j, "lr", c.lr, where);
-  c.weight_decay = get_or(j, "weight_decay", c.weight_decay, where);
-  c.distill = get_or(j, "distill", c.distill, where);
-  c.temperature = get_or(j, "temperature", c.temperature, where);
-  c.distill_weight = get_or(j, "distill_weight", c.distill_weight, where);
-  c.train_seed = get_or(j, "train_seed", c.train_seed, where);
-  // The scoring keys, over this evaluator's own scoring defaults.
-  nlohmann::json score = c.score.to_json();
-  for (const auto& k : BnRecalConfig::keys())
-    if (j.contains(k)) score[k] = j.at(k);
-  c.score = BnRecalConfig::from_json(score, where);
-
+  const auto c = read_section<FinetuneConfig>(j, where);
+  c.score.check(where);
   if (c.steps < 0) throw ConfigError(where + ".steps must be >= 0 (0 = score as cut)");
   if (c.train_batch_size < 1) throw ConfigError(where + ".train_batch_size must be >= 1");
   if (c.optimizer != "sgd" && c.optimizer != "adam")
@@ -48,19 +27,7 @@ FinetuneConfig FinetuneConfig::from_json(const nlohmann::json& j, const std::str
   return c;
 }
 
-nlohmann::json FinetuneConfig::to_json() const {
-  nlohmann::json j = score.to_json();
-  j["steps"] = steps;
-  j["train_batch_size"] = train_batch_size;
-  j["optimizer"] = optimizer;
-  j["lr"] = lr;
-  j["weight_decay"] = weight_decay;
-  j["distill"] = distill;
-  j["temperature"] = temperature;
-  j["distill_weight"] = distill_weight;
-  j["train_seed"] = train_seed;
-  return j;
-}
+nlohmann::json FinetuneConfig::to_json() const { return write_section(*this); }
 
 models::TrainOptions FinetuneConfig::train_options(const graph::Network& teacher) const {
   models::TrainOptions o;

@@ -34,6 +34,19 @@ struct FinetuneConfig {
   /// fine-tune left), validation subset, threads (also used by the fine-tune).
   BnRecalConfig score{0, 128, 2000, 7, 1};
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("steps", steps);
+    f("train_batch_size", train_batch_size);
+    f("optimizer", optimizer);
+    f("lr", lr);
+    f("weight_decay", weight_decay);
+    f("distill", distill);
+    f("temperature", temperature);
+    f("distill_weight", distill_weight);
+    f("train_seed", train_seed);
+    score.fields(f);  // the scoring keys, over this evaluator's own scoring defaults
+  }
   static FinetuneConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
   /// The TrainOptions of the fine-tune (teacher set when distilling); finetune_compressed adds

@@ -30,9 +30,10 @@
 #include <numeric>
 #include <random>
 
-#include "evaluators/fidelity.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/stats.h"
+#include "evaluators/fidelity.h"
 
 namespace tightfit::evaluators {
 namespace {
@@ -154,36 +155,14 @@ std::vector<float> PolicyEncoder::encode(const policies::Policy& policy) const {
 // PredictorConfig and FitReport
 
 PredictorConfig PredictorConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  PredictorConfig c;
-  if (j.is_null()) return c;
-  check_keys(j,
-             {"hidden", "layers", "steps", "lr", "weight_decay", "folds", "min_samples", "seed",
-              "threads"},
-             where);
-  c.hidden = get_or(j, "hidden", c.hidden, where);
-  c.layers = get_or(j, "layers", c.layers, where);
-  c.steps = get_or(j, "steps", c.steps, where);
-  c.lr = get_or(j, "lr", c.lr, where);
-  c.weight_decay = get_or(j, "weight_decay", c.weight_decay, where);
-  c.folds = get_or(j, "folds", c.folds, where);
-  c.min_samples = get_or(j, "min_samples", c.min_samples, where);
-  c.seed = get_or(j, "seed", c.seed, where);
-  c.threads = get_or(j, "threads", c.threads, where);
+  const auto c = read_section<PredictorConfig>(j, where);
   check_config(c, where);
   return c;
 }
 
-nlohmann::json PredictorConfig::to_json() const {
-  return {{"hidden", hidden},
-          {"layers", layers},
-          {"steps", steps},
-          {"lr", lr},
-          {"weight_decay", weight_decay},
-          {"folds", folds},
-          {"min_samples", min_samples},
-          {"seed", seed},
-          {"threads", threads}};
-}
+nlohmann::json PredictorConfig::to_json() const { return write_section(*this); }
+
+void PredictorConfig::check(const std::string& where) const { check_config(*this, where); }
 
 nlohmann::json FitReport::to_json() const {
   auto stat = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
@@ -360,12 +339,7 @@ FitReport AccuracyPredictor::fit(const std::vector<std::vector<float>>& x,
 
   FitReport r;
   r.n = n;
-  {
-    const double mean = std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(n);
-    double ss = 0;
-    for (double v : y) ss += (v - mean) * (v - mean);
-    r.target_std = std::sqrt(ss / static_cast<double>(n));
-  }
+  r.target_std = std::sqrt(variance(y));  // population
 
   r.folds = config_.folds;
   r.holdout_rmse = kNaN;

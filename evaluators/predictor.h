@@ -54,6 +54,20 @@ struct PredictorConfig {
   uint64_t seed = 0;          ///< weight initialization and fold assignment
   int threads = 0;            ///< LibTorch threads while fitting (0 = leave the setting as is)
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("hidden", hidden);
+    f("layers", layers);
+    f("steps", steps);
+    f("lr", lr);
+    f("weight_decay", weight_decay);
+    f("folds", folds);
+    f("min_samples", min_samples);
+    f("seed", seed);
+    f("threads", threads);
+  }
+  /// ConfigError naming `where` for a value out of range.
+  void check(const std::string& where) const;
   /// Strict: unknown keys and out-of-range values are ConfigErrors naming `where`.
   static PredictorConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;

@@ -52,16 +52,16 @@
 #include <random>
 #include <sstream>
 
+#include "core/errors.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "core/timing.h"
 #include "datasets/batches.h"
 #include "evaluators/bn_recal.h"
 #include "graph/channels.h"
 #include "graph/container.h"
-#include "core/errors.h"
 #include "graph/executor.h"
-#include "core/hash.h"
 #include "graph/hash.h"
-#include "core/json.h"
-#include "core/timing.h"
 #include "models/train.h"
 
 namespace tightfit::evaluators {

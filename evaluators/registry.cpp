@@ -2,6 +2,7 @@
 // register_builtin_evaluators().
 
 #include "core/registry.h"
+
 #include "evaluators/bn_recal.h"
 #include "evaluators/finetune.h"
 #include "evaluators/pruningnet.h"

@@ -14,13 +14,20 @@ struct OpInfo {
 };
 
 constexpr OpInfo kOps[] = {
-    {OpKind::kInput, "input"},         {OpKind::kConv2d, "conv2d"},
-    {OpKind::kLinear, "linear"},       {OpKind::kBatchNorm, "batch_norm"},
-    {OpKind::kReLU, "relu"},           {OpKind::kReLU6, "relu6"},
-    {OpKind::kHardswish, "hardswish"}, {OpKind::kAdd, "add"},
-    {OpKind::kConcat, "concat"},       {OpKind::kMaxPool, "max_pool"},
-    {OpKind::kAvgPool, "avg_pool"},    {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
-    {OpKind::kFlatten, "flatten"},     {OpKind::kDropout, "dropout"},
+    {OpKind::kInput, "input"},
+    {OpKind::kConv2d, "conv2d"},
+    {OpKind::kLinear, "linear"},
+    {OpKind::kBatchNorm, "batch_norm"},
+    {OpKind::kReLU, "relu"},
+    {OpKind::kReLU6, "relu6"},
+    {OpKind::kHardswish, "hardswish"},
+    {OpKind::kAdd, "add"},
+    {OpKind::kConcat, "concat"},
+    {OpKind::kMaxPool, "max_pool"},
+    {OpKind::kAvgPool, "avg_pool"},
+    {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
+    {OpKind::kFlatten, "flatten"},
+    {OpKind::kDropout, "dropout"},
     {OpKind::kFakeQuant, "fake_quant"},
 };
 

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "graph/container.h"
 #include "core/errors.h"
+#include "graph/container.h"
 
 namespace tightfit::graph {
 

@@ -6,6 +6,9 @@
 //   measure   every candidate timed on the target (exact, slow, exclusive: invariant 3)
 //   lut       a lookup table profiled on the target (NetAdapt, OFA): layer entries summed and
 //             calibrated on whole networks; profiled first when the table file is missing
+//   roofline  analytic: compute over the precision's peak or bytes over bandwidth, per layer,
+//             with this machine's figures measured or the config's "device" figures
+//   bitfusion analytic: a bit-serial accelerator (HAQ's hardware), from "device" figures
 //
 // A model that predicts (does not time) leaves the front to be measured end to end at the end of
 // a search; `describe()` is the model's context for results and cache keys.
@@ -34,7 +37,8 @@ class CostModel {
   virtual ~CostModel() = default;
   /// The config name: "measure", "lut".
   virtual std::string name() const = 0;
-  /// How an evaluation's latency came about, as the journal records it: "measured" or "lut".
+  /// How an evaluation's latency came about, as the journal records it: "measured", "lut" or
+  /// "modelled".
   virtual std::string source() const = 0;
   /// True when predict() runs on the target: it must then not share the device (invariant 3).
   virtual bool times_on_target() const = 0;
@@ -54,19 +58,21 @@ struct CostContext {
   targets::Target* target = nullptr;  ///< where latency is measured or was profiled
   targets::MeasureOptions measure;    ///< the measurement protocol of the run
   const graph::Network* net = nullptr;
-  std::string model;                 ///< how the config names the network (path or zoo name)
-  std::vector<double> keep;          ///< keep fractions the search space reaches
-  int64_t channel_multiple = 1;      ///< rounding of kept channels
+  std::string model;             ///< how the config names the network (path or zoo name)
+  std::vector<double> keep;      ///< keep fractions the search space reaches
+  int64_t channel_multiple = 1;  ///< rounding of kept channels
   /// Policies whose whole-network times calibrate a new table (the identity first).
   std::function<std::vector<policies::Policy>()> calibration_policies;
   std::function<void(const std::string&)> say;  ///< progress on stderr
 };
 
 /// The `cost` section of a search config, parsed and checked before anything is loaded:
-/// {"latency": "measure" | "lut", "table": PATH}.
+/// {"latency": "measure" | "lut" | "roofline" | "bitfusion", "table": PATH, "device": {...}}.
 struct CostSection {
   std::string latency = "measure";  ///< the cost model's name
   std::string table;                ///< lut: the table file (profiled there when missing)
+  /// roofline, bitfusion: the device's figures (analytic.h); absent roofline figures measured
+  nlohmann::json device = nlohmann::json::object();
   nlohmann::json raw = nlohmann::json::object();  ///< the section as written
 
   static CostSection from_json(const nlohmann::json& j, const std::string& where);

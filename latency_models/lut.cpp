@@ -5,11 +5,11 @@
 #include <set>
 #include <sstream>
 
-#include "graph/channels.h"
-#include "core/files.h"
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "graph/channels.h"
 #include "policies/compress.h"
 
 namespace tightfit::latency_models {
@@ -187,7 +187,6 @@ graph::Network layer_network(const LayerKey& k, const std::string& precision) {
   net.set_output(net.add(std::move(out)));
   return net;
 }
-
 
 double LookupTable::layer_sum_ms(const graph::Network& net) const {
   double sum = 0;

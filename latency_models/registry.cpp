@@ -1,9 +1,11 @@
 // The cost-model registry and the `cost` config section. A new cost model is one file and one
 // line in register_builtin_cost_models().
 
+#include "core/registry.h"
+
 #include <algorithm>
 
-#include "core/registry.h"
+#include "latency_models/analytic.h"
 #include "latency_models/cost_models.h"
 
 namespace tightfit::latency_models {
@@ -13,12 +15,17 @@ namespace {
 using CostRegistry = Registry<CostModel, CostContext>;
 
 void register_builtin_cost_models(CostRegistry& r) {
-  r.add("measure",
-        [](const nlohmann::json&, const CostContext& c) -> std::unique_ptr<CostModel> {
-          return std::make_unique<MeasuredCost>(*c.target, c.measure);
-        });
+  r.add("measure", [](const nlohmann::json&, const CostContext& c) -> std::unique_ptr<CostModel> {
+    return std::make_unique<MeasuredCost>(*c.target, c.measure);
+  });
   r.add("lut", [](const nlohmann::json& j, const CostContext& c) -> std::unique_ptr<CostModel> {
     return std::make_unique<TableCost>(j.at("table").get<std::string>(), c);
+  });
+  r.add("roofline", [](const nlohmann::json& j, const CostContext& c) {
+    return make_roofline_cost(j.at("device"), c.measure);
+  });
+  r.add("bitfusion", [](const nlohmann::json& j, const CostContext& c) {
+    return make_bitfusion_cost(j.at("device"), c.measure);
   });
 }
 
@@ -34,8 +41,13 @@ const CostRegistry& registry() {
 }  // namespace
 
 std::vector<std::string> cost_model_names() {
-  // Measured first: it is the default and the reference the others are judged against.
+  // Measured first: it is the default and the reference the others are judged against; then
+  // the table measured on the target, then the analytic models.
   auto names = registry().names();
+  const std::vector<std::string> first = {"measure", "lut"};
+  std::stable_partition(names.begin(), names.end(), [&](const auto& n) {
+    return std::find(first.begin(), first.end(), n) != first.end();
+  });
   std::stable_partition(names.begin(), names.end(), [](const auto& n) { return n == "measure"; });
   return names;
 }
@@ -43,7 +55,7 @@ std::vector<std::string> cost_model_names() {
 CostSection CostSection::from_json(const nlohmann::json& j, const std::string& where) {
   CostSection c;
   // "table" is accepted beside "measure" too: a config can switch models by one word.
-  check_keys(j, {"latency", "table"}, where);
+  check_keys(j, {"latency", "table", "device"}, where);
   c.raw = j;
   c.latency = get_or<std::string>(j, "latency", c.latency, where);
   if (!registry().contains(c.latency))
@@ -54,13 +66,17 @@ CostSection CostSection::from_json(const nlohmann::json& j, const std::string& w
     throw ConfigError(where +
                       ".table is missing: \"lut\" cost needs the latency table's path "
                       "(profiled there first when the file does not exist)");
+  c.device = j.value("device", nlohmann::json::object());
+  // The device figures are checked now; measuring the machine waits for the model.
+  if (c.latency == "roofline") RooflineSpec::from_json(c.device, where + ".device");
+  if (c.latency == "bitfusion") BitFusionSpec::from_json(c.device, where + ".device");
   return c;
 }
 
-std::unique_ptr<CostModel> make_cost_model(const CostSection& section,
-                                           const CostContext& context) {
+std::unique_ptr<CostModel> make_cost_model(const CostSection& section, const CostContext& context) {
   TIGHTFIT_CHECK(context.target && context.net, "cost model context without target or network");
-  return registry().make(section.latency, {{"table", section.table}}, context);
+  return registry().make(section.latency, {{"table", section.table}, {"device", section.device}},
+                         context);
 }
 
 }  // namespace tightfit::latency_models

@@ -39,8 +39,8 @@ bool is_zoo_name(const std::string& spec) {
 graph::Network load_model_file(const std::string& path) {
   for (const FileLoader& l : kFileLoaders)
     if (l.reads(path)) return l.load(path);
-  throw InputError("no loader reads the model file '" + path + "'; loaders: " +
-                   join(model_loader_names()));
+  throw InputError("no loader reads the model file '" + path +
+                   "'; loaders: " + join(model_loader_names()));
 }
 
 graph::Network load_model(const std::string& spec) {

@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <optional>
 
-#include "datasets/batches.h"
 #include "core/errors.h"
 #include "core/timing.h"
+#include "datasets/batches.h"
 
 namespace tightfit::models {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/builder.h"
 #include "core/errors.h"
+#include "graph/builder.h"
 
 namespace tightfit::models {
 namespace {

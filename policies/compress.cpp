@@ -6,8 +6,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "graph/channels.h"
 #include "core/errors.h"
+#include "graph/channels.h"
 #include "graph/executor.h"
 #include "policies/importance.h"
 #include "policies/quantize.h"

@@ -30,8 +30,8 @@
 #include <utility>
 
 #include "core/errors.h"
-#include "graph/executor.h"
 #include "core/json.h"
+#include "graph/executor.h"
 
 namespace tightfit::policies {
 
@@ -330,18 +330,13 @@ Plan plan_layer(const graph::Node& node, const graph::Shape& in_shape,
 }  // namespace
 
 LowRankConfig LowRankConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  check_keys(j, {"conv", "rank_by", "allow_larger"}, where);
-  LowRankConfig c;
-  c.conv = get_or<std::string>(j, "conv", c.conv, where);
-  c.rank_by = get_or<std::string>(j, "rank_by", c.rank_by, where);
-  c.allow_larger = get_or<bool>(j, "allow_larger", c.allow_larger, where);
+  check_keys(j, section_keys<LowRankConfig>(), where);  // null is not a config here
+  const auto c = read_section<LowRankConfig>(j, where);
   check_values(c, where);
   return c;
 }
 
-nlohmann::json LowRankConfig::to_json() const {
-  return {{"conv", conv}, {"rank_by", rank_by}, {"allow_larger", allow_larger}};
-}
+nlohmann::json LowRankConfig::to_json() const { return write_section(*this); }
 
 nlohmann::json LowRankReport::to_json() const {
   return {{"layer", layer},

@@ -27,6 +27,12 @@ struct LowRankConfig {
   /// checks, studies of the approximation error); off in searches.
   bool allow_larger = false;
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("conv", conv);
+    f("rank_by", rank_by);
+    f("allow_larger", allow_larger);
+  }
   static LowRankConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
 };

@@ -481,40 +481,24 @@ void check_weight_call(const graph::Tensor& w, int bits, const QuantConfig& conf
 // ---------------------------------------------------------------------------------- config
 
 QuantConfig QuantConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  check_keys(
-      j,
-      {"scheme", "granularity", "calibration", "percentile", "float16", "huffman", "reduce_range"},
-      where);
-  QuantConfig c;
-  const auto choice = [&](const std::string& key, const std::string& fallback,
+  check_keys(j, section_keys<QuantConfig>(), where);  // null is not a config here
+  const auto c = read_section<QuantConfig>(j, where);
+  const auto choice = [&](const std::string& key, const std::string& value,
                           const std::vector<std::string>& valid) {
-    const auto value = get_or<std::string>(j, key, fallback, where);
     if (!one_of(value, valid))
       throw ConfigError(where + "." + key + " is '" + value + "'; valid values: " + join(valid));
-    return value;
   };
-  c.scheme = choice("scheme", c.scheme, kSchemes);
-  c.granularity = choice("granularity", c.granularity, kGranularities);
-  c.calibration = choice("calibration", c.calibration, kCalibrations);
-  c.float16 = choice("float16", c.float16, kFloat16Formats);
-  c.percentile = get_or<double>(j, "percentile", c.percentile, where);
+  choice("scheme", c.scheme, kSchemes);
+  choice("granularity", c.granularity, kGranularities);
+  choice("calibration", c.calibration, kCalibrations);
+  choice("float16", c.float16, kFloat16Formats);
   if (!(c.percentile > 50.0 && c.percentile <= 100.0))
     throw ConfigError(where + ".percentile is " + nlohmann::json(c.percentile).dump() +
                       "; it must be in (50, 100], e.g. 99.99");
-  c.huffman = get_or<bool>(j, "huffman", c.huffman, where);
-  c.reduce_range = get_or<bool>(j, "reduce_range", c.reduce_range, where);
   return c;
 }
 
-nlohmann::json QuantConfig::to_json() const {
-  return {{"scheme", scheme},
-          {"granularity", granularity},
-          {"calibration", calibration},
-          {"percentile", percentile},
-          {"float16", float16},
-          {"huffman", huffman},
-          {"reduce_range", reduce_range}};
-}
+nlohmann::json QuantConfig::to_json() const { return write_section(*this); }
 
 void check_weight_bits(int bits, const QuantConfig& config, const std::string& layer) {
   if (std::find(kWeightBits.begin(), kWeightBits.end(), bits) == kWeightBits.end())

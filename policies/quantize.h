@@ -38,6 +38,16 @@ struct QuantConfig {
   /// codes. Costs a bit of activation precision; lets 8-bit weights run in int8 exactly there.
   bool reduce_range = false;
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("scheme", scheme);
+    f("granularity", granularity);
+    f("calibration", calibration);
+    f("percentile", percentile);
+    f("float16", float16);
+    f("huffman", huffman);
+    f("reduce_range", reduce_range);
+  }
   /// Strict: unknown keys and values are ConfigErrors listing the valid ones.
   static QuantConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;

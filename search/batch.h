@@ -22,8 +22,8 @@ class BatchEvaluator {
   void add_observer(Observer& observer) { observers_.push_back(&observer); }
 
   /// The evaluations of `batch` as evaluations first_index, first_index + 1, ... of `kind`.
-  std::vector<Evaluation> evaluate(const std::vector<policies::Policy>& batch,
-                                   int64_t first_index, const std::string& kind);
+  std::vector<Evaluation> evaluate(const std::vector<policies::Policy>& batch, int64_t first_index,
+                                   const std::string& kind);
 
  private:
   std::deque<Evaluation>& replay_;

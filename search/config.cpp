@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "datasets/dataset.h"
-#include "evaluators/finetune.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "datasets/dataset.h"
+#include "evaluators/finetune.h"
 #include "graph/serialize.h"
 #include "models/loader.h"
 #include "search/screen.h"
@@ -28,37 +28,53 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
   }
   return {name, rest};
 }
-}  // namespace
 
-SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  check_keys(j,
-             {"seed", "model", "data", "space", "strategy", "evaluator", "target", "cost", "budget",
-              "baselines", "cache", "finetune_front", "screen"},
-             where);
-  SearchConfig c;
-  c.raw = j;
-  c.hash = fnv1a_hex(j.dump());
-  c.seed = get_or(j, "seed", c.seed, where);
+/// The model section: {"path": FILE} or {"zoo": NAME}.
+struct ModelSection {
+  std::string path, zoo;
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("path", path);
+    f("zoo", zoo);
+  }
+};
 
-  const auto model = j.value("model", nlohmann::json::object());
-  check_keys(model, {"path", "zoo"}, where + ".model");
-  c.model_path = get_or<std::string>(model, "path", "", where + ".model");
-  c.model_zoo = get_or<std::string>(model, "zoo", "", where + ".model");
+struct BaselinesSection {
+  std::vector<double> keep = SearchConfig().baseline_keep;
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("keep", keep);
+  }
+};
+
+/// The sections of the config file, in the order they are parsed.
+const std::vector<std::string> kSections = {
+    "seed", "model",  "data",      "space", "strategy",       "evaluator", "target",
+    "cost", "budget", "baselines", "cache", "finetune_front", "screen"};
+
+void parse_model(const nlohmann::json& j, const std::string& where, SearchConfig& c) {
+  const auto model = read_section<ModelSection>(j.value("model", nlohmann::json::object()), where);
+  c.model_path = model.path;
+  c.model_zoo = model.zoo;
   if (c.model_path.empty() && c.model_zoo.empty())
     throw ConfigError(where +
-                      ".model needs \"path\" (a trained network file) or \"zoo\" (a zoo "
+                      " needs \"path\" (a trained network file) or \"zoo\" (a zoo "
                       "name, random weights)");
+}
 
-  auto [dataset, data_rest] = named_section(j.value("data", nlohmann::json()), c.dataset, where + ".data");
+void parse_data(const nlohmann::json& j, const std::string& where, SearchConfig& c) {
+  auto [dataset, rest] = named_section(j.value("data", nlohmann::json()), c.dataset, where);
   c.dataset = dataset;
-  c.validation_count = get_or(data_rest, "validation_count", c.validation_count, where + ".data");
-  data_rest.erase("validation_count");
-  c.dataset_config = data_rest;
+  c.validation_count = get_or(rest, "validation_count", c.validation_count, where);
+  rest.erase("validation_count");
+  c.dataset_config = rest;
   // The data set's own settings are checked now, long before anything is read.
-  datasets::make_dataset(c.dataset, c.dataset_config, {where + ".data"});
+  datasets::make_dataset(c.dataset, c.dataset_config, {where});
+}
 
-  c.space = SpaceConfig::from_json(j.value("space", nlohmann::json()), where + ".space");
-
+/// The strategy, evaluator and target sections: a plugin's name, a key of the search's own
+/// (ask_batch, parallel), and the plugin's settings.
+void parse_plugins(const nlohmann::json& j, const std::string& where, SearchConfig& c) {
   auto [strategy, strategy_rest] =
       named_section(j.value("strategy", nlohmann::json()), c.strategy, where + ".strategy");
   c.strategy = strategy;
@@ -80,30 +96,10 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
       named_section(j.value("target", nlohmann::json()), c.target, where + ".target");
   c.target = target;
   c.measure = targets::MeasureOptions::from_json(target_rest, where + ".target");
+}
 
-  c.cost = latency_models::CostSection::from_json(j.value("cost", nlohmann::json::object()),
-                                                  where + ".cost");
-
-  c.cache_path = get_or<std::string>(j, "cache", "", where);
-
-  const auto budget = j.value("budget", nlohmann::json::object());
-  const std::string bw = where + ".budget";
-  check_keys(budget, {"latency_ms", "size_bytes", "flops", "accuracy_drop"}, bw);
-  c.budget.latency_ms = get_or(budget, "latency_ms", 0.0, bw);
-  c.budget.size_bytes = get_or<int64_t>(budget, "size_bytes", 0, bw);
-  c.budget.flops = get_or<int64_t>(budget, "flops", 0, bw);
-  c.budget.accuracy_drop = get_or(budget, "accuracy_drop", 0.0, bw);
-  if (c.budget.latency_ms < 0 || c.budget.size_bytes < 0 || c.budget.flops < 0 ||
-      c.budget.accuracy_drop < 0 || c.budget.accuracy_drop >= 1)
-    throw ConfigError(bw +
-                      " limits must be positive (accuracy_drop a fraction below 1), e.g. "
-                      "{\"latency_ms\": 0.5}");
-
-  const auto baselines = j.value("baselines", nlohmann::json::object());
-  check_keys(baselines, {"keep"}, where + ".baselines");
-  c.baseline_keep = get_or(baselines, "keep", c.baseline_keep, where + ".baselines");
-  for (double k : c.baseline_keep)
-    if (!(k > 0 && k <= 1)) throw ConfigError(where + ".baselines.keep values must be in (0, 1]");
+/// finetune_front and screen: optional sections kept as written, checked by their own parsers.
+void parse_optional(const nlohmann::json& j, const std::string& where, SearchConfig& c) {
   if (j.contains("finetune_front")) {
     c.finetune_front = j.at("finetune_front");
     if (!c.finetune_front.is_object())
@@ -115,7 +111,41 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
     c.screen = j.at("screen");
     ScreenConfig::from_json(c.screen, where + ".screen");
   }
+}
+
+}  // namespace
+
+SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  check_keys(j, kSections, where);
+  SearchConfig c;
+  c.raw = j;
+  c.hash = fnv1a_hex(j.dump());
+  c.seed = get_or(j, "seed", c.seed, where);
+  parse_model(j, where + ".model", c);
+  parse_data(j, where + ".data", c);
+  c.space = SpaceConfig::from_json(j.value("space", nlohmann::json()), where + ".space");
+  parse_plugins(j, where, c);
+  c.cost = latency_models::CostSection::from_json(j.value("cost", nlohmann::json::object()),
+                                                  where + ".cost");
+  c.cache_path = get_or<std::string>(j, "cache", "", where);
+  c.budget = Budget::from_json(j.value("budget", nlohmann::json::object()), where + ".budget");
+  c.baseline_keep = read_section<BaselinesSection>(j.value("baselines", nlohmann::json::object()),
+                                                   where + ".baselines")
+                        .keep;
+  for (double k : c.baseline_keep)
+    if (!(k > 0 && k <= 1)) throw ConfigError(where + ".baselines.keep values must be in (0, 1]");
+  parse_optional(j, where, c);
   return c;
+}
+
+Budget Budget::from_json(const nlohmann::json& j, const std::string& where) {
+  const auto b = read_section<Budget>(j, where);
+  if (b.latency_ms < 0 || b.size_bytes < 0 || b.flops < 0 || b.accuracy_drop < 0 ||
+      b.accuracy_drop >= 1)
+    throw ConfigError(where +
+                      " limits must be positive (accuracy_drop a fraction below 1), e.g. "
+                      "{\"latency_ms\": 0.5}");
+  return b;
 }
 
 nlohmann::json Budget::to_json() const {
@@ -132,7 +162,8 @@ SearchConfig SearchConfig::load(const std::string& path) {
 }
 
 graph::Network SearchConfig::load_network() const {
-  return model_path.empty() ? models::load_zoo_model(model_zoo) : models::load_model_file(model_path);
+  return model_path.empty() ? models::load_zoo_model(model_zoo)
+                            : models::load_model_file(model_path);
 }
 
 datasets::Split SearchConfig::load_data() const {

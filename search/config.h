@@ -22,14 +22,23 @@ struct Budget {
   int64_t flops = 0;
   double accuracy_drop = 0;  ///< below the uncompressed network's accuracy, in [0, 1]
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("latency_ms", latency_ms);
+    f("size_bytes", size_bytes);
+    f("flops", flops);
+    f("accuracy_drop", accuracy_drop);
+  }
   bool any() const { return latency_ms > 0 || size_bytes > 0 || flops > 0 || accuracy_drop > 0; }
+  static Budget from_json(const nlohmann::json& j, const std::string& where);
+  /// The limits that are set (0 means none).
   nlohmann::json to_json() const;
 };
 
 struct SearchConfig {
-  uint64_t seed = 1;                ///< drives every random choice of the run (invariant 5)
-  std::string model_path;           ///< tightfit network file (from `tightfit train`)
-  std::string model_zoo;            ///< zoo name, used with random weights when no path
+  uint64_t seed = 1;                      ///< drives every random choice of the run (invariant 5)
+  std::string model_path;                 ///< tightfit network file (from `tightfit train`)
+  std::string model_zoo;                  ///< zoo name, used with random weights when no path
   std::string dataset = "fashion-mnist";  ///< the data set's name (datasets/dataset.h)
   /// Its own settings (Fashion-MNIST: "dir", default the Debian package's folder).
   nlohmann::json dataset_config = nlohmann::json::object();

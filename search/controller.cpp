@@ -94,8 +94,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   CandidateScorer scorer(session, stats);
   check_strategy_config(session);
   session.open_cost_model(say);
-  auto strategy = make_strategy(config.strategy, config.strategy_config, session.space,
-                                config.seed, scorer.latency_predictor(), scorer.cost_predictor());
+  auto strategy = make_strategy(config.strategy, config.strategy_config, session.space, config.seed,
+                                scorer.latency_predictor(), scorer.cost_predictor());
   std::unique_ptr<Screener> screener;
   if (!config.screen.is_null())
     screener = std::make_unique<Screener>(ScreenConfig::from_json(config.screen, "screen"),
@@ -111,13 +111,14 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   SearchResult result;
   result.context = run_context(session, *strategy);
   ScreenHook screen;
-  if (screener) screen = [&](const Evaluation& e) { return screener->screen(e, result.evaluations); };
+  if (screener)
+    screen = [&](const Evaluation& e) { return screener->screen(e, result.evaluations); };
   const auto pool = make_thread_pool(scorer, config.parallel_evaluations, screen);
   BatchEvaluator batches(folder.replay(), cache, *pool, stats, result.replayed);
   ArchiveObserver archive(result);
   const auto uniforms = uniform_baselines(config, session.space);
-  ProgressObserver progress(config, result, archive, static_cast<int64_t>(uniforms.size()),
-                            t_start, say);
+  ProgressObserver progress(config, result, archive, static_cast<int64_t>(uniforms.size()), t_start,
+                            say);
   for (Observer* o : {static_cast<Observer*>(&cache), static_cast<Observer*>(&journal),
                       static_cast<Observer*>(&archive)})
     batches.add_observer(*o);

@@ -42,7 +42,8 @@ EvalCache::EvalCache(const Session& session, RunStats& stats, const Say& say) : 
   const std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
   shared_ = std::make_unique<std::ofstream>(path, std::ios::app);
-  if (!*shared_) throw InputError("cannot write the evaluation cache '" + path + "': check the path");
+  if (!*shared_)
+    throw InputError("cannot write the evaluation cache '" + path + "': check the path");
   if (reused > 0)
     say("evaluation cache " + path + ": " + std::to_string(reused) +
         " earlier evaluations of this network, evaluator and target");

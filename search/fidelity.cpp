@@ -8,10 +8,10 @@
 #include <random>
 #include <sstream>
 
-#include "evaluators/evaluator.h"
-#include "evaluators/predictor.h"
 #include "core/json.h"
 #include "core/timing.h"
+#include "evaluators/evaluator.h"
+#include "evaluators/predictor.h"
 #include "policies/compress.h"
 #include "search/session.h"
 #include "search/strategies/genetic.h"
@@ -26,7 +26,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kReferenceSteps = 300;
 constexpr int64_t kReferenceValidationImages = 5000;
 constexpr int kReferenceThreads = 2;
-
 
 /// Rank agreement over the candidates both `a` and `b` scored.
 evaluators::RankAgreement agreement(const std::vector<double>& a, const std::vector<double>& b) {

@@ -92,8 +92,7 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
   if (!session.cost->times_on_target()) measure_front(session, result, nets, say);
   const auto models = std::filesystem::path(dir) / "models";
   std::filesystem::create_directories(models);
-  if (!session.config.finetune_front.is_null())
-    finetune_front(session, result, nets, models, say);
+  if (!session.config.finetune_front.is_null()) finetune_front(session, result, nets, models, say);
   for (size_t k = 0; k < result.front.size(); ++k)
     graph::save_network(
         nets[k].net,

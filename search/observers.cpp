@@ -35,8 +35,7 @@ ProgressObserver::ProgressObserver(const SearchConfig& config, const SearchResul
 void ProgressObserver::observe(const std::vector<Evaluation>& batch,
                                const std::vector<Origin>& origins) {
   // Search batches only, and not while the journal is replayed.
-  if (batch.empty() || batch.front().kind != "search" || origins.back() == Origin::kJournal)
-    return;
+  if (batch.empty() || batch.front().kind != "search" || origins.back() == Origin::kJournal) return;
   const double elapsed = seconds_since(start_);
   const auto done = static_cast<int64_t>(result_.evaluations.size());
   const int64_t fresh = done - result_.replayed;
@@ -44,8 +43,8 @@ void ProgressObserver::observe(const std::vector<Evaluation>& batch,
   os << done << (total_ > 0 ? "/" + std::to_string(total_) : "") << " evaluations"
      << "  best accuracy " << std::fixed << std::setprecision(4) << archive_.best_accuracy()
      << "  front " << pareto_front(result_.evaluations).size() << "  hypervolume "
-     << std::setprecision(4) << relative_hypervolume(result_.evaluations, result_.baseline)
-     << "  " << std::setprecision(0) << elapsed << "s";
+     << std::setprecision(4) << relative_hypervolume(result_.evaluations, result_.baseline) << "  "
+     << std::setprecision(0) << elapsed << "s";
   if (total_ > 0 && fresh > 0)
     os << "  ETA " << elapsed / static_cast<double>(fresh) * static_cast<double>(total_ - done)
        << "s";

@@ -28,7 +28,8 @@ enum class Origin {
 class Observer {
  public:
   virtual ~Observer() = default;
-  virtual void observe(const std::vector<Evaluation>& batch, const std::vector<Origin>& origins) = 0;
+  virtual void observe(const std::vector<Evaluation>& batch,
+                       const std::vector<Origin>& origins) = 0;
 };
 
 /// Appends every evaluation not read back from the journal, fsynced (invariant 4).

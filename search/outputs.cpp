@@ -40,7 +40,7 @@ nlohmann::json front_entry(const Evaluation& e) {
                       {"size_bytes", e.size_bytes},
                       {"params", e.params},
                       {"flops", e.flops}};
-  if (e.latency_source == "lut") {
+  if (e.latency_source != "measured") {
     j["predicted_latency_ms"] = e.latency_ms;
     if (e.measured_latency_ms > 0) j["measured_latency_ms"] = e.measured_latency_ms;
   }

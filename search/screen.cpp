@@ -7,25 +7,15 @@
 namespace tightfit::search {
 
 ScreenConfig ScreenConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  ScreenConfig c;
   if (!j.is_object()) throw ConfigError(where + " must be an object of predictor settings");
-  nlohmann::json rest = j;
-  c.margin = get_or(j, "margin", c.margin, where);
-  c.refit_every = get_or(j, "refit_every", c.refit_every, where);
-  rest.erase("margin");
-  rest.erase("refit_every");
-  c.predictor = evaluators::PredictorConfig::from_json(rest, where);
+  const auto c = read_section<ScreenConfig>(j, where);
+  c.predictor.check(where);
   if (!(c.margin >= 0)) throw ConfigError(where + ".margin must be >= 0");
   if (c.refit_every < 1) throw ConfigError(where + ".refit_every must be >= 1");
   return c;
 }
 
-nlohmann::json ScreenConfig::to_json() const {
-  nlohmann::json j = predictor.to_json();
-  j["margin"] = margin;
-  j["refit_every"] = refit_every;
-  return j;
-}
+nlohmann::json ScreenConfig::to_json() const { return write_section(*this); }
 
 bool is_real_score(const Evaluation& e) { return e.scored() && e.kind != "baseline"; }
 

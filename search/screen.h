@@ -27,6 +27,12 @@ struct ScreenConfig {
   double margin = 1.0;       ///< in units of the predictor's cross-validated RMSE
   int64_t refit_every = 20;  ///< real scores between fits
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    predictor.fields(f);
+    f("margin", margin);
+    f("refit_every", refit_every);
+  }
   /// The predictor's keys plus "margin" and "refit_every", strictly.
   static ScreenConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;

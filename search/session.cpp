@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/errors.h"
+#include "latency_models/analytic.h"
 
 namespace tightfit::search {
 
@@ -13,13 +14,16 @@ constexpr int kCalibrationPolicies = 5;
 }  // namespace
 
 Session::Session(const SearchConfig& c)
-    : config(c), net(c.load_network()), points(policies::decision_points(net)), space(points, c.space) {
+    : config(c),
+      net(c.load_network()),
+      points(policies::decision_points(net)),
+      space(points, c.space) {
   apply_opts.channel_multiple = config.space.channel_multiple;
   apply_opts.calibration = &calibration;
 }
 
 void Session::open_target() {
-  target = targets::make_target(config.target);
+  target = latency_models::make_target(config.target);
   targets::require_precision(*target, config.measure.precision);
 }
 

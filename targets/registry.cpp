@@ -1,10 +1,10 @@
 // The target registry. A new backend is one file under targets/ and one line in
 // register_builtin_targets().
 
+#include "core/registry.h"
+
 #include <algorithm>
 
-#include "core/registry.h"
-#include "targets/analytic.h"
 #include "targets/libtorch_cpu.h"
 #include "targets/onednn_cpu.h"
 
@@ -26,8 +26,6 @@ TargetRegistry::Factory plain(const std::string& name) {
 void register_builtin_targets(TargetRegistry& r) {
   r.add("cpu-libtorch", plain<LibTorchCpuTarget>("cpu-libtorch"));
   r.add("cpu-onednn", plain<OneDnnCpuTarget>("cpu-onednn"));
-  r.add("analytic-roofline", plain<RooflineTarget>("analytic-roofline"));
-  r.add("analytic-bitfusion", plain<BitFusionTarget>("analytic-bitfusion"));
 }
 
 const TargetRegistry& registry() {

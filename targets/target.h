@@ -31,6 +31,18 @@ struct MeasureOptions {
   /// cannot isolate a node time the whole network. Not part of the JSON form.
   std::string kernel;
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("precision", precision);
+    f("threads", threads);
+    f("batch", batch);
+    f("warmup_runs", warmup_runs);
+    f("min_repeats", min_repeats);
+    f("min_time_ms", min_time_ms);
+    f("max_repeats", max_repeats);
+    f("max_attempts", max_attempts);
+    f("seed", seed);
+  }
   static MeasureOptions from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
 };

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/json.h"
+#include "core/stats.h"
 #include "targets/affinity.h"
 
 namespace tightfit::targets {
@@ -17,15 +18,6 @@ namespace tightfit::targets {
 std::mutex& measurement_lock() {
   static std::mutex m;
   return m;
-}
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
 namespace {
@@ -51,9 +43,9 @@ void warm_up(const std::function<void()>& run_once, int warmup_runs) {
   for (int w = 0; w < kMaxWarmupWindows; ++w) {
     std::vector<double> window;
     for (int i = 0; i < kWindow; ++i) window.push_back(time_once(run_once));
-    const double median = quantile(window, 0.5);
-    if (previous > 0 && std::fabs(median - previous) <= kStableRatio * previous) return;
-    previous = median;
+    const double window_median = median(window);
+    if (previous > 0 && std::fabs(window_median - previous) <= kStableRatio * previous) return;
+    previous = window_median;
   }
 }
 
@@ -74,20 +66,18 @@ void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts
       total_ms += samples.back();
     }
     ++m.attempts;
-    const double median = quantile(samples, 0.5);
-    const double iqr = quantile(samples, 0.75) - quantile(samples, 0.25);
-    const double spread = median > 0 ? iqr / median : 0.0;
+    // The median as the 0.5 quantile: the same interpolation as the quartiles of the IQR.
+    const double median_ms = quantile(samples, 0.5);
+    const double iqr_ms = interquartile_range(samples);
+    const double spread = median_ms > 0 ? iqr_ms / median_ms : 0.0;
     if (best_spread < 0 || spread < best_spread) {
       best_spread = spread;
-      const double mean = total_ms / static_cast<double>(samples.size());
-      double var = 0;
-      for (double s : samples) var += (s - mean) * (s - mean);
-      var /= static_cast<double>(samples.size());
+      const double mean_ms = mean(samples);
       m.samples = static_cast<int>(samples.size());
-      m.median_ms = median;
-      m.iqr_ms = iqr;
+      m.median_ms = median_ms;
+      m.iqr_ms = iqr_ms;
       m.min_ms = *std::min_element(samples.begin(), samples.end());
-      m.cv = mean > 0 ? std::sqrt(var) / mean : 0.0;
+      m.cv = mean_ms > 0 ? std::sqrt(variance(samples)) / mean_ms : 0.0;  // population
     }
     if (spread < kSuspectSpread) break;
   }
@@ -95,21 +85,7 @@ void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts
 }
 
 MeasureOptions MeasureOptions::from_json(const nlohmann::json& j, const std::string& where) {
-  MeasureOptions o;
-  if (j.is_null()) return o;
-  check_keys(j,
-             {"precision", "threads", "batch", "warmup_runs", "min_repeats", "min_time_ms",
-              "max_repeats", "max_attempts", "seed"},
-             where);
-  o.precision = get_or(j, "precision", o.precision, where);
-  o.threads = get_or(j, "threads", o.threads, where);
-  o.batch = get_or(j, "batch", o.batch, where);
-  o.warmup_runs = get_or(j, "warmup_runs", o.warmup_runs, where);
-  o.min_repeats = get_or(j, "min_repeats", o.min_repeats, where);
-  o.min_time_ms = get_or(j, "min_time_ms", o.min_time_ms, where);
-  o.max_repeats = get_or(j, "max_repeats", o.max_repeats, where);
-  o.max_attempts = get_or(j, "max_attempts", o.max_attempts, where);
-  o.seed = get_or(j, "seed", o.seed, where);
+  const auto o = read_section<MeasureOptions>(j, where);
   if (o.threads < 1 || o.batch < 1 || o.min_repeats < 1 || o.warmup_runs < 0 ||
       o.max_repeats < o.min_repeats || o.max_attempts < 1)
     throw ConfigError(where + ": threads, batch, min_repeats must be >= 1, warmup_runs >= 0, " +
@@ -117,12 +93,7 @@ MeasureOptions MeasureOptions::from_json(const nlohmann::json& j, const std::str
   return o;
 }
 
-nlohmann::json MeasureOptions::to_json() const {
-  return {
-      {"precision", precision},     {"threads", threads},           {"batch", batch},
-      {"warmup_runs", warmup_runs}, {"min_repeats", min_repeats},   {"min_time_ms", min_time_ms},
-      {"max_repeats", max_repeats}, {"max_attempts", max_attempts}, {"seed", seed}};
-}
+nlohmann::json MeasureOptions::to_json() const { return write_section(*this); }
 
 nlohmann::json Measurement::to_json() const {
   nlohmann::json j = {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/stats.h"
 #include "targets/target.h"
 
 namespace tightfit::targets {
@@ -21,7 +22,8 @@ std::mutex& measurement_lock();
 /// opts.max_attempts measurements while IQR / median >= kSuspectSpread (the steadiest is kept).
 void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts, Measurement& m);
 
-/// Median and interquartile range (linear interpolation between order statistics).
-double quantile(std::vector<double> sorted_or_not, double q);
+/// The quantile of the measurement protocol's median and interquartile range (core/stats.h:
+/// linear interpolation between order statistics), under its older name.
+using tightfit::quantile;
 
 }  // namespace tightfit::targets

@@ -9,26 +9,8 @@
 namespace tightfit::search {
 
 EvolutionConfig EvolutionConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  EvolutionConfig c;
-  if (j.is_null()) return c;
-  check_keys(j,
-             {"population", "parents", "mutations", "mutation_prob", "crossovers", "iterations",
-              "max_latency_ms", "max_size_bytes", "max_flops", "max_attempts", "init"},
-             where);
-  c.population = get_or(j, "population", c.population, where);
-  c.parents = get_or(j, "parents", c.parents, where);
-  c.mutations = get_or(j, "mutations", c.mutations, where);
-  c.mutation_prob = get_or(j, "mutation_prob", c.mutation_prob, where);
-  c.crossovers = get_or(j, "crossovers", c.crossovers, where);
-  c.iterations = get_or(j, "iterations", c.iterations, where);
-  c.max_attempts = get_or(j, "max_attempts", c.max_attempts, where);
-  c.init = get_or(j, "init", c.init, where);
+  const auto c = read_section<EvolutionConfig>(j, where);
   check_init(c.init, where);
-  if (j.contains("max_latency_ms")) c.max_latency_ms = get_or(j, "max_latency_ms", 0.0, where);
-  if (j.contains("max_size_bytes"))
-    c.max_size_bytes = get_or(j, "max_size_bytes", int64_t{0}, where);
-  if (j.contains("max_flops")) c.max_flops = get_or(j, "max_flops", int64_t{0}, where);
-
   if (c.population < 1) throw ConfigError(where + ".population must be >= 1");
   if (c.parents < 1) throw ConfigError(where + ".parents must be >= 1");
   if (c.mutations < 0 || c.crossovers < 0)

@@ -32,6 +32,20 @@ struct EvolutionConfig {
   int64_t max_attempts = 20;    ///< draws per wanted child before giving up on a fresh policy
   std::string init = "spread";  ///< first generation: kInitNames ("random" is MetaPruning's)
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("population", population);
+    f("parents", parents);
+    f("mutations", mutations);
+    f("mutation_prob", mutation_prob);
+    f("crossovers", crossovers);
+    f("iterations", iterations);
+    f("max_latency_ms", max_latency_ms);
+    f("max_size_bytes", max_size_bytes);
+    f("max_flops", max_flops);
+    f("max_attempts", max_attempts);
+    f("init", init);
+  }
   /// Whether any budget is set; without one, parents are ranked by Pareto front, not accuracy.
   bool constrained() const { return max_latency_ms || max_size_bytes || max_flops; }
 

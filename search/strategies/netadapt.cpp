@@ -21,13 +21,7 @@
 namespace tightfit::search {
 
 NetAdaptConfig NetAdaptConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  NetAdaptConfig c;
-  if (j.is_null()) return c;
-  check_keys(j, {"steps", "reduction", "reduction_decay", "final_latency_ms"}, where);
-  c.steps = get_or(j, "steps", c.steps, where);
-  c.reduction = get_or(j, "reduction", c.reduction, where);
-  c.reduction_decay = get_or(j, "reduction_decay", c.reduction_decay, where);
-  c.final_latency_ms = get_or(j, "final_latency_ms", c.final_latency_ms, where);
+  const auto c = read_section<NetAdaptConfig>(j, where);
   if (c.steps < 1) throw ConfigError(where + ".steps must be >= 1");
   if (!(c.reduction > 0.0 && c.reduction < 1.0))
     throw ConfigError(where + ".reduction must be in (0, 1), e.g. 0.1 for 10% per step");

@@ -25,6 +25,13 @@ struct NetAdaptConfig {
   /// so the final step lands on the budget rather than past it. 0 = no final target.
   double final_latency_ms = 0;
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("steps", steps);
+    f("reduction", reduction);
+    f("reduction_decay", reduction_decay);
+    f("final_latency_ms", final_latency_ms);
+  }
   static NetAdaptConfig from_json(const nlohmann::json& j, const std::string& where);
 };
 

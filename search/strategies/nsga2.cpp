@@ -8,19 +8,7 @@
 namespace tightfit::search {
 
 Nsga2Config Nsga2Config::from_json(const nlohmann::json& j, const std::string& where) {
-  Nsga2Config c;
-  if (j.is_null()) return c;
-  check_keys(j,
-             {"population", "generations", "crossover_prob", "mutation_prob", "objectives",
-              "max_attempts", "init"},
-             where);
-  c.population = get_or(j, "population", c.population, where);
-  c.generations = get_or(j, "generations", c.generations, where);
-  c.crossover_prob = get_or(j, "crossover_prob", c.crossover_prob, where);
-  c.mutation_prob = get_or(j, "mutation_prob", c.mutation_prob, where);
-  c.objectives = get_or(j, "objectives", c.objectives, where);
-  c.max_attempts = get_or(j, "max_attempts", c.max_attempts, where);
-  c.init = get_or(j, "init", c.init, where);
+  const auto c = read_section<Nsga2Config>(j, where);
   check_init(c.init, where);
   if (c.population < 2) throw ConfigError(where + ".population must be >= 2");
   if (c.generations < 1) throw ConfigError(where + ".generations must be >= 1");

@@ -27,6 +27,16 @@ struct Nsga2Config {
   int64_t max_attempts = 20;    ///< draws per wanted child before giving up on a fresh policy
   std::string init = "spread";  ///< first generation: kInitNames
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("population", population);
+    f("generations", generations);
+    f("crossover_prob", crossover_prob);
+    f("mutation_prob", mutation_prob);
+    f("objectives", objectives);
+    f("max_attempts", max_attempts);
+    f("init", init);
+  }
   static Nsga2Config from_json(const nlohmann::json& j, const std::string& where);
 };
 

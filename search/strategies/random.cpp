@@ -5,10 +5,7 @@
 namespace tightfit::search {
 
 RandomConfig RandomConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  RandomConfig c;
-  if (j.is_null()) return c;
-  check_keys(j, {"evaluations"}, where);
-  c.evaluations = get_or(j, "evaluations", c.evaluations, where);
+  const auto c = read_section<RandomConfig>(j, where);
   if (c.evaluations < 1) throw ConfigError(where + ".evaluations must be >= 1");
   return c;
 }

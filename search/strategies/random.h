@@ -12,6 +12,11 @@ namespace tightfit::search {
 struct RandomConfig {
   int64_t evaluations = 40;  ///< policies proposed in all
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("evaluations", evaluations);
+  }
+
   static RandomConfig from_json(const nlohmann::json& j, const std::string& where);
 };
 

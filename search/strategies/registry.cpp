@@ -2,6 +2,7 @@
 // register_builtin_strategies().
 
 #include "core/registry.h"
+
 #include "search/strategies/evolution.h"
 #include "search/strategies/netadapt.h"
 #include "search/strategies/nsga2.h"

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "datasets/batches.h"
 #include "datasets/fashion_mnist.h"
-#include "core/errors.h"
 
 namespace fs = std::filesystem;
 using tightfit::ConfigError;

@@ -8,8 +8,8 @@
 #include <limits>
 #include <vector>
 
-#include "evaluators/fidelity.h"
 #include "core/errors.h"
+#include "evaluators/fidelity.h"
 
 using Catch::Matchers::Contains;
 using tightfit::InputError;

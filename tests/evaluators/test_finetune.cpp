@@ -7,10 +7,10 @@
 #include <cmath>
 #include <set>
 
+#include "core/errors.h"
 #include "datasets/fashion_mnist.h"
 #include "evaluators/bn_recal.h"
 #include "evaluators/finetune.h"
-#include "core/errors.h"
 #include "graph/executor.h"
 #include "models/train.h"
 #include "models/zoo.h"

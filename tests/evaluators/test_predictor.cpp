@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "evaluators/fidelity.h"
 #include "evaluators/predictor.h"
-#include "core/errors.h"
 #include "models/zoo.h"
 #include "policies/policy.h"
 

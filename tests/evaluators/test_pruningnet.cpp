@@ -13,12 +13,12 @@
 #include <fstream>
 #include <random>
 
+#include "core/errors.h"
 #include "datasets/batches.h"
 #include "datasets/fashion_mnist.h"
 #include "evaluators/bn_recal.h"
 #include "evaluators/evaluator.h"
 #include "evaluators/pruningnet.h"
-#include "core/errors.h"
 #include "graph/executor.h"
 #include "models/zoo.h"
 #include "policies/compress.h"

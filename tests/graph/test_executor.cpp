@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/builder.h"
 #include "core/errors.h"
+#include "graph/builder.h"
 #include "graph/executor.h"
 #include "graph/network.h"
 

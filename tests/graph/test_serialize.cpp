@@ -10,8 +10,8 @@
 #include <random>
 #include <string>
 
-#include "graph/builder.h"
 #include "core/errors.h"
+#include "graph/builder.h"
 #include "graph/network.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"

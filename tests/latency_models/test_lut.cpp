@@ -5,11 +5,12 @@
 #include <fstream>
 
 #include "core/errors.h"
+#include "graph/hash.h"
+#include "latency_models/analytic.h"
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "targets/target.h"
-#include "graph/hash.h"
 
 using namespace tightfit;
 
@@ -40,10 +41,10 @@ TEST_CASE("layer keys describe the fused layers of a network", "[latency_models]
 TEST_CASE("a table profiled on an additive target predicts it exactly", "[latency_models][lut]") {
   // The roofline model is a sum over conv/linear layers: the table's sum must reproduce it.
   const auto net = models::make_model("vgg_small", models::default_options("vgg_small"));
-  auto target = targets::make_target("analytic-roofline");
+  auto target = latency_models::make_target("analytic-roofline");
   targets::MeasureOptions opts;
-  latency_models::LutContext context{
-      "analytic-roofline", "fp32", 1, 1, "vgg_small", graph::structure_hash(net)};
+  latency_models::LutContext context{"analytic-roofline",       "fp32", 1, 1, "vgg_small",
+                                     graph::structure_hash(net)};
   latency_models::LookupTable table(context);
   policies::Policy half;
   for (const auto& c : policies::decision_points(net).channels) half.keep[c.id] = 0.5;
@@ -85,8 +86,8 @@ TEST_CASE("a table profiled on an additive target predicts it exactly", "[latenc
   CHECK_THROWS_WITH(latency_models::LookupTable::load(path, other),
                     Catch::Contains("profiled for target 'analytic-roofline', not 'cpu-onednn'"));
   other = context;
-  other.model_hash = graph::structure_hash(
-      models::make_model("resnet8", models::default_options("resnet8")));
+  other.model_hash =
+      graph::structure_hash(models::make_model("resnet8", models::default_options("resnet8")));
   CHECK_THROWS_WITH(latency_models::LookupTable::load(path, other),
                     Catch::Contains("model structure"));
   // A layer the table never saw is an error that says how to fix it.

@@ -3,8 +3,8 @@
 #include <set>
 #include <thread>
 
-#include "datasets/fashion_mnist.h"
 #include "core/errors.h"
+#include "datasets/fashion_mnist.h"
 #include "models/train.h"
 #include "models/zoo.h"
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "graph/builder.h"
 #include "core/errors.h"
+#include "graph/builder.h"
 #include "graph/network.h"
 #include "models/zoo.h"
 

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "graph/builder.h"
 #include "graph/channels.h"
-#include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/network.h"
 #include "models/zoo.h"

@@ -92,7 +92,8 @@ nlohmann::json golden_config(const fs::path& table) {
 }  // namespace
 
 TEST_CASE("a small joint search decides and scores as the recorded run did", "[search][golden]") {
-  const fs::path dir = fs::temp_directory_path() / ("tightfit_golden_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_golden_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const bool write = std::getenv("TIGHTFIT_GOLDEN_WRITE") != nullptr;
@@ -132,7 +133,8 @@ TEST_CASE("a small joint search decides and scores as the recorded run did", "[s
     const double a = got[i].value("accuracy", -1.0);
     const double b = expected[i].value("accuracy", -1.0);
     CHECK(std::fabs(a - b) <= tolerance);
-    all_equal = all_equal && a == b && got[i].value("loss", -1.0) == expected[i].value("loss", -1.0);
+    all_equal =
+        all_equal && a == b && got[i].value("loss", -1.0) == expected[i].value("loss", -1.0);
   }
   if (same_cpu) CHECK(all_equal);
 

@@ -9,8 +9,8 @@
 #include <random>
 #include <set>
 
-#include "datasets/fashion_mnist.h"
 #include "core/errors.h"
+#include "datasets/fashion_mnist.h"
 #include "graph/serialize.h"
 #include "models/train.h"
 #include "models/zoo.h"

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <set>
 
-#include "evaluators/cost.h"
 #include "core/json.h"
+#include "evaluators/cost.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/config.h"

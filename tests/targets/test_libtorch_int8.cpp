@@ -12,8 +12,8 @@
 #include <numeric>
 #include <string>
 
-#include "graph/builder.h"
 #include "core/errors.h"
+#include "graph/builder.h"
 #include "models/train.h"
 #include "models/zoo.h"
 #include "policies/compress.h"

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <random>
 
+#include "core/errors.h"
 #include "datasets/batches.h"
 #include "datasets/fashion_mnist.h"
-#include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"
