@@ -72,7 +72,7 @@ int cmd_info(const std::string& model, bool json) {
     j["decision_points"]["layers"].push_back(layer);
   }
   j["methods"] = {{"criterion", policies::criterion_names()},
-                  {"quantization.scheme", {"symmetric", "affine", "kmeans", "pow2", "binary"}},
+                  {"quantization.scheme", policies::quant_scheme_names()},
                   {"quantization.granularity", {"per_channel", "per_tensor"}},
                   {"quantization.calibration", {"minmax", "percentile", "mse"}},
                   {"factorization.conv", {"tucker2", "spatial"}},
@@ -125,9 +125,9 @@ int cmd_info(const std::string& model, bool json) {
                 static_cast<long long>(l.weight_params), rank.c_str());
   }
   std::printf(
-      "\nmethods: criterion {%s}; quantization.scheme {symmetric, affine, kmeans, pow2, "
-      "binary}; factorization.conv {tucker2, spatial}\n",
-      join(policies::criterion_names()).c_str());
+      "\nmethods: criterion {%s}; quantization.scheme {%s}; factorization.conv {tucker2, "
+      "spatial}\n",
+      join(policies::criterion_names()).c_str(), join(policies::quant_scheme_names()).c_str());
   return 0;
 }
 

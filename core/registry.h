@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/errors.h"
@@ -56,6 +57,55 @@ class Registry {
  private:
   std::string kind_, plural_;
   std::map<std::string, Factory> factories_;
+};
+
+/// The same shape for plugins that are plain entries rather than configured objects (pruning
+/// criteria, quantizer schemes: a function and its traits): a fixed list in the kind's registry
+/// file, searched by name, with the same rules (duplicates are a bug, a miss lists the names).
+/// `Entry` has a `name` member (or points to something that has one).
+template <typename Entry>
+class EntryTable {
+ public:
+  EntryTable(std::string kind, std::string plural, std::vector<Entry> entries)
+      : kind_(std::move(kind)), plural_(std::move(plural)), entries_(std::move(entries)) {
+    for (size_t i = 0; i < entries_.size(); ++i)
+      for (size_t k = 0; k < i; ++k)
+        TIGHTFIT_CHECK(name_of(entries_[i]) != name_of(entries_[k]),
+                       "two " << plural_ << " named '" << name_of(entries_[i]) << "'");
+  }
+
+  /// The entry named `name`, or nullptr.
+  const Entry* find(const std::string& name) const {
+    for (const Entry& e : entries_)
+      if (name == name_of(e)) return &e;
+    return nullptr;
+  }
+
+  /// The entry named `name`; ConfigError listing the valid names on a miss.
+  const Entry& at(const std::string& name) const {
+    if (const Entry* e = find(name)) return *e;
+    throw ConfigError("unknown " + kind_ + " '" + name + "'; valid " + plural_ + ": " +
+                      join(names()));
+  }
+
+  /// The names, in the order listed.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const Entry& e : entries_) out.emplace_back(name_of(e));
+    return out;
+  }
+
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  static std::string name_of(const Entry& e) {
+    if constexpr (std::is_pointer_v<Entry>)
+      return e->name;
+    else
+      return e.name;
+  }
+  std::string kind_, plural_;
+  std::vector<Entry> entries_;
 };
 
 }  // namespace tightfit

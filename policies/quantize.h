@@ -4,12 +4,13 @@
 // reports what storing them really costs: the codes at their bits (or Huffman-coded), plus
 // scales, zero points and codebooks.
 //
-// Schemes:  symmetric / affine   uniform grid, per output channel or per tensor, range from the
-//                                calibration method (minmax, percentile, mse)
-//           kmeans               codebook of 2^b centroids per tensor (Gong et al.; Deep
-//           Compression) pow2                 levels 0 and +-2^k times a scale (INQ) binary sign(w)
-//           times a per-channel scale mean|w| (BinaryConnect/XNOR) 16 bits              rounding to
-//           fp16 or bf16, whatever the scheme
+// Schemes (a file per family under quant_schemes/, listed in quant_schemes/registry.cpp):
+//   symmetric, affine  uniform grid, per output channel or per tensor, range from the
+//                      calibration method (minmax, percentile, mse)
+//   kmeans             codebook of 2^b centroids per tensor (Gong et al.; Deep Compression)
+//   pow2               levels 0 and +-2^k times a scale (INQ)
+//   binary             sign(w) times a per-channel scale mean|w| (BinaryConnect/XNOR)
+//   16 bits            rounding to fp16 or bf16, whatever the scheme
 
 #include <cstdint>
 #include <functional>
@@ -52,6 +53,10 @@ struct QuantConfig {
   static QuantConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
 };
+
+/// The weight-quantization schemes, in the order of their registry
+/// (policies/quant_schemes/registry.cpp).
+std::vector<std::string> quant_scheme_names();
 
 /// What storing one quantized weight tensor costs.
 struct QuantizedWeight {

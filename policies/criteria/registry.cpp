@@ -2,6 +2,8 @@
 // from static libraries), and channel_importance(), which checks the request, dispatches, and
 // checks what comes back (one finite score per channel of every decision point).
 
+#include "core/registry.h"
+
 #include <array>
 #include <cmath>
 #include <string>
@@ -21,41 +23,31 @@ struct CriterionEntry {
 };
 
 // Data-free first, then by the kind of evidence (activations, gradients, reconstruction).
-constexpr std::array<CriterionEntry, 12> kCriteria = {{
-    {"l1", false, criteria::l1_scores},
-    {"l2", false, criteria::l2_scores},
-    {"fpgm", false, criteria::fpgm_scores},
-    {"bn_scale", false, criteria::bn_scale_scores},
-    {"apoz", true, criteria::apoz_scores},
-    {"act_mean", true, criteria::act_mean_scores},
-    {"act_var", true, criteria::act_var_scores},
-    {"entropy", true, criteria::entropy_scores},
-    {"taylor", true, criteria::taylor_scores},
-    {"mean_gradient", true, criteria::mean_gradient_scores},
-    {"thinet", true, criteria::thinet_scores},
-    {"random", false, criteria::random_scores},
-}};
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
+const EntryTable<CriterionEntry>& criteria_table() {
+  static const EntryTable<CriterionEntry> table(
+      "pruning criterion", "criteria",
+      {
+          {"l1", false, criteria::l1_scores},
+          {"l2", false, criteria::l2_scores},
+          {"fpgm", false, criteria::fpgm_scores},
+          {"bn_scale", false, criteria::bn_scale_scores},
+          {"apoz", true, criteria::apoz_scores},
+          {"act_mean", true, criteria::act_mean_scores},
+          {"act_var", true, criteria::act_var_scores},
+          {"entropy", true, criteria::entropy_scores},
+          {"taylor", true, criteria::taylor_scores},
+          {"mean_gradient", true, criteria::mean_gradient_scores},
+          {"thinet", true, criteria::thinet_scores},
+          {"random", false, criteria::random_scores},
+      });
+  return table;
 }
 
-const CriterionEntry& find(const std::string& criterion) {
-  for (const CriterionEntry& e : kCriteria)
-    if (criterion == e.name) return e;
-  throw ConfigError("unknown pruning criterion '" + criterion +
-                    "'; valid criteria: " + joined(criterion_names()));
-}
+const CriterionEntry& find(const std::string& criterion) { return criteria_table().at(criterion); }
 
 }  // namespace
 
-std::vector<std::string> criterion_names() {
-  std::vector<std::string> out;
-  for (const CriterionEntry& e : kCriteria) out.emplace_back(e.name);
-  return out;
-}
+std::vector<std::string> criterion_names() { return criteria_table().names(); }
 
 bool criterion_needs_data(const std::string& criterion) { return find(criterion).needs_data; }
 
@@ -66,12 +58,12 @@ std::vector<std::vector<double>> channel_importance(const std::string& criterion
   const CriterionEntry& entry = find(criterion);
   if (entry.needs_data && calibration.empty()) {
     std::vector<std::string> data_free;
-    for (const CriterionEntry& e : kCriteria)
+    for (const CriterionEntry& e : criteria_table().entries())
       if (!e.needs_data) data_free.emplace_back(e.name);
     throw ConfigError("criterion '" + criterion +
                       "' needs calibration data (a few batches of training images with their "
                       "labels); provide calibration batches or use a data-free criterion: " +
-                      joined(data_free));
+                      join(data_free));
   }
   TIGHTFIT_CHECK(static_cast<int>(ca.layouts.size()) == net.size(),
                  "channel analysis of another network");
