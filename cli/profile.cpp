@@ -149,6 +149,8 @@ int cmd_profile(const ProfileArgs& a) {
         });
     if (live) std::fprintf(stderr, "\n");
     result["check"] = checked.to_json();
+    table.set_check(checked.to_json());  // the table says how far it can be trusted
+    table.save(a.out);
   }
   result["context"] = targets::machine_context();
   if (a.json) {

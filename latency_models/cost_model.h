@@ -48,6 +48,9 @@ class CostModel {
   /// What a figure depends on besides the candidate and the target (table path, entries,
   /// calibration): recorded in results' context.
   virtual nlohmann::json describe() const = 0;
+  /// The model's own accuracy against measurements where it has one (a table's calibration
+  /// error and check), else null.
+  virtual nlohmann::json accuracy() const { return nullptr; }
   /// A hash of what changes its figures besides the target and protocol ("" for a measurement):
   /// part of the evaluation cache's key.
   virtual std::string fingerprint() const = 0;
@@ -74,6 +77,13 @@ struct CostSection {
   /// roofline, bitfusion: the device's figures (analytic.h); absent roofline figures measured
   nlohmann::json device = nlohmann::json::object();
   nlohmann::json raw = nlohmann::json::object();  ///< the section as written
+
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("latency", latency);
+    f("table", table);
+    f("device", device);
+  }
 
   static CostSection from_json(const nlohmann::json& j, const std::string& where);
 };

@@ -37,6 +37,7 @@ class TableCost : public CostModel {
       const std::vector<const policies::CompressedNetwork*>& candidates) override;
   nlohmann::json describe() const override;
   std::string fingerprint() const override;
+  nlohmann::json accuracy() const override { return table_.accuracy(); }
   const LookupTable& table() const { return table_; }
 
  private:

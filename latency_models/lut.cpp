@@ -207,7 +207,7 @@ std::vector<double> LookupTable::predict(
   return out;
 }
 
-void LookupTable::calibrate(const std::vector<double>& sums, const std::vector<double>& measured) {
+void LookupTable::fit_line(const std::vector<double>& sums, const std::vector<double>& measured) {
   TIGHTFIT_CHECK(sums.size() == measured.size() && !sums.empty(), "calibration points");
   const double n = static_cast<double>(sums.size());
   double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -227,6 +227,26 @@ void LookupTable::calibrate(const std::vector<double>& sums, const std::vector<d
   offset_ms_ = (sy - scale_ * sx) / n;
 }
 
+void LookupTable::calibrate(const std::vector<double>& sums, const std::vector<double>& measured) {
+  fit_line(sums, measured);
+  double sq = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < sums.size(); ++i) {
+    if (!(measured[i] > 0)) continue;  // a relative error needs a time to be relative to
+    const double err = (scale_ * sums[i] + offset_ms_ - measured[i]) / measured[i];
+    sq += err * err;
+    ++n;
+  }
+  calibration_rmspe_ = n > 0 ? std::sqrt(sq / static_cast<double>(n)) : -1;
+}
+
+nlohmann::json LookupTable::accuracy() const {
+  nlohmann::json j = nlohmann::json::object();
+  if (calibration_rmspe_ >= 0) j["calibration_rmspe"] = calibration_rmspe_;
+  if (!check_.is_null()) j["check"] = check_;
+  return j.empty() ? nlohmann::json() : j;
+}
+
 nlohmann::json LookupTable::to_json() const {
   nlohmann::json j = {{"format", "tightfit-latency-table"},
                       {"version", kLutFormatVersion},
@@ -241,6 +261,8 @@ nlohmann::json LookupTable::to_json() const {
                       {"entries", entries_},
                       {"context", targets::machine_context()}};
   // Optional fields (tables written before them stay loadable): absent when not measured.
+  if (calibration_rmspe_ >= 0) j["calibration_rmspe"] = calibration_rmspe_;
+  if (!check_.is_null()) j["check"] = check_;
   if (!channel_curves_.empty()) {
     j["channel_curves"] = curves_to_json(channel_curves_);
     j["preferred_channel_multiple"] = preferred_channel_multiple_;
@@ -272,6 +294,8 @@ LookupTable LookupTable::from_json(const nlohmann::json& j, const std::string& w
     if (j.contains("channel_curves"))
       t.channel_curves_ = curves_from_json(j["channel_curves"], where);
     t.preferred_channel_multiple_ = j.value("preferred_channel_multiple", int64_t{0});
+    t.calibration_rmspe_ = j.value("calibration_rmspe", -1.0);
+    if (j.contains("check")) t.check_ = j["check"];
     if (t.preferred_channel_multiple_ < 0)
       throw InputError(where +
                        " is corrupt: preferred_channel_multiple is negative; profile again");

@@ -76,9 +76,15 @@ class LookupTable {
   std::map<std::string, double>& entries() { return entries_; }
   const std::map<std::string, double>& entries() const { return entries_; }
   /// predicted = scale * layer sum + offset_ms (least squares over the calibration points).
+  /// Also records the fit's RMSPE on these points (accuracy()).
   void calibrate(const std::vector<double>& layer_sums_ms, const std::vector<double>& measured_ms);
   double scale() const { return scale_; }
   double offset_ms() const { return offset_ms_; }
+  /// How well the table predicts whole networks, where known: "calibration_rmspe" (the fit's
+  /// error on its own calibration networks) and "check" (`tightfit profile --check`: networks it
+  /// was not fitted to). Null for tables written before these were kept.
+  nlohmann::json accuracy() const;
+  void set_check(const nlohmann::json& check) { check_ = check; }
   /// Latency vs output channels of a few layers (channel_curve.h); empty when not measured.
   std::vector<ChannelCurve>& channel_curves() { return channel_curves_; }
   const std::vector<ChannelCurve>& channel_curves() const { return channel_curves_; }
@@ -94,10 +100,14 @@ class LookupTable {
   static LookupTable load(const std::string& path, const LutContext& expected);
 
  private:
+  void fit_line(const std::vector<double>& layer_sums_ms, const std::vector<double>& measured_ms);
+
   LutContext context_;
   std::map<std::string, double> entries_;
   double scale_ = 1.0;
   double offset_ms_ = 0.0;
+  double calibration_rmspe_ = -1;  ///< < 0: not known
+  nlohmann::json check_;           ///< null: not checked
   std::vector<ChannelCurve> channel_curves_;
   int64_t preferred_channel_multiple_ = 0;
 };

@@ -53,20 +53,17 @@ std::vector<std::string> cost_model_names() {
 }
 
 CostSection CostSection::from_json(const nlohmann::json& j, const std::string& where) {
-  CostSection c;
   // "table" is accepted beside "measure" too: a config can switch models by one word.
-  check_keys(j, {"latency", "table", "device"}, where);
+  check_keys(j, section_keys<CostSection>(), where);  // null is not a section here
+  auto c = read_section<CostSection>(j, where);
   c.raw = j;
-  c.latency = get_or<std::string>(j, "latency", c.latency, where);
   if (!registry().contains(c.latency))
     throw ConfigError(where + ".latency is '" + c.latency +
                       "'; valid values: " + join(cost_model_names()));
-  c.table = get_or<std::string>(j, "table", "", where);
   if (c.latency == "lut" && c.table.empty())
     throw ConfigError(where +
                       ".table is missing: \"lut\" cost needs the latency table's path "
                       "(profiled there first when the file does not exist)");
-  c.device = j.value("device", nlohmann::json::object());
   // The device figures are checked now; measuring the machine waits for the model.
   if (c.latency == "roofline") RooflineSpec::from_json(c.device, where + ".device");
   if (c.latency == "bitfusion") BitFusionSpec::from_json(c.device, where + ".device");

@@ -106,3 +106,26 @@ TEST_CASE("corrupt latency tables are refused", "[latency_models][lut]") {
                     Catch::Contains("not a tightfit latency table"));
   CHECK_THROWS_AS(latency_models::LookupTable::load(temp_path("missing.json"), {}), InputError);
 }
+
+TEST_CASE("a table reports its own accuracy and keeps it in its file", "[latency_models][lut]") {
+  const auto net = models::make_model("vgg_small", models::default_options("vgg_small"));
+  latency_models::LookupTable table(
+      {"analytic-roofline", "fp32", 1, 1, "vgg_small", graph::structure_hash(net)});
+  CHECK(table.accuracy().is_null());  // nothing fitted or checked yet
+  table.entries()["conv2d:x"] = 1.0;
+  // A line through (1, 3) and (2, 5) fits exactly; a third point off the line does not.
+  table.calibrate({1.0, 2.0}, {3.0, 5.0});
+  CHECK(table.accuracy()["calibration_rmspe"].get<double>() == Approx(0.0).margin(1e-12));
+  table.calibrate({1.0, 2.0, 3.0}, {3.0, 5.0, 9.0});
+  const double rmspe = table.accuracy()["calibration_rmspe"].get<double>();
+  CHECK(rmspe > 0.01);
+  table.set_check({{"policies", 4}, {"rmspe", 0.05}});
+
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("tightfit_lut_accuracy_" + std::to_string(::getpid()) + ".json");
+  table.save(path.string());
+  const auto back = latency_models::LookupTable::load(path.string(), table.context());
+  CHECK(back.accuracy()["calibration_rmspe"].get<double>() == Approx(rmspe));
+  CHECK(back.accuracy()["check"]["rmspe"].get<double>() == Approx(0.05));
+  std::filesystem::remove(path);
+}
