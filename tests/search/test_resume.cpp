@@ -62,6 +62,14 @@ nlohmann::json decisions(nlohmann::json j) {
   return j;
 }
 
+/// Complete lines in `path` (0 when it does not exist yet).
+size_t count_lines(const fs::path& path) {
+  std::ifstream in(path);
+  size_t n = 0;
+  for (std::string line; std::getline(in, line);) n += in.eof() ? 0 : 1;
+  return n;
+}
+
 std::string read_file(const fs::path& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -102,17 +110,29 @@ TEST_CASE("a search killed with SIGKILL 5 times and resumed equals an uninterrup
   const auto expected = journal_lines(whole / "evaluations.jsonl");
   REQUIRE(expected.size() > 20);
 
-  // The same run, killed at 5 random moments and resumed each time.
+  // The same run, killed at 5 random moments and resumed each time. The moments are set by the
+  // run's own progress, not by the clock (a fast CPU finishes this search in about 2 s): each
+  // attempt is killed once its journal has grown by a random 1 to 4 lines, a few milliseconds
+  // after the last of them, so a kill can land mid-evaluation or mid-line.
   const fs::path killed = dir / "killed";
   std::mt19937 rng(11);
-  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  std::uniform_int_distribution<size_t> grow_lines(1, 4);
+  std::uniform_int_distribution<int> settle_ms(0, 15);
   int kills = 0, attempts = 0;
+  size_t kill_at = 1;  // journal lines
   while (kills < 5 && attempts < 20) {
     ++attempts;
     std::vector<std::string> args = {"--config", config_path, "--out", killed};
     if (fs::exists(killed / "evaluations.jsonl")) args.push_back("--resume");
+    kill_at += grow_lines(rng);
     const pid_t pid = start_search(args, dir / "killed.log");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    int status = 0;
+    bool exited = false;
+    while (!(exited = ::waitpid(pid, &status, WNOHANG) == pid) &&
+           count_lines(killed / "evaluations.jsonl") < kill_at)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (exited) break;  // it finished before the kill: nothing left to interrupt
+    std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms(rng)));
     if (::kill(pid, SIGKILL) == 0 && wait_for(pid) == -SIGKILL) {
       ++kills;
     } else {
