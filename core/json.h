@@ -114,6 +114,17 @@ Config read_section(const nlohmann::json& j, const std::string& where) {
   return c;
 }
 
+/// read_section over the defaults in `base` instead of Config's own (e.g. the defaults of files
+/// written before a key existed).
+template <typename Config>
+Config read_section(const nlohmann::json& j, const std::string& where, Config base) {
+  if (j.is_null()) return base;
+  check_keys(j, section_keys<Config>(), where);
+  SectionReader reader{j, where};
+  base.fields(reader);
+  return base;
+}
+
 /// The listed members of `c` as a JSON object.
 template <typename Config>
 nlohmann::json write_section(const Config& c) {

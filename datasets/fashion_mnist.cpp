@@ -82,10 +82,7 @@ Split load_fashion_mnist(const std::string& dir, const SplitOptions& opts) {
 }
 
 FashionMnist FashionMnist::from_json(const nlohmann::json& j, const std::string& where) {
-  check_keys(j, {"dir"}, where);
-  FashionMnist d;
-  d.dir_ = get_or<std::string>(j, "dir", d.dir_, where);
-  return d;
+  return read_section<FashionMnist>(j, where);
 }
 
 }  // namespace tightfit::datasets

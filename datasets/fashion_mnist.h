@@ -24,6 +24,10 @@ Split load_fashion_mnist(const std::string& dir = kFashionMnistDir, const SplitO
 /// The data set "fashion-mnist": {"dir": FOLDER} (default: the Debian package's).
 class FashionMnist : public Dataset {
  public:
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("dir", dir_);
+  }
   static FashionMnist from_json(const nlohmann::json& j, const std::string& where);
   std::string name() const override { return "fashion-mnist"; }
   Split load(const SplitOptions& opts) const override { return load_fashion_mnist(dir_, opts); }

@@ -135,17 +135,12 @@ PruningNetInfo info_from_header(const nlohmann::json& j, const std::string& path
 // Configs and results
 
 PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  // A null config reads as one with no keys, so it gets the defaults of files written before the
-  // keys existed, as a header without them does.
-  if (j.is_null()) return from_json(nlohmann::json::object(), where);
-  PruningNetConfig c;
-  check_keys(j, {"hidden", "keep", "channel_multiple", "sampling", "band", "sandwich"}, where);
-  c.hidden = get_or(j, "hidden", c.hidden, where);
-  c.keep = get_or(j, "keep", c.keep, where);
-  c.channel_multiple = get_or(j, "channel_multiple", c.channel_multiple, where);
-  c.sampling = get_or(j, "sampling", std::string("layerwise"), where);
-  c.band = get_or(j, "band", c.band, where);
-  c.sandwich = get_or(j, "sandwich", false, where);
+  // A missing key (or a null config) reads as what files written before the key existed were
+  // trained with.
+  PruningNetConfig before_keys;
+  before_keys.sampling = "layerwise";
+  before_keys.sandwich = false;
+  const auto c = read_section(j.is_null() ? nlohmann::json::object() : j, where, before_keys);
   if (c.sampling != "layerwise" && c.sampling != "banded")
     throw ConfigError(where + ".sampling is '" + c.sampling +
                       "'; use \"banded\" (widths spread evenly) or \"layerwise\" (the paper)");
@@ -159,10 +154,7 @@ PruningNetConfig PruningNetConfig::from_json(const nlohmann::json& j, const std:
   return c;
 }
 
-nlohmann::json PruningNetConfig::to_json() const {
-  return {{"hidden", hidden},     {"keep", keep}, {"channel_multiple", channel_multiple},
-          {"sampling", sampling}, {"band", band}, {"sandwich", sandwich}};
-}
+nlohmann::json PruningNetConfig::to_json() const { return write_section(*this); }
 
 std::vector<size_t> sample_keep_positions(const PruningNetConfig& config, size_t points,
                                           std::mt19937_64& rng) {

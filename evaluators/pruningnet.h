@@ -47,6 +47,15 @@ struct PruningNetConfig {
   /// the sandwich rule, Yu & Huang 2019, slimmable networks), at twice the cost of a step.
   bool sandwich = false;
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("hidden", hidden);
+    f("keep", keep);
+    f("channel_multiple", channel_multiple);
+    f("sampling", sampling);
+    f("band", band);
+    f("sandwich", sandwich);
+  }
   /// Strict: unknown keys, wrong types and values out of range are ConfigErrors naming `where`.
   /// A missing "sampling" reads as "layerwise" and a missing "sandwich" as false: what files
   /// written before the keys existed were trained with.

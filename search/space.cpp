@@ -12,11 +12,6 @@ namespace tightfit::search {
 
 namespace {
 
-const std::vector<std::string> kSpaceKeys = {
-    "keep",      "weight_bits",        "act_bits", "rank", "sparsity", "kind", "channel_multiple",
-    "overrides", "pin_first_last_bits"};
-const std::vector<std::string> kOverrideKeys = {"keep", "weight_bits", "act_bits", "rank",
-                                                "sparsity"};
 constexpr int kFloatBits = 32;
 constexpr size_t kMaxListedNames = 8;
 
@@ -231,26 +226,17 @@ std::string dim_name(SearchSpace::Dim dim) {
 
 nlohmann::json LayerOverride::to_json() const {
   if (exclude) return "exclude";
-  nlohmann::json j = nlohmann::json::object();
-  if (keep) j["keep"] = *keep;
-  if (weight_bits) j["weight_bits"] = *weight_bits;
-  if (act_bits) j["act_bits"] = *act_bits;
-  if (rank) j["rank"] = *rank;
-  if (sparsity) j["sparsity"] = *sparsity;
-  return j;
+  return write_section(*this);
 }
 
 SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& where) {
   SpaceConfig c;
   if (j.is_null()) return c;
-  check_keys(j, kSpaceKeys, where);
-  c.keep = get_or(j, "keep", c.keep, where);
-  c.weight_bits = get_or(j, "weight_bits", c.weight_bits, where);
-  c.act_bits = get_or(j, "act_bits", c.act_bits, where);
-  c.rank = get_or(j, "rank", c.rank, where);
-  c.sparsity = get_or(j, "sparsity", c.sparsity, where);
-  c.kind = get_or(j, "kind", c.kind, where);
-  c.pin_first_last_bits = get_or(j, "pin_first_last_bits", c.pin_first_last_bits, where);
+  auto keys = section_keys<SpaceConfig>();
+  keys.insert(keys.end(), {"channel_multiple", "overrides"});
+  check_keys(j, keys, where);
+  SectionReader reader{j, where};
+  c.fields(reader);
   if (const auto it = j.find("channel_multiple"); it != j.end()) {
     if (it->is_string() && it->get<std::string>() == "auto") {
       c.channel_multiple = kAutoChannelMultiple;
@@ -279,24 +265,18 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
       LayerOverride lo;
       if (o->is_string()) {
         if (o->get<std::string>() != "exclude")
-          throw ConfigError(
-              w + " is \"" + o->get<std::string>() +
-              "\"; give \"exclude\" or an object with some of: " + join(kOverrideKeys));
+          throw ConfigError(w + " is \"" + o->get<std::string>() +
+                            "\"; give \"exclude\" or an object with some of: " +
+                            join(section_keys<LayerOverride>()));
         lo.exclude = true;
       } else {
-        check_keys(*o, kOverrideKeys, w);
-        if (o->contains("keep"))
-          check_fractions(*(lo.keep = get_or(*o, "keep", c.keep, w)), w + ".keep");
-        if (o->contains("weight_bits"))
-          check_bits(*(lo.weight_bits = get_or(*o, "weight_bits", c.weight_bits, w)),
-                     policies::kWeightBits, w + ".weight_bits");
-        if (o->contains("act_bits"))
-          check_bits(*(lo.act_bits = get_or(*o, "act_bits", c.act_bits, w)),
-                     policies::kActivationBits, w + ".act_bits");
-        if (o->contains("rank"))
-          check_fractions(*(lo.rank = get_or(*o, "rank", c.rank, w)), w + ".rank");
-        if (o->contains("sparsity"))
-          check_sparsity(*(lo.sparsity = get_or(*o, "sparsity", c.sparsity, w)), w + ".sparsity");
+        check_keys(*o, section_keys<LayerOverride>(), w);
+        lo = read_section<LayerOverride>(*o, w);
+        if (lo.keep) check_fractions(*lo.keep, w + ".keep");
+        if (lo.weight_bits) check_bits(*lo.weight_bits, policies::kWeightBits, w + ".weight_bits");
+        if (lo.act_bits) check_bits(*lo.act_bits, policies::kActivationBits, w + ".act_bits");
+        if (lo.rank) check_fractions(*lo.rank, w + ".rank");
+        if (lo.sparsity) check_sparsity(*lo.sparsity, w + ".sparsity");
       }
       c.overrides[o.key()] = std::move(lo);
     }
@@ -305,19 +285,14 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
 }
 
 nlohmann::json SpaceConfig::to_json() const {
+  nlohmann::json j = write_section(*this);
   nlohmann::json o = nlohmann::json::object();
   for (const auto& [name, lo] : overrides) o[name] = lo.to_json();
-  return {{"keep", keep},
-          {"weight_bits", weight_bits},
-          {"act_bits", act_bits},
-          {"rank", rank},
-          {"sparsity", sparsity},
-          {"kind", kind},
-          {"overrides", o},
-          {"pin_first_last_bits", pin_first_last_bits},
-          {"channel_multiple", channel_multiple == kAutoChannelMultiple
-                                   ? nlohmann::json("auto")
-                                   : nlohmann::json(channel_multiple)}};
+  j["overrides"] = o;
+  j["channel_multiple"] = channel_multiple == kAutoChannelMultiple
+                              ? nlohmann::json("auto")
+                              : nlohmann::json(channel_multiple);
+  return j;
 }
 
 int64_t SpaceConfig::resolved_channel_multiple(const std::string& where) const {

@@ -42,6 +42,14 @@ struct LayerOverride {
   std::optional<std::vector<double>> rank;
   std::optional<std::vector<double>> sparsity;
 
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("keep", keep);
+    f("weight_bits", weight_bits);
+    f("act_bits", act_bits);
+    f("rank", rank);
+    f("sparsity", sparsity);
+  }
   nlohmann::json to_json() const;
 };
 
@@ -60,6 +68,18 @@ struct SpaceConfig {
   /// activation bits when the space searches them); 0 = off. Explicit overrides win.
   int pin_first_last_bits = 0;
 
+  /// The plain keys; "channel_multiple" (a number or "auto") and "overrides" (per layer) are
+  /// read by from_json itself.
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("keep", keep);
+    f("weight_bits", weight_bits);
+    f("act_bits", act_bits);
+    f("rank", rank);
+    f("sparsity", sparsity);
+    f("kind", kind);
+    f("pin_first_last_bits", pin_first_last_bits);
+  }
   static SpaceConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
   /// channel_multiple, or a ConfigError naming `where` when it is still "auto".
