@@ -36,13 +36,6 @@ int cmd_search(const std::string& config_path, const std::string& out, bool json
 /// Writes run_dir/report.html from the run's front.json and evaluations.jsonl.
 int cmd_report(const std::string& run_dir);
 
-/// Applies `policy` to `net` as `tightfit compress` does: data-driven criteria and activation
-/// ranges calibrated on `calibration_batches` seeded training batches (when the policy needs any).
-policies::CompressedNetwork apply_policy(const graph::Network& net, const policies::Policy& policy,
-                                         const datasets::Split& data, int64_t channel_multiple,
-                                         uint64_t seed, int64_t calibration_batches = 4,
-                                         int64_t calibration_batch_size = 64);
-
 struct CompressArgs {
   std::string model, policy, out, data_dir = datasets::kFashionMnistDir;
   int64_t channel_multiple = 1;

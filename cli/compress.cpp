@@ -17,35 +17,25 @@
 #include "evaluators/evaluator.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
-#include "models/loader.h"
+#include "search/session.h"
 
 namespace tightfit::cli {
 
-policies::CompressedNetwork apply_policy(const graph::Network& net, const policies::Policy& policy,
-                                         const datasets::Split& data, int64_t channel_multiple,
-                                         uint64_t seed, int64_t calibration_batches,
-                                         int64_t calibration_batch_size) {
-  policies::Calibration calibration;
-  if (policies::needs_calibration(policy))
-    calibration =
-        evaluators::sample_calibration(data, seed, calibration_batches, calibration_batch_size);
-  policies::ApplyOptions opts;
-  opts.channel_multiple = channel_multiple;
-  opts.calibration = &calibration;
-  opts.seed = seed;
-  return policies::apply(net, policy, opts);
-}
-
 int cmd_compress(const CompressArgs& a) {
-  const graph::Network net = models::load_model(a.model);
+  search::Session session(
+      search::policy_command_config(a.model, a.data_dir, a.channel_multiple, a.seed));
+  const graph::Network& net = session.net;
   const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
   policies::validate(policy, net);  // before loading any data
 
   const bool need_data = !a.no_eval || policies::needs_calibration(policy);
-  datasets::Split data;
-  if (need_data) data = datasets::load_fashion_mnist(a.data_dir);
-  const auto c = apply_policy(net, policy, data, a.channel_multiple, a.seed, a.calibration_batches,
-                              a.calibration_batch_size);
+  // Calibration batches only when the policy reads data (criteria, activation ranges).
+  if (need_data)
+    session.load_data(policies::needs_calibration(policy) ? a.calibration_batches : 0,
+                      a.calibration_batch_size);
+  const datasets::Split& data = session.data;
+  session.apply_opts.seed = a.seed;
+  const auto c = session.apply(policy);
   std::filesystem::create_directories(a.out);
   const auto out = std::filesystem::path(a.out);
   graph::save_network(c.net, (out / "compressed.tfn").string());

@@ -19,7 +19,7 @@
 #include "graph/builder.h"
 #include "graph/executor.h"
 #include "graph/serialize.h"
-#include "models/loader.h"
+#include "search/session.h"
 #include "targets/target.h"
 
 namespace tightfit::cli {
@@ -62,7 +62,9 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
 
 int cmd_finetune(const FinetuneArgs& a) {
   // Every user mistake is found before the data set is loaded.
-  const graph::Network net = models::load_model(a.model);
+  search::Session session(
+      search::policy_command_config(a.model, a.data_dir, a.channel_multiple, a.opts.seed));
+  const graph::Network& net = session.net;
   const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
   policies::validate(policy, net);
   if (a.opts.epochs < 1 || a.opts.max_steps < 0)
@@ -74,8 +76,11 @@ int cmd_finetune(const FinetuneArgs& a) {
   std::filesystem::create_directories(a.out);
   const auto out = std::filesystem::path(a.out);
 
-  const auto data = datasets::load_fashion_mnist(a.data_dir);
-  auto c = apply_policy(net, policy, data, a.channel_multiple, a.opts.seed);
+  // Calibration batches only when the policy reads data (criteria, activation ranges).
+  session.load_data(policies::needs_calibration(policy) ? evaluators::kCalibrationBatches : 0);
+  const datasets::Split& data = session.data;
+  session.apply_opts.seed = a.opts.seed;
+  auto c = session.apply(policy);
   if (a.scratch) graph::reinitialize(c.net, a.opts.seed);
   double before = 0;
   {

@@ -43,11 +43,16 @@ graph::Network load_model_file(const std::string& path) {
                    "'; loaders: " + join(model_loader_names()));
 }
 
+void check_model_spec(const std::string& spec) {
+  if (!std::filesystem::exists(spec) && !is_zoo_name(spec))
+    throw InputError(
+        "'" + spec +
+        "' is neither a network file nor a zoo model; valid zoo models: " + join(zoo_names()));
+}
+
 graph::Network load_model(const std::string& spec) {
-  if (std::filesystem::exists(spec)) return load_model_file(spec);
-  if (is_zoo_name(spec)) return load_zoo_model(spec);
-  throw InputError("'" + spec + "' is neither a network file nor a zoo model; valid zoo models: " +
-                   join(zoo_names()));
+  check_model_spec(spec);
+  return std::filesystem::exists(spec) ? load_model_file(spec) : load_zoo_model(spec);
 }
 
 graph::Network load_zoo_model(const std::string& name) {

@@ -15,6 +15,10 @@ namespace tightfit::models {
 /// naming both readings and the zoo's models when neither fits.
 graph::Network load_model(const std::string& spec);
 
+/// InputError (as load_model's) when `spec` names neither an existing file nor a zoo model;
+/// reads nothing.
+void check_model_spec(const std::string& spec);
+
 /// The network in file `path`, read by the loader of its format; InputError naming the file when
 /// it is missing or no loader reads it.
 graph::Network load_model_file(const std::string& path);

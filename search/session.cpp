@@ -1,9 +1,11 @@
 #include "search/session.h"
 
+#include <filesystem>
 #include <random>
 
 #include "core/errors.h"
 #include "latency_models/analytic.h"
+#include "models/loader.h"
 
 namespace tightfit::search {
 
@@ -27,9 +29,11 @@ void Session::open_target() {
   targets::require_precision(*target, config.measure.precision);
 }
 
-void Session::load_data() {
+void Session::load_data(int64_t calibration_batches, int64_t calibration_batch_size) {
   data = config.load_data();
-  calibration = evaluators::sample_calibration(data, config.seed);
+  if (calibration_batches > 0)
+    calibration = evaluators::sample_calibration(data, config.seed, calibration_batches,
+                                                 calibration_batch_size);
 }
 
 void Session::open_evaluator() {
@@ -61,6 +65,21 @@ policies::CompressedNetwork Session::apply(const policies::Policy& policy) const
 
 std::string Session::model_name() const {
   return config.model_path.empty() ? config.model_zoo : config.model_path;
+}
+
+SearchConfig policy_command_config(const std::string& model, const std::string& data_dir,
+                                   int64_t channel_multiple, uint64_t seed) {
+  models::check_model_spec(model);
+  SearchConfig c;
+  if (std::filesystem::exists(model)) {
+    c.model_path = model;
+  } else {
+    c.model_zoo = model;
+  }
+  c.dataset_config["dir"] = data_dir;
+  c.space.channel_multiple = channel_multiple;
+  c.seed = seed;
+  return c;
 }
 
 }  // namespace tightfit::search

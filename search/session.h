@@ -1,5 +1,6 @@
 #pragma once
-// What a search, `tightfit fidelity` and the benches share, built once from a parsed config:
+// What a search, `tightfit fidelity`, the one-policy commands (`compress`, `finetune`) and the
+// benches share, built once from a parsed config:
 // the network, its decision points and the search space, the data and the calibration batches
 // drawn from it, the target, the accuracy evaluator and the cost model. Each part is opened by
 // its own call, in the order a command needs them, so cheap checks (the space against the
@@ -32,8 +33,10 @@ struct Session {
   /// The config's target; ConfigError when it does not run the config's precision.
   void open_target();
   /// The data set, and the calibration batches every policy is applied with (drawn once from
-  /// the config's seed, so a policy compresses to the same network every time).
-  void load_data();
+  /// the config's seed, so a policy compresses to the same network every time; none when
+  /// `calibration_batches` is 0).
+  void load_data(int64_t calibration_batches = evaluators::kCalibrationBatches,
+                 int64_t calibration_batch_size = evaluators::kCalibrationBatchSize);
   /// The config's accuracy evaluator on the data (load_data() first).
   void open_evaluator();
   /// The config's cost model (open_target() first); a missing latency table is profiled.
@@ -44,7 +47,7 @@ struct Session {
   /// How the config names the network: its file or its zoo name.
   std::string model_name() const;
 
-  const SearchConfig& config;
+  const SearchConfig config;
   graph::Network net;
   policies::DecisionPoints points;
   SearchSpace space;
@@ -55,5 +58,11 @@ struct Session {
   std::unique_ptr<evaluators::AccuracyEvaluator> evaluator;
   std::unique_ptr<latency_models::CostModel> cost;
 };
+
+/// The config a one-policy command's arguments amount to: the network `model` names (a file or
+/// a zoo name), Fashion-MNIST from `data_dir`, kept channels rounded to `channel_multiple`, and
+/// `seed` for the calibration batches and the policy's own randomness.
+SearchConfig policy_command_config(const std::string& model, const std::string& data_dir,
+                                   int64_t channel_multiple, uint64_t seed);
 
 }  // namespace tightfit::search
