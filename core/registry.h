@@ -59,6 +59,19 @@ class Registry {
   std::map<std::string, Factory> factories_;
 };
 
+/// The registry of one kind, built once (thread-safe) by `register_builtins`, the kind's explicit
+/// list of built-in plugins.
+template <typename Product, typename Context>
+const Registry<Product, Context>& builtin_registry(
+    const char* kind, const char* plural, void (*register_builtins)(Registry<Product, Context>&)) {
+  static const Registry<Product, Context> r = [&] {
+    Registry<Product, Context> built(kind, plural);
+    register_builtins(built);
+    return built;
+  }();
+  return r;
+}
+
 /// The same shape for plugins that are plain entries rather than configured objects (pruning
 /// criteria, quantizer schemes: a function and its traits): a fixed list in the kind's registry
 /// file, searched by name, with the same rules (duplicates are a bug, a miss lists the names).

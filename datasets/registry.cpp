@@ -18,12 +18,7 @@ void register_builtin_datasets(DatasetRegistry& r) {
 }
 
 const DatasetRegistry& registry() {
-  static const DatasetRegistry r = [] {
-    DatasetRegistry built("data set", "data sets");
-    register_builtin_datasets(built);
-    return built;
-  }();
-  return r;
+  return builtin_registry("data set", "data sets", register_builtin_datasets);
 }
 
 }  // namespace

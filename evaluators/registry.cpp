@@ -41,12 +41,7 @@ void register_builtin_evaluators(EvaluatorRegistry& r) {
 }
 
 const EvaluatorRegistry& registry() {
-  static const EvaluatorRegistry r = [] {
-    EvaluatorRegistry built("evaluator", "evaluators");
-    register_builtin_evaluators(built);
-    return built;
-  }();
-  return r;
+  return builtin_registry("evaluator", "evaluators", register_builtin_evaluators);
 }
 
 }  // namespace

@@ -30,12 +30,7 @@ void register_builtin_cost_models(CostRegistry& r) {
 }
 
 const CostRegistry& registry() {
-  static const CostRegistry r = [] {
-    CostRegistry built("cost model", "cost models");
-    register_builtin_cost_models(built);
-    return built;
-  }();
-  return r;
+  return builtin_registry("cost model", "cost models", register_builtin_cost_models);
 }
 
 }  // namespace

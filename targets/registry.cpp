@@ -29,12 +29,7 @@ void register_builtin_targets(TargetRegistry& r) {
 }
 
 const TargetRegistry& registry() {
-  static const TargetRegistry r = [] {
-    TargetRegistry built("target", "targets");
-    register_builtin_targets(built);
-    return built;
-  }();
-  return r;
+  return builtin_registry("target", "targets", register_builtin_targets);
 }
 
 }  // namespace

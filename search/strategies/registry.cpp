@@ -49,12 +49,7 @@ void register_builtin_strategies(StrategyRegistry& r) {
 }
 
 const StrategyRegistry& registry() {
-  static const StrategyRegistry r = [] {
-    StrategyRegistry built("strategy", "strategies");
-    register_builtin_strategies(built);
-    return built;
-  }();
-  return r;
+  return builtin_registry("strategy", "strategies", register_builtin_strategies);
 }
 
 }  // namespace

@@ -24,32 +24,21 @@
 #include <string>
 #include <vector>
 
+#include "run_files.h"
+
 namespace fs = std::filesystem;
+using tightfit::test::journal_lines;
+using tightfit::test::read_file;
 
 namespace {
 
+/// What a run decided and scored: its accuracies are compared apart, with a tolerance.
+nlohmann::json decisions(const nlohmann::json& j) {
+  return tightfit::test::decisions(j, {"accuracy", "loss"});
+}
+
 const fs::path kFixture = fs::path(TIGHTFIT_SOURCE_DIR) / "tests/search/fixtures/golden";
 constexpr int kValidationImages = 256;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<nlohmann::json> journal_lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
-/// What a run decided and scored, without what depends on the moment.
-nlohmann::json decisions(nlohmann::json j) {
-  for (const char* key :
-       {"eval_seconds", "cached", "measured_latency_ms", "latency_spread_ms", "accuracy", "loss"})
-    j.erase(key);
-  return j;
-}
 
 /// Runs `tightfit search` and returns its exit status; output goes to `log`.
 int run_search(const fs::path& config, const fs::path& out, const fs::path& log) {

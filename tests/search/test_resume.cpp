@@ -17,7 +17,12 @@
 #include <thread>
 #include <vector>
 
+#include "run_files.h"
+
 namespace fs = std::filesystem;
+using tightfit::test::decisions;
+using tightfit::test::journal_lines;
+using tightfit::test::read_file;
 
 namespace {
 
@@ -47,32 +52,12 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-std::vector<nlohmann::json> journal_lines(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
-/// What a run decided, without the figures that depend on the moment (wall times, end-to-end
-/// measurements of the front, timestamps).
-nlohmann::json decisions(nlohmann::json j) {
-  for (const char* key : {"eval_seconds", "cached", "measured_latency_ms", "latency_spread_ms"})
-    j.erase(key);
-  return j;
-}
-
 /// Complete lines in `path` (0 when it does not exist yet).
 size_t count_lines(const fs::path& path) {
   std::ifstream in(path);
   size_t n = 0;
   for (std::string line; std::getline(in, line);) n += in.eof() ? 0 : 1;
   return n;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace
