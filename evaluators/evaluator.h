@@ -40,6 +40,10 @@ std::unique_ptr<AccuracyEvaluator> make_evaluator(const std::string& name,
                                                   const datasets::Split& data);
 std::vector<std::string> evaluator_names();
 
+/// Checks evaluator `name` and its config as make_evaluator would (ConfigError naming the
+/// problem), without any data: configs are checked before anything is loaded.
+void check_evaluator_config(const std::string& name, const nlohmann::json& config);
+
 /// Training batches drawn once per run for `policies::apply`: activation ranges and data-driven
 /// pruning criteria. The seed makes them, and therefore every compressed network, reproducible.
 constexpr int64_t kCalibrationBatches = 4;

@@ -48,6 +48,13 @@ const EvaluatorRegistry& registry() {
 
 std::vector<std::string> evaluator_names() { return registry().names(); }
 
+void check_evaluator_config(const std::string& name, const nlohmann::json& config) {
+  // Evaluators only keep a reference to their data when built: an empty split checks the
+  // config (and a PruningNet file's header) without reading any image.
+  static const datasets::Split kNoData;
+  registry().make(name, config, {kNoData});
+}
+
 std::unique_ptr<AccuracyEvaluator> make_evaluator(const std::string& name,
                                                   const nlohmann::json& config,
                                                   const datasets::Split& data) {

@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/timing.h"
+#include "evaluators/evaluator.h"
 #include "search/batch.h"
 #include "search/budget.h"
 #include "search/outputs.h"
@@ -87,6 +88,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   };
   // Everything a user can get wrong is checked before any expensive work starts.
   RunFolder folder(opts, config);
+  evaluators::check_evaluator_config(config.evaluator, config.evaluator_config);
   Session session(config);
   session.open_target();
   session.load_data();

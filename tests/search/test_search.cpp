@@ -260,3 +260,21 @@ TEST_CASE("a candidate the budget filter admitted is compressed once", "[search]
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a search checks its evaluator's config before it loads anything", "[search][config]") {
+  // The data folder does not exist: an error about it would mean the data was read first.
+  const auto config =
+      search::SearchConfig::from_json(nlohmann::json::parse(R"({"model": {"zoo": "vgg_small"},
+          "data": {"dir": "/nonexistent/tightfit-data"},
+          "evaluator": {"name": "bn-recal", "validation_images": 0},
+          "target": {"name": "analytic-roofline"}})"),
+                                      "cfg");
+  search::RunOptions opts;
+  opts.out_dir = (std::filesystem::temp_directory_path() /
+                  ("tightfit_evaluator_first_" + std::to_string(::getpid())))
+                     .string();
+  opts.progress = false;
+  CHECK_THROWS_WITH(search::run_search(config, opts), Catch::Contains("validation_images"));
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::path(opts.out_dir) / "evaluations.jsonl"));
+  std::filesystem::remove_all(opts.out_dir);
+}
