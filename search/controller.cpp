@@ -47,8 +47,9 @@ std::vector<policies::Policy> uniform_baselines(const SearchConfig& config,
   return out;
 }
 
-/// The strategy's config checked before the cost model is built (a missing table takes minutes
-/// to profile), with a stand-in for the latency predictor every model but `measure` gives.
+/// The strategy's config checked before the data is loaded and the cost model built (a missing
+/// table takes minutes to profile), with a stand-in for the latency predictor every model but
+/// `measure` gives.
 void check_strategy_config(const Session& s) {
   const LatencyPredictor stand_in = [](const policies::Policy&) { return 0.0; };
   make_strategy(s.config.strategy, s.config.strategy_config, s.space, s.config.seed,
@@ -91,11 +92,11 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   evaluators::check_evaluator_config(config.evaluator, config.evaluator_config);
   Session session(config);
   session.open_target();
+  check_strategy_config(session);
   session.load_data();
   session.open_evaluator();
   RunStats stats;
   CandidateScorer scorer(session, stats);
-  check_strategy_config(session);
   session.open_cost_model(say);
   auto strategy = make_strategy(config.strategy, config.strategy_config, session.space, config.seed,
                                 scorer.latency_predictor(), scorer.cost_predictor());
