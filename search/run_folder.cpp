@@ -1,6 +1,12 @@
 #include "search/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "core/errors.h"
 #include "core/timing.h"
@@ -21,10 +27,22 @@ std::string config_difference(const nlohmann::json& before, const nlohmann::json
   if (paths.size() > kShown) out += " and " + std::to_string(paths.size() - kShown) + " more";
   return out;
 }
+/// "PID on host HOST" of this process, as the lock file records its holder.
+std::string holder_line() {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "unknown");
+  return "PID " + std::to_string(::getpid()) + " on host " + host;
+}
+
 }  // namespace
+
+RunFolder::LockFd::~LockFd() {
+  if (fd >= 0) ::close(fd);
+}
 
 RunFolder::RunFolder(const RunOptions& opts, const SearchConfig& config)
     : config_(config), dir_(opts.out_dir) {
+  lock();
   const std::string journal = journal_path();
   if (!opts.resume) {
     if (std::filesystem::exists(journal) && std::filesystem::file_size(journal) > 0)
@@ -51,6 +69,29 @@ RunFolder::RunFolder(const RunOptions& opts, const SearchConfig& config)
         "cannot resume: the config changed since this run started (at " +
         config_difference(previous_.header.value("config", nlohmann::json()), config.raw) +
         "); use the original config, or a new --out for a new run");
+}
+
+void RunFolder::lock() {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  const std::string path = (dir_ / ".lock").string();
+  lock_.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_.fd < 0)
+    throw InputError("cannot lock the run folder: '" + path + "': " + std::strerror(errno) +
+                     "; check that --out is a writable folder");
+  if (::flock(lock_.fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[300] = {0};
+    const ssize_t n = ::pread(lock_.fd, holder, sizeof(holder) - 1, 0);
+    std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "another process";
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    throw InputError("run folder '" + dir_.string() + "' is in use by another tightfit search (" +
+                     who + "); wait for it to end, or choose another --out");
+  }
+  // The holder, for the message a second process prints; the lock itself is the flock.
+  const std::string line = holder_line() + "\n";
+  if (::ftruncate(lock_.fd, 0) != 0 ||
+      ::pwrite(lock_.fd, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size()))
+    throw InputError("cannot write the lock file '" + path + "': " + std::strerror(errno));
 }
 
 Journal& RunFolder::open_journal() {

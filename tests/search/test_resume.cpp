@@ -216,3 +216,50 @@ TEST_CASE("a shared evaluation cache answers a second run without evaluating aga
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("a second search on a locked run folder stops at once, naming the holder",
+          "[search][resume][lock]") {
+  const fs::path dir = fs::temp_directory_path() / ("tightfit_lock_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const nlohmann::json config = {
+      {"seed", 9},
+      {"model", {{"zoo", "vgg_small"}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 30}}},
+      {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 256}}},
+      {"target", {{"name", "analytic-roofline"}}},
+      {"baselines", {{"keep", {0.5}}}}};
+  std::ofstream(dir / "config.json") << config.dump();
+  const fs::path out = dir / "run";
+
+  // The first search holds the folder from its start; wait until it is evaluating.
+  const pid_t first = start_search({"--config", dir / "config.json", "--out", out}, dir / "a.log");
+  int status = 0;
+  while (::waitpid(first, &status, WNOHANG) == 0 && count_lines(out / "evaluations.jsonl") < 2)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(fs::exists(out / "evaluations.jsonl"));
+
+  // A second one, new or resuming, ends with exit code 2 and names the holder's PID.
+  for (const bool resume : {false, true}) {
+    std::vector<std::string> args = {"--config", dir / "config.json", "--out", out};
+    if (resume) args.push_back("--resume");
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(wait_for(start_search(args, dir / "b.log")) == 2);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+    const std::string said = read_file(dir / "b.log");
+    INFO(said);
+    CHECK(said.find("in use by another tightfit search") != std::string::npos);
+    CHECK(said.find("PID " + std::to_string(first)) != std::string::npos);
+  }
+
+  // The first search ends as if alone: a whole journal and a front.
+  REQUIRE(wait_for(first) == 0);
+  const auto lines = journal_lines(out / "evaluations.jsonl");
+  // header, baseline, 3 uniform baselines (keep 0.5 at 32 and 8 bits, 8 bits unpruned), search
+  CHECK(lines.size() == 1 + 1 + 3 + 30);
+  CHECK(fs::exists(out / "front.json"));
+  // Released with the process: the folder takes a --resume (nothing left to do).
+  CHECK(wait_for(start_search({"--config", dir / "config.json", "--out", out, "--resume"},
+                              dir / "c.log")) == 0);
+  fs::remove_all(dir);
+}
