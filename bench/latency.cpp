@@ -29,7 +29,6 @@
 #include "core/stats.h"
 #include "evaluators/cost.h"
 #include "graph/channels.h"
-#include "graph/hash.h"
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
@@ -228,12 +227,8 @@ int main(int argc, char** argv) {
       for (const std::string model : {"resnet20", "mobilenetv2_small"}) {
         const auto net = models::make_model(model, models::default_options(model));
         const search::SpaceConfig space;
-        latency_models::LutContext context;
-        context.target = "cpu-onednn";
-        context.threads = a.threads;
-        context.model = model;
-        context.model_hash = graph::structure_hash(net);
-        latency_models::LookupTable table(context);
+        latency_models::LookupTable table(
+            latency_models::LutContext::of("cpu-onednn", small_opts, model, net));
         targets::MeasureOptions layer_opts = small_opts;
         layer_opts.min_time_ms = kLayerMs;
         // The identity and random fp32 policies calibrate; more drawn after them check.

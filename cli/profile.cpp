@@ -17,7 +17,6 @@
 
 #include "cli/commands.h"
 #include "core/json.h"
-#include "graph/hash.h"
 #include "latency_models/analytic.h"
 #include "latency_models/channel_curve.h"
 #include "latency_models/lut.h"
@@ -47,13 +46,7 @@ int cmd_profile(const ProfileArgs& a) {
   opts.seed = a.seed;
   opts.min_time_ms = a.min_time_ms;
 
-  latency_models::LutContext context;
-  context.target = a.target;
-  context.precision = a.precision;
-  context.threads = a.threads;
-  context.batch = a.batch;
-  context.model = a.model;
-  context.model_hash = graph::structure_hash(net);
+  const auto context = latency_models::LutContext::of(a.target, opts, a.model, net);
   latency_models::LookupTable table(context);
   if (std::filesystem::exists(a.out)) {
     table = latency_models::LookupTable::load(a.out, context);

@@ -1,7 +1,6 @@
 #include "latency_models/analytic.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -9,6 +8,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "core/timing.h"
 #include "latency_models/lut.h"
 
 namespace tightfit::latency_models {
@@ -150,10 +150,9 @@ double copy_bandwidth_gbps() {
   std::vector<char> src(kBytes, 1), dst(kBytes, 0);
   double best_s = 1e9;
   for (int pass = 0; pass < kPasses; ++pass) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     std::memcpy(dst.data(), src.data(), kBytes);
-    best_s = std::min(best_s,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best_s = std::min(best_s, seconds_since(t0));
     src[static_cast<size_t>(pass)] =
         dst[kBytes - 1 - static_cast<size_t>(pass)];  // keep the copy live
   }

@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "graph/channels.h"
+#include "graph/hash.h"
 #include "policies/compress.h"
 
 namespace tightfit::latency_models {
@@ -430,6 +431,11 @@ void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Tar
     table.entries()[k->str()] = m.median_ms;
     if (on_entry) on_entry(++done, todo.size());
   }
+}
+
+LutContext LutContext::of(const std::string& target, const targets::MeasureOptions& opts,
+                          const std::string& model, const graph::Network& net) {
+  return {target, opts.precision, opts.threads, opts.batch, model, graph::structure_hash(net)};
 }
 
 void build_table(LookupTable& table, const graph::Network& net, const std::vector<double>& keep,

@@ -57,6 +57,10 @@ struct LutContext {
   int64_t batch = 1;
   std::string model;       ///< the model it was profiled for (path or zoo name)
   std::string model_hash;  ///< FNV-1a of the model's structure
+
+  /// The context of a table for `net` (named `model`) timed on `target` with `opts`.
+  static LutContext of(const std::string& target, const targets::MeasureOptions& opts,
+                       const std::string& model, const graph::Network& net);
 };
 
 class LookupTable {

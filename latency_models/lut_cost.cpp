@@ -7,7 +7,6 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "graph/hash.h"
 #include "latency_models/cost_models.h"
 
 namespace tightfit::latency_models {
@@ -20,13 +19,8 @@ constexpr double kSearchLayerMs = 50.0;
 }  // namespace
 
 TableCost::TableCost(const std::string& path, const CostContext& context) : path_(path) {
-  LutContext expected;
-  expected.target = context.target->name();
-  expected.precision = context.measure.precision;
-  expected.threads = context.measure.threads;
-  expected.batch = context.measure.batch;
-  expected.model = context.model;
-  expected.model_hash = graph::structure_hash(*context.net);
+  const auto expected =
+      LutContext::of(context.target->name(), context.measure, context.model, *context.net);
   if (std::filesystem::exists(path)) {
     table_ = LookupTable::load(path, expected);
     if (table_.entries().empty() || table_.scale() <= 0)

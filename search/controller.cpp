@@ -66,8 +66,9 @@ nlohmann::json run_context(const Session& s, const Strategy& strategy) {
   c["threads"] = s.config.measure.threads;
   c["measure"] = s.config.measure.to_json();
   c["latency_cost"] = s.cost->name();
-  if (!s.cost->describe().empty()) c["latency_table"] = s.cost->describe();
-  if (!s.cost->accuracy().is_null()) c["latency_model_accuracy"] = s.cost->accuracy();
+  if (const auto described = s.cost->describe(); !described.empty()) c["latency_table"] = described;
+  if (const auto accuracy = s.cost->accuracy(); !accuracy.is_null())
+    c["latency_model_accuracy"] = accuracy;
   c["seed"] = s.config.seed;
   c["config_hash"] = s.config.hash;
   c["config"] = s.config.raw;
