@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/errors.h"
 #include "core/hash.h"
+#include "core/machine.h"
 #include "core/json.h"
 #include "graph/serialize.h"
 #include "models/train.h"
@@ -27,6 +29,12 @@ void add_common_options(CLI::App& app, CommonArgs& args, const CommonHelp& help)
     CLI::Option* threads =
         app.add_option("--threads", args.threads, help.threads)->capture_default_str();
     if (help.threads_at_least_one) threads->check(at_least(1));
+    app.add_flag("--allow-oversubscribe", args.allow_oversubscribe,
+                 "Allow --threads above this machine's hardware threads");
+    app.final_callback([&args] {
+      allow_oversubscribe(args.allow_oversubscribe);
+      check_threads(args.threads, "--threads");
+    });
   }
   if (!help.seed.empty()) app.add_option("--seed", args.seed, help.seed)->capture_default_str();
 }
@@ -39,6 +47,10 @@ std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: error: %s; see %s --help\n",
                  std::filesystem::path(argv[0]).filename().c_str(), e.what(), argv[0]);
+    return 2;
+  } catch (const InputError& e) {  // a value check after parsing (e.g. --threads)
+    std::fprintf(stderr, "%s: error: %s\n", std::filesystem::path(argv[0]).filename().c_str(),
+                 e.what());
     return 2;
   }
   return std::nullopt;

@@ -21,6 +21,7 @@ struct CommonArgs {
   std::string results;  ///< --results: folder of the bench's search runs and intermediate files
   int threads = 1;      ///< --threads: LibTorch threads
   uint64_t seed = 1;    ///< --seed
+  bool allow_oversubscribe = false;  ///< --allow-oversubscribe (declared with --threads)
 };
 
 /// Which common options one bench declares, with its help texts: an empty text leaves that

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/machine.h"
 #include "core/errors.h"
 #include "core/json.h"
 #include "evaluators/bn_recal.h"
@@ -69,6 +70,7 @@ int cmd_finetune(const FinetuneArgs& a) {
   policies::validate(policy, net);
   if (a.opts.epochs < 1 || a.opts.max_steps < 0)
     throw ConfigError("--epochs must be >= 1 and --max-steps >= 0");
+  check_threads(a.opts.threads, "--threads");
   if (a.distill && (!(a.temperature > 0) || !(a.distill_weight >= 0 && a.distill_weight <= 1)))
     throw ConfigError("--temperature must be > 0 and --distill-weight in [0, 1]");
   if (a.opts.optimizer != "sgd" && a.opts.optimizer != "adam")

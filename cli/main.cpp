@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/errors.h"
+#include "core/machine.h"
 
 namespace {
 constexpr int kUserErrorExit = 2;
@@ -21,6 +22,12 @@ int main(int argc, char** argv) {
   CLI::App app{"tightfit: find how to compress a trained network so it fits a hardware budget"};
   app.require_subcommand(1);
   app.set_version_flag("--version", TIGHTFIT_VERSION);
+  // Given before or after the subcommand: thread counts above the hardware threads are errors
+  // without it (core/machine.h).
+  bool oversubscribe = false;
+  app.add_flag("--allow-oversubscribe", oversubscribe,
+               "Allow thread counts above this machine's hardware threads");
+  app.fallthrough();
 
   auto* info = app.add_subcommand("info",
                                   "List a model's layers, shapes, channel groups and "
@@ -157,6 +164,7 @@ int main(int argc, char** argv) {
     return kUserErrorExit;
   }
 
+  allow_oversubscribe(oversubscribe);
   try {
     if (*info) return cmd_info(info_model, info_json);
     if (*train) return cmd_train(ta);
@@ -174,8 +182,13 @@ int main(int argc, char** argv) {
   } catch (const std::filesystem::filesystem_error& e) {
     std::fprintf(stderr, "tightfit: error: %s; check the path and its permissions\n", e.what());
     return kUserErrorExit;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "tightfit: error: out of memory; use a smaller batch, network or data set, or "
+                 "a machine with more memory\n");
+    return kUserErrorExit;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tightfit: internal error: %s\n", e.what());
+    std::fprintf(stderr, "tightfit: internal error: %s\n", without_backtrace(e.what()).c_str());
     return 1;
   }
   return 0;

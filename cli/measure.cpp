@@ -50,9 +50,16 @@ nlohmann::json slowest_steps(const policies::CompressedNetwork& c,
 int cmd_measure(const MeasureArgs& a) {
   if (a.steps > 0 && a.target != "cpu-onednn")
     throw ConfigError("--steps lists the oneDNN engine's steps: use it with --target cpu-onednn");
+  targets::MeasureOptions opts;
+  opts.precision = a.precision;
+  opts.threads = a.threads;
+  opts.batch = a.batch;
+  opts.seed = a.seed;
+  opts.check("--");
   auto target = latency_models::make_target(a.target);
   targets::require_precision(*target, a.precision);
   const graph::Network net = models::load_model(a.model);
+  targets::check_batch_fits(net, a.batch, "--batch");
   policies::Policy policy;
   if (!a.policy.empty()) policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
   policies::validate(policy, net);
@@ -83,11 +90,6 @@ int cmd_measure(const MeasureArgs& a) {
   apply_opts.seed = a.seed;
   const auto c = policies::apply(net, policy, apply_opts);
 
-  targets::MeasureOptions opts;
-  opts.precision = a.precision;
-  opts.threads = a.threads;
-  opts.batch = a.batch;
-  opts.seed = a.seed;
   std::fprintf(stderr, "[measure] %s on %s (%s, %d threads, batch %lld)\n", a.model.c_str(),
                a.target.c_str(), a.precision.c_str(), a.threads, static_cast<long long>(a.batch));
   const auto m = target->measure(c, opts);
@@ -107,8 +109,8 @@ int cmd_measure(const MeasureArgs& a) {
         static_cast<long long>(m.batch), m.median_ms, m.iqr_ms, m.cv, m.min_ms, m.samples,
         m.suspect ? " (suspect: spread >= 10% after every attempt)" : "");
   } else {
-    std::printf("%s on %s: measurement failed: %s\n", a.model.c_str(), m.target.c_str(),
-                m.error.c_str());
+    std::fprintf(stderr, "tightfit: error: %s on %s: measurement failed: %s\n", a.model.c_str(),
+                 m.target.c_str(), m.error.c_str());
   }
   if (a.steps > 0 && !a.json) {
     std::printf("%-40s %-10s %10s %7s\n", "slowest steps: node", "kind", "ms", "share");

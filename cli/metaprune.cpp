@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 
+#include "core/machine.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/json.h"
@@ -75,8 +76,9 @@ int cmd_metaprune(const MetapruneArgs& a) {
   if (a.opts.steps < 1)
     throw ConfigError("--steps is " + std::to_string(a.opts.steps) +
                       "; a PruningNet needs at least one training step (e.g. --steps 1000)");
-  if (a.opts.batch_size < 1 || !(a.opts.lr > 0) || a.opts.threads < 1)
-    throw ConfigError("--batch-size and --threads must be >= 1 and --lr > 0");
+  if (a.opts.batch_size < 1 || !(a.opts.lr > 0))
+    throw ConfigError("--batch-size must be >= 1 and --lr > 0");
+  check_threads(a.opts.threads, "--threads");
   if (a.config.sampling != "banded" && a.config.sampling != "layerwise")
     throw ConfigError("--sampling is '" + a.config.sampling +
                       "'; use banded (widths spread evenly) or layerwise (the paper)");

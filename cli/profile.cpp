@@ -34,6 +34,7 @@ int cmd_profile(const ProfileArgs& a) {
   auto target = latency_models::make_target(a.target);
   targets::require_precision(*target, a.precision);
   const graph::Network net = models::load_model(a.model);
+  targets::check_batch_fits(net, a.batch, "--batch");
   search::SpaceConfig space;
   if (!a.space.empty()) {
     const auto j = read_json_file(a.space);
@@ -45,6 +46,9 @@ int cmd_profile(const ProfileArgs& a) {
   opts.batch = a.batch;
   opts.seed = a.seed;
   opts.min_time_ms = a.min_time_ms;
+  opts.check("--");
+  if (a.calibration_points < 0 || a.check < 0)
+    throw ConfigError("--calibration-points and --check must be >= 0");
 
   const auto context = latency_models::LutContext::of(a.target, opts, a.model, net);
   latency_models::LookupTable table(context);

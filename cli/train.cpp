@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/machine.h"
 #include "core/errors.h"
 #include "core/json.h"
 #include "graph/serialize.h"
@@ -12,6 +13,7 @@
 namespace tightfit::cli {
 
 int cmd_train(const TrainArgs& a) {
+  check_threads(a.opts.threads, "--threads");
   graph::Network net = models::make_model(a.model, models::default_options(a.model));
   net.meta()["seed"] = std::to_string(a.opts.seed);
   // Fail on an unwritable output before spending minutes on training.

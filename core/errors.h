@@ -3,6 +3,7 @@
 // code 2 (ConfigError, InputError, both carrying the fix); broken internal invariants are bugs
 // and go through TIGHTFIT_CHECK, which names the file and line.
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -26,6 +27,15 @@ class InternalError : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
+
+/// An exception's message without the C++ backtrace LibTorch appends ("Exception raised
+/// from ...", "frame #0: ..."): what a user reads.
+inline std::string without_backtrace(const std::string& what) {
+  size_t cut = what.size();
+  for (const char* marker : {"\nException raised from", "\nframe #", "\nframe #0"})
+    cut = std::min(cut, what.find(marker));
+  return what.substr(0, cut);
+}
 
 namespace detail {
 [[noreturn]] inline void check_failed(const char* cond, const char* file, int line,

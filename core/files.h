@@ -11,4 +11,13 @@ namespace tightfit {
 /// the path when it cannot be written (missing folder, no permission, disk full).
 void write_file_atomic(const std::string& path, const std::string& text);
 
+/// The whole of the file at `path`. InputError "cannot open <what> '<path>': <reason>; <fix>",
+/// the reason being what the system says (no such file, is a directory, permission denied).
+std::string read_whole_file(const std::string& path, const std::string& what,
+                            const std::string& fix);
+
+/// Throws InputError when `path` cannot be read as a regular file (same message as
+/// read_whole_file); reads nothing.
+void check_readable_file(const std::string& path, const std::string& what, const std::string& fix);
+
 }  // namespace tightfit

@@ -2,8 +2,10 @@
 // Strict JSON reading for configs, policies and journals (STYLE.md 3): unknown keys are errors
 // that list the valid ones, type errors name the key, and malformed files report line and column.
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -15,25 +17,56 @@ namespace tightfit {
 /// syntax errors, the line and column.
 nlohmann::json read_json_file(const std::string& path);
 
-/// Parses JSON text; `where` names its origin in error messages.
+/// Parses JSON text; `where` names its origin in error messages. A key that appears twice in one
+/// object is an error naming the key and its line (nlohmann would keep the last value silently).
 nlohmann::json parse_json_text(const std::string& text, const std::string& where);
 
 /// Throws ConfigError if `j` is not an object or has a key outside `valid`.
 void check_keys(const nlohmann::json& j, const std::vector<std::string>& valid,
                 const std::string& where);
 
-/// `j[key]` as T, or `fallback` when absent; a wrong type throws ConfigError naming where.key.
+namespace detail {
+/// ConfigError unless `v` is a whole number that `min`..`max` holds (an integral float such as
+/// 2.0 counts; 2.7, 1e30 and -1 for an unsigned do not).
+void check_integer(const nlohmann::json& v, long double min, long double max,
+                   const std::string& name);
+/// ConfigError unless `v` is a finite number.
+void check_number(const nlohmann::json& v, const std::string& name);
+}  // namespace detail
+
+/// `v` as T, strictly: an integer type takes only a whole number in its range, a floating type
+/// only a finite number, and any other type converts as nlohmann does; `name` (e.g.
+/// "config.seed") names the value in the ConfigError.
+template <typename T>
+T json_value(const nlohmann::json& v, const std::string& name) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean())
+      throw ConfigError(name + " must be true or false, not " + std::string(v.type_name()));
+    return v.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    detail::check_integer(v, static_cast<long double>(std::numeric_limits<T>::min()),
+                          static_cast<long double>(std::numeric_limits<T>::max()), name);
+    return v.is_number_float() ? static_cast<T>(v.get<double>()) : v.get<T>();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    detail::check_number(v, name);
+    return v.get<T>();
+  } else {
+    try {
+      return v.get<T>();
+    } catch (const nlohmann::json::exception&) {
+      throw ConfigError(name + " has the wrong type (" + v.type_name() +
+                        "); see the example configs in examples/");
+    }
+  }
+}
+
+/// `j[key]` as T (json_value's strict conversion), or `fallback` when absent.
 template <typename T>
 T get_or(const nlohmann::json& j, const std::string& key, const T& fallback,
          const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw ConfigError(where + "." + key + " has the wrong type (" + it->type_name() +
-                      "); see the example configs in examples/");
-  }
+  return json_value<T>(*it, where + "." + key);
 }
 
 /// Like get_or, but the key must be present.

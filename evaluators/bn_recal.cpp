@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "core/json.h"
+#include "core/machine.h"
 #include "datasets/batches.h"
 #include "graph/executor.h"
 #include "models/train.h"
@@ -30,9 +31,9 @@ BnRecalConfig BnRecalConfig::from_json(const nlohmann::json& j, const std::strin
 }
 
 void BnRecalConfig::check(const std::string& where) const {
-  if (bn_batches < 0 || batch_size < 1 || validation_images < 1 || threads < 1)
-    throw ConfigError(where +
-                      ": bn_batches must be >= 0, batch_size, validation_images and threads >= 1");
+  if (bn_batches < 0 || batch_size < 1 || validation_images < 1)
+    throw ConfigError(where + ": bn_batches must be >= 0, batch_size and validation_images >= 1");
+  check_threads(threads, where + ".threads");
 }
 
 nlohmann::json BnRecalConfig::to_json() const { return write_section(*this); }

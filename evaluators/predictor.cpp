@@ -32,6 +32,7 @@
 
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/machine.h"
 #include "core/stats.h"
 #include "evaluators/fidelity.h"
 
@@ -82,6 +83,7 @@ void check_config(const PredictorConfig& c, const std::string& where) {
                       ")");
   if (c.threads < 0)
     throw ConfigError(where + ".threads must be >= 0 (0 leaves LibTorch's setting as is)");
+  if (c.threads > 0) check_threads(c.threads, where + ".threads");
 }
 
 torch::Tensor to_tensor(const std::vector<std::vector<float>>& x, int64_t features) {

@@ -55,6 +55,7 @@
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/json.h"
+#include "core/machine.h"
 #include "core/timing.h"
 #include "datasets/batches.h"
 #include "evaluators/bn_recal.h"
@@ -439,8 +440,9 @@ PruningNetTrainResult PruningNet::train(const datasets::Split& data,
   if (opts.steps < 1)
     throw ConfigError("PruningNet training needs steps >= 1 (got " + std::to_string(opts.steps) +
                       "); e.g. 1000");
-  if (opts.batch_size < 1 || !(opts.lr > 0) || opts.threads < 1)
-    throw ConfigError("PruningNet training needs batch_size >= 1, lr > 0 and threads >= 1");
+  if (opts.batch_size < 1 || !(opts.lr > 0))
+    throw ConfigError("PruningNet training needs batch_size >= 1 and lr > 0");
+  check_threads(opts.threads, "PruningNet training's threads");
   if (data.train.size() == 0) throw InputError("PruningNet training: the training split is empty");
   at::set_num_threads(opts.threads);
   std::mt19937_64 rng(opts.seed);

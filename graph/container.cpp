@@ -8,6 +8,7 @@
 
 #include "core/errors.h"
 #include "core/files.h"
+#include "core/json.h"
 
 namespace tightfit::graph {
 namespace {
@@ -29,6 +30,7 @@ T get(const std::string& buf, size_t& pos) {
 }
 
 std::ifstream open(const std::string& path, const FileKind& kind) {
+  check_readable_file(path, kind.label, "check the path (" + kind.written_by + " writes one)");
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw InputError("cannot open " + describe_file(kind, path) + ": check the path (" +
@@ -60,9 +62,9 @@ nlohmann::json parse_header(const std::string& text, const FileKind& kind,
                             const std::string& where) {
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(where + " has a malformed header (" + e.what() + "); " + kind.remedy);
+    header = parse_json_text(text, where + "'s header");
+  } catch (const ConfigError& e) {
+    throw InputError(std::string(e.what()) + " (" + kind.remedy + ")");
   }
   const std::string format =
       header.is_object() && header.contains("format") && header["format"].is_string()

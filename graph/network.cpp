@@ -1,5 +1,6 @@
 #include "graph/network.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "core/errors.h"
@@ -44,6 +45,89 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool
 [[noreturn]] void shape_error(const Node& node, const std::string& what) {
   throw InputError("node '" + node.name + "' (" + op_name(node.op) + "): " + what +
                    "; fix the model definition so the shapes agree");
+}
+
+/// A dimension no real network reaches: sizes above it come from corrupt or hostile files and
+/// would overflow the products shape inference and allocation compute.
+constexpr int64_t kMaxDim = int64_t{1} << 24;
+
+std::string pair_str(const std::array<int64_t, 2>& v) {
+  return std::to_string(v[0]) + "x" + std::to_string(v[1]);
+}
+
+/// Every attribute the node's op reads is in its range (checked before any arithmetic uses it,
+/// so that a stride of 0 is a message, not a division by zero).
+void check_attrs(const Node& node, const Shape& in0) {
+  const Attrs& a = node.attrs;
+  auto bad = [&](const std::string& attr, const std::string& value, const std::string& rule) {
+    throw InputError("node '" + node.name + "' (" + op_name(node.op) + "): " + attr + " is " +
+                     value + "; " + rule + " (a corrupt or hand-edited model file?)");
+  };
+  auto pair_in = [&](const char* attr, const std::array<int64_t, 2>& v, int64_t lo, int64_t hi) {
+    for (int64_t x : v)
+      if (x < lo || x > hi)
+        bad(attr, pair_str(v),
+            "each must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  };
+  auto count_in = [&](const char* attr, int64_t v) {
+    if (v < 1 || v > kMaxDim)
+      bad(attr, std::to_string(v), "it must be in [1, " + std::to_string(kMaxDim) + "]");
+  };
+  switch (node.op) {
+    case OpKind::kConv2d: {
+      count_in("in_channels", a.in_channels);
+      count_in("out_channels", a.out_channels);
+      count_in("groups", a.groups);
+      pair_in("kernel", a.kernel, 1, kMaxDim);
+      pair_in("stride", a.stride, 1, kMaxDim);
+      pair_in("dilation", a.dilation, 1, kMaxDim);
+      for (int i = 0; i < 2; ++i)
+        if (a.padding[i] < 0 || a.padding[i] > a.dilation[i] * (a.kernel[i] - 1))
+          bad("padding", pair_str(a.padding),
+              "it must be in [0, dilation x (kernel - 1)] = [0, " +
+                  std::to_string(a.dilation[i] * (a.kernel[i] - 1)) + "]");
+      break;
+    }
+    case OpKind::kLinear:
+      count_in("in_features", a.in_channels);
+      count_in("out_features", a.out_channels);
+      break;
+    case OpKind::kMaxPool:
+    case OpKind::kAvgPool:
+      pair_in("kernel", a.kernel, 1, kMaxDim);
+      pair_in("stride", a.stride, 1, kMaxDim);
+      for (int i = 0; i < 2; ++i)
+        if (a.padding[i] < 0 || a.padding[i] > a.kernel[i] / 2)
+          bad("padding", pair_str(a.padding), "it must be in [0, kernel / 2] (PyTorch's rule)");
+      break;
+    case OpKind::kAdaptiveAvgPool:
+      if (in0.size() == 3 && (a.output_size[0] < 1 || a.output_size[1] < 1 ||
+                              a.output_size[0] > in0[1] || a.output_size[1] > in0[2]))
+        bad("output_size", pair_str(a.output_size),
+            "it must be in [1, the input's size " + std::to_string(in0[1]) + "x" +
+                std::to_string(in0[2]) + "]");
+      break;
+    case OpKind::kBatchNorm:
+      if (!(a.eps > 0 && a.eps < 1)) bad("eps", std::to_string(a.eps), "it must be in (0, 1)");
+      if (!(a.momentum >= 0 && a.momentum <= 1))
+        bad("momentum", std::to_string(a.momentum), "it must be in [0, 1]");
+      break;
+    case OpKind::kDropout:
+      if (!(a.p >= 0 && a.p <= 1)) bad("p", std::to_string(a.p), "it must be in [0, 1]");
+      break;
+    case OpKind::kFakeQuant:
+      if (!(a.q_scale > 0 && std::isfinite(a.q_scale)))
+        bad("scale", std::to_string(a.q_scale), "it must be a finite number > 0");
+      if (a.q_min >= a.q_max || a.q_zero_point < a.q_min || a.q_zero_point > a.q_max ||
+          a.q_max - a.q_min > 65535)
+        bad("levels",
+            "[" + std::to_string(a.q_min) + ", " + std::to_string(a.q_max) + "] with zero point " +
+                std::to_string(a.q_zero_point),
+            "it needs q_min < q_max (at most 16 bits apart) and the zero point between them");
+      break;
+    default:
+      break;
+  }
 }
 
 }  // namespace
@@ -130,6 +214,7 @@ std::string shape_str(const Shape& s) {
 }
 
 Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
+  check_attrs(node, in.empty() ? Shape{} : in[0]);
   const Attrs& a = node.attrs;
   auto need_inputs = [&](size_t n) {
     if (in.size() != n)
@@ -248,6 +333,17 @@ Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
 std::vector<Shape> infer_shapes(const Network& net) {
   std::vector<Shape> shapes(net.size());
   if (net.input_shape().empty()) throw InputError("network has no input shape");
+  int64_t elements = 1;
+  for (int64_t d : net.input_shape()) {
+    if (d < 1 || d > kMaxDim)
+      throw InputError("the network's input shape " + shape_str(net.input_shape()) +
+                       " has a dimension outside [1, " + std::to_string(kMaxDim) +
+                       "] (a corrupt model file?)");
+    elements *= d;
+    if (elements > kMaxDim * 64)
+      throw InputError("the network's input shape " + shape_str(net.input_shape()) +
+                       " is larger than any image this tool handles (a corrupt model file?)");
+  }
   shapes[0] = net.input_shape();
   for (int i = 1; i < net.size(); ++i) {
     const Node& node = net.node(i);

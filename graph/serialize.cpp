@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/json.h"
 #include "graph/container.h"
 
 namespace tightfit::graph {
@@ -61,10 +62,20 @@ nlohmann::json attrs_to_json(const Node& n) {
   return j;
 }
 
-Attrs attrs_from_json(OpKind op, const nlohmann::json& j) {
+/// Reads one attribute strictly (core/json.h): 2.5 is not a stride, 1e30 not a channel count.
+template <typename T>
+void read_attr(const nlohmann::json& v, const std::string& name, T& field) {
+  field = json_value<T>(v, name);
+}
+void read_attr(const nlohmann::json& v, const std::string& name, std::array<int64_t, 2>& field) {
+  if (!v.is_array() || v.size() != 2) throw ConfigError(name + " must be a pair of integers");
+  for (size_t i = 0; i < 2; ++i) field[i] = json_value<int64_t>(v[i], name);
+}
+
+Attrs attrs_from_json(OpKind op, const nlohmann::json& j, const std::string& where) {
   Attrs a;
   auto opt = [&](const char* key, auto& field) {
-    if (j.contains(key)) j.at(key).get_to(field);
+    if (j.contains(key)) read_attr(j.at(key), where + " attribute " + key, field);
   };
   opt("in_channels", a.in_channels);
   opt("out_channels", a.out_channels);
@@ -129,11 +140,26 @@ Network load_network(const std::string& path) {
       n.name = jn.at("name").get<std::string>();
       n.op = op_from_name(jn.at("op").get<std::string>());
       n.inputs = jn.at("inputs").get<std::vector<int>>();
-      n.attrs = attrs_from_json(n.op, jn.at("attrs"));
+      try {
+        n.attrs = attrs_from_json(n.op, jn.at("attrs"), "node '" + n.name + "'");
+      } catch (const ConfigError& e) {
+        throw InputError(where + ": " + e.what() + "; re-create it");
+      }
       for (const auto& jp : jn.at("params")) {
         Tensor t;
         t.shape = jp.at("shape").get<Shape>();
-        const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+        // Each dimension checked before any product, so no shape overflows or wraps around.
+        uint64_t elements = 1;
+        for (int64_t d : t.shape) {
+          if (d < 0 || static_cast<uint64_t>(d) > (data_len - offset) / sizeof(float) + 1)
+            throw InputError(where + ": node '" + n.name + "' parameter '" +
+                             jp.at("name").get<std::string>() + "' has shape " +
+                             shape_str(t.shape) + ", which the file's data cannot hold; " +
+                             "re-create it");
+          elements *= static_cast<uint64_t>(d);
+          if (elements > (data_len - offset) / sizeof(float)) elements = data_len;  // too many
+        }
+        const uint64_t bytes = elements * sizeof(float);
         if (offset + bytes > data_len)
           throw InputError(where + ": parameter data shorter than its header says; re-create it");
         t.data.resize(static_cast<size_t>(t.numel()));

@@ -311,15 +311,12 @@ void LookupTable::save(const std::string& path) const {
 }
 
 LookupTable LookupTable::load(const std::string& path, const LutContext& expected) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot open latency table '" + path + "': check the path");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::string text = read_whole_file(path, "latency table", "check the path");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error&) {
-    throw InputError("latency table '" + path + "' is corrupt (not JSON); profile again");
+    j = parse_json_text(text, "latency table '" + path + "'");
+  } catch (const ConfigError& e) {
+    throw InputError(std::string(e.what()) + " (the table is corrupt: profile again)");
   }
   LookupTable t = from_json(j, "latency table '" + path + "'");
   auto mismatch = [&](const char* what, const std::string& got, const std::string& want) {

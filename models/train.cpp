@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "core/machine.h"
 #include "core/errors.h"
 #include "core/timing.h"
 #include "datasets/batches.h"
@@ -59,6 +60,7 @@ TrainResult train_model(graph::Network& net, const datasets::Split& data,
   if (opts.teacher &&
       (!(opts.distill_temperature > 0) || !(opts.distill_weight >= 0 && opts.distill_weight <= 1)))
     throw ConfigError("distillation needs temperature > 0 and a weight in [0, 1]");
+  check_threads(opts.threads, "training's threads (--threads)");
   at::set_num_threads(opts.threads);
   const auto t0 = Clock::now();
 

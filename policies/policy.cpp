@@ -27,9 +27,9 @@ std::map<std::string, T> read_map(const nlohmann::json& j, const std::string& ke
   if (!m.is_object())
     throw ConfigError(where + "." + key + " must be an object {name: " + what + "}");
   for (auto it = m.begin(); it != m.end(); ++it) {
-    const bool ok = std::is_integral_v<T> ? it->is_number_integer() : it->is_number();
-    if (!ok) throw ConfigError(where + "." + key + "." + it.key() + " must be " + what);
-    out[it.key()] = it->get<T>();
+    const std::string name = where + "." + key + "." + it.key();
+    if (!it->is_number()) throw ConfigError(name + " must be " + what);
+    out[it.key()] = json_value<T>(*it, name);
   }
   return out;
 }
@@ -76,6 +76,11 @@ Policy Policy::from_json(const nlohmann::json& j, const std::string& where) {
   p.act_bits = read_map<int>(j, "act_bits", where, "an integer bit-width");
   p.rank = read_map<double>(j, "rank", where, "a number");
   p.sparsity = read_map<double>(j, "sparsity", where, "a fraction in [0, 1)");
+  for (const auto& [id, count] : p.keep_count)
+    if (p.keep.count(id))
+      throw ConfigError(where + " decides the channels of '" + id + "' twice, as keep " +
+                        std::to_string(p.keep.at(id)) + " and keep_count " +
+                        std::to_string(count) + "; give one of the two");
   p.criterion = get_or(j, "criterion", p.criterion, where);
   p.sparsity_scope = get_or(j, "sparsity_scope", p.sparsity_scope, where);
   if (j.contains("quantization"))

@@ -140,6 +140,12 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
 
 Budget Budget::from_json(const nlohmann::json& j, const std::string& where) {
   const auto b = read_section<Budget>(j, where);
+  if (j.is_object())
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it->is_number() && it->get<double>() == 0)
+        throw ConfigError(where + "." + it.key() +
+                          " is 0, which no candidate meets; give a positive limit, or leave "
+                          "the key out for none");
   if (b.latency_ms < 0 || b.size_bytes < 0 || b.flops < 0 || b.accuracy_drop < 0 ||
       b.accuracy_drop >= 1)
     throw ConfigError(where +

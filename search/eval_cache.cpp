@@ -1,33 +1,69 @@
 #include "search/eval_cache.h"
 
+#include <ATen/core/Tensor.h>
+
 #include <filesystem>
 
 #include "core/errors.h"
 #include "core/hash.h"
 #include "core/timing.h"
 #include "graph/hash.h"
+#include "targets/target.h"
 
 namespace tightfit::search {
 
 namespace {
-std::string context_key(const Session& s) {
-  return fnv1a_hex(nlohmann::json{{"network", graph::content_hash(s.net)},
-                                  {"evaluator", s.evaluator->name()},
-                                  {"settings", s.evaluator->settings()},
-                                  {"target", s.target->name()},
-                                  {"measure", s.config.measure.to_json()},
-                                  {"space_multiple", s.config.space.channel_multiple},
-                                  {"latency_cost", s.cost->name()},
-                                  {"table", s.cost->fingerprint()},
-                                  {"tightfit", TIGHTFIT_VERSION}}
-                       .dump());
+
+uint64_t hash_images(const datasets::ImageSet& set, uint64_t h) {
+  const int64_t shape[3] = {set.channels, set.rows, set.cols};
+  h = fnv1a(shape, sizeof(shape), h);
+  h = fnv1a(set.pixels.data(), set.pixels.size(), h);
+  return fnv1a(set.labels.data(), set.labels.size(), h);
 }
+
+/// The data a result was measured on: the data set and its settings (its folder made absolute),
+/// the split, and the images' own content, so that a folder whose files changed is new data.
+nlohmann::json data_identity(const Session& s) {
+  nlohmann::json settings = s.config.dataset_config;
+  for (auto it = settings.begin(); it != settings.end(); ++it)
+    if (it.key() == "dir" && it->is_string())
+      *it = std::filesystem::weakly_canonical(it->get<std::string>()).string();
+  uint64_t h = hash_images(s.data.train, fnv1a("tightfit data", 13));
+  h = hash_images(s.data.test, hash_images(s.data.validation, h));
+  const float norm[2] = {s.data.mean, s.data.std};
+  return {{"name", s.config.dataset},
+          {"settings", settings},
+          {"split", {{"train", s.data.train.size()},
+                     {"validation", s.data.validation.size()},
+                     {"test", s.data.test.size()},
+                     {"validation_count", s.config.validation_count}}},
+          {"images", hex64(fnv1a(norm, sizeof(norm), h))}};
+}
+
 }  // namespace
+
+nlohmann::json cache_context(const Session& s) {
+  nlohmann::json calibration_sizes = nlohmann::json::array();
+  for (const auto& batch : s.calibration.images) calibration_sizes.push_back(batch.size(0));
+  const nlohmann::json machine = targets::machine_context();
+  return {{"network", graph::content_hash(s.net)},
+          {"data", data_identity(s)},
+          {"calibration", {{"seed", s.config.seed}, {"batches", calibration_sizes}}},
+          {"evaluator", s.evaluator->name()},
+          {"settings", s.evaluator->settings()},
+          {"target", s.target->name()},
+          {"measure", s.config.measure.to_json()},
+          {"machine", {{"cpu", machine.at("cpu")}, {"isa", machine.at("isa")}}},
+          {"space_multiple", s.config.space.channel_multiple},
+          {"latency_cost", s.cost->name()},
+          {"table", s.cost->fingerprint()},
+          {"tightfit", TIGHTFIT_VERSION}};
+}
 
 EvalCache::EvalCache(const Session& session, RunStats& stats, const Say& say) : stats_(stats) {
   const std::string& path = session.config.cache_path;
   if (path.empty()) return;
-  context_key_ = context_key(session);
+  context_key_ = fnv1a_hex(cache_context(session).dump());
   int64_t reused = 0;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {

@@ -1,9 +1,9 @@
 #pragma once
 // Evaluations already made, by policy: within a run the network, evaluator, target and cost model
 // are fixed, so the policy is the content. Across runs, an optional JSON-lines file shared by many
-// runs holds results under a key of everything a result depends on besides the policy (network
-// content, evaluator and its settings, target, protocol, cost model and its table, tightfit
-// version), so no candidate is evaluated twice by runs that agree on them.
+// runs holds results under a key of everything a result depends on besides the policy
+// (cache_context), so no candidate is evaluated twice by runs that agree on them, and none is
+// reused by a run that differs in any of them.
 
 #include <fstream>
 #include <map>
@@ -15,6 +15,13 @@
 #include "search/session.h"
 
 namespace tightfit::search {
+
+/// Everything a result depends on besides its policy: the network's content; the data (data
+/// set, settings and folder, split, the images' content hash); the calibration batches (seed and
+/// sizes); the evaluator and its settings (seeds included); the target, its protocol and the CPU
+/// (model and instruction sets); the channel rounding; the cost model and its table; the tightfit
+/// version. Results are shared only between runs whose contexts are equal.
+nlohmann::json cache_context(const Session& session);
 
 class EvalCache : public Observer {
  public:

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/errors.h"
+#include "core/files.h"
 
 namespace tightfit::search {
 
@@ -35,11 +36,7 @@ void Journal::append(const nlohmann::json& j) {
 }
 
 JournalContents read_journal(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot open journal '" + path + "': check the path");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_whole_file(path, "journal", "check the path");
   JournalContents c;
   size_t pos = 0;
   int line_no = 0;

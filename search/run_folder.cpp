@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "core/errors.h"
 #include "core/timing.h"
@@ -43,6 +45,7 @@ RunFolder::LockFd::~LockFd() {
 RunFolder::RunFolder(const RunOptions& opts, const SearchConfig& config)
     : config_(config), dir_(opts.out_dir) {
   lock();
+  check_writable();
   const std::string journal = journal_path();
   if (!opts.resume) {
     if (std::filesystem::exists(journal) && std::filesystem::file_size(journal) > 0)
@@ -69,6 +72,34 @@ RunFolder::RunFolder(const RunOptions& opts, const SearchConfig& config)
         "cannot resume: the config changed since this run started (at " +
         config_difference(previous_.header.value("config", nlohmann::json()), config.raw) +
         "); use the original config, or a new --out for a new run");
+}
+
+void RunFolder::check_writable() const {
+  namespace fs = std::filesystem;
+  // Files written by atomic rename: the folder must take new files, and no name the search
+  // writes at its end may be taken by a folder (found now, not after hours of search).
+  const fs::path probe = dir_ / ".write-check";
+  {
+    std::ofstream out(probe);
+    if (!out)
+      throw InputError("cannot write in the run folder '" + dir_.string() + "': " +
+                       std::strerror(errno) + "; choose a writable --out");
+  }
+  fs::remove(probe);
+  for (const char* file : {"evaluations.jsonl", "front.json", "front.csv", "best.json",
+                           "report.html", "front.json.tmp", "front.csv.tmp", "best.json.tmp",
+                           "report.html.tmp"}) {
+    const fs::path p = dir_ / file;
+    if (fs::exists(p) && !fs::is_regular_file(p))
+      throw InputError("'" + p.string() +
+                       "' is not a file, but the search writes its results there; move it "
+                       "away or choose another --out");
+  }
+  const fs::path models = dir_ / "models";
+  if (fs::exists(models) && !fs::is_directory(models))
+    throw InputError("'" + models.string() +
+                     "' is not a folder, but the search writes the front's networks there; move "
+                     "it away or choose another --out");
 }
 
 void RunFolder::lock() {

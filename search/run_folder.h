@@ -39,6 +39,9 @@ class RunFolder {
  private:
   /// Takes the folder's lock or throws InputError naming the process that holds it.
   void lock();
+  /// InputError when the folder takes no new files, or a name the search writes at its end is
+  /// held by something that is not a file (or `models` by something not a folder).
+  void check_writable() const;
 
   /// Closes the lock's descriptor, which releases the lock.
   struct LockFd {

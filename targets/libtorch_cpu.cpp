@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/errors.h"
 #include "graph/executor.h"
 #include "targets/libtorch_int8.h"
 #include "targets/timing.h"
@@ -51,7 +52,7 @@ Measurement LibTorchCpuTarget::measure(const policies::CompressedNetwork& c,
       time_runs([&] { ex.forward(x); }, opts, m);
     }
   } catch (const std::exception& e) {
-    m.error = e.what();
+    m.error = without_backtrace(e.what());
   }
   at::set_num_threads(previous_threads);
   return m;

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "core/errors.h"
 #include "targets/onednn_engine.h"
 #include "targets/timing.h"
 
@@ -41,7 +42,7 @@ Measurement OneDnnCpuTarget::measure(const policies::CompressedNetwork& c,
     else
       time_runs([&] { engine.run_node(opts.kernel); }, opts, m);
   } catch (const std::exception& e) {
-    m.error = e.what();
+    m.error = without_backtrace(e.what());
   }
   at::set_num_threads(previous_threads);
   return m;

@@ -45,7 +45,14 @@ struct MeasureOptions {
   }
   static MeasureOptions from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;
+  /// ConfigError for values no measurement can use; threads above the hardware threads too
+  /// (core/machine.h). `prefix` names the keys: "config.target." or "--".
+  void check(const std::string& prefix) const;
 };
+
+/// InputError when a batch of `batch` inputs to `net` would not fit in available memory (named
+/// `what`, e.g. "--batch"); ConfigError when it is below 1.
+void check_batch_fits(const graph::Network& net, int64_t batch, const std::string& what);
 
 struct Measurement {
   std::string target;

@@ -6,11 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <thread>
 
 #include "core/json.h"
+#include "core/machine.h"
 #include "core/stats.h"
+#include "graph/network.h"
 #include "targets/affinity.h"
 
 namespace tightfit::targets {
@@ -86,11 +89,36 @@ void time_runs(const std::function<void()>& run_once, const MeasureOptions& opts
 
 MeasureOptions MeasureOptions::from_json(const nlohmann::json& j, const std::string& where) {
   const auto o = read_section<MeasureOptions>(j, where);
-  if (o.threads < 1 || o.batch < 1 || o.min_repeats < 1 || o.warmup_runs < 0 ||
-      o.max_repeats < o.min_repeats || o.max_attempts < 1)
-    throw ConfigError(where + ": threads, batch, min_repeats must be >= 1, warmup_runs >= 0, " +
-                      "max_repeats >= min_repeats");
+  o.check(where + ".");
   return o;
+}
+
+void MeasureOptions::check(const std::string& prefix) const {
+  check_threads(threads, prefix + "threads");
+  if (batch < 1)
+    throw ConfigError(prefix + "batch is " + std::to_string(batch) + "; it must be >= 1");
+  if (min_repeats < 1 || warmup_runs < 0 || max_repeats < min_repeats ||
+      max_attempts < 1 || !(min_time_ms >= 0 && std::isfinite(min_time_ms)))
+    throw ConfigError(prefix +
+                      "min_repeats and max_attempts must be >= 1, warmup_runs and min_time_ms "
+                      ">= 0, max_repeats >= min_repeats");
+}
+
+void check_batch_fits(const graph::Network& net, int64_t batch, const std::string& what) {
+  if (batch < 1) throw ConfigError(what + " is " + std::to_string(batch) + "; it must be >= 1");
+  // Every node's output held at once, in fp32: a bound on what one batch needs, whatever the
+  // target frees early.
+  long double elements = 0;
+  for (const auto& shape : graph::infer_shapes(net)) {
+    long double n = 1;
+    for (int64_t d : shape) n *= static_cast<long double>(d);
+    elements += n;
+  }
+  const long double bytes = elements * 4 * static_cast<long double>(batch);
+  const long double cap = static_cast<long double>(std::numeric_limits<int64_t>::max());
+  check_memory(static_cast<int64_t>(std::min(bytes, cap)),
+               what + " " + std::to_string(batch) + " of " + graph::shape_str(net.input_shape()),
+               "use a smaller " + what);
 }
 
 nlohmann::json MeasureOptions::to_json() const { return write_section(*this); }
@@ -107,14 +135,20 @@ nlohmann::json Measurement::to_json() const {
 }
 
 nlohmann::json machine_context() {
-  std::string cpu = "unknown";
+  std::string cpu = "unknown", flags;
   std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
+  for (std::string line; std::getline(info, line) && (cpu == "unknown" || flags.empty());) {
+    if (line.rfind("model name", 0) == 0 && cpu == "unknown") cpu = line.substr(line.find(':') + 2);
+    if (line.rfind("flags", 0) == 0 && flags.empty()) flags = line.substr(line.find(':') + 1) + " ";
+  }
+  // The instruction sets that change what a target runs and how fast (int8 needs VNNI to beat
+  // fp32; bf16 and AMX change what oneDNN picks).
+  nlohmann::json isa = nlohmann::json::array();
+  for (const char* f : {"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
+                        "avx512_bf16", "amx_bf16", "amx_int8"})
+    if (flags.find(" " + std::string(f) + " ") != std::string::npos) isa.push_back(f);
   return {{"cpu", cpu},
+          {"isa", isa},
           {"hardware_threads", std::thread::hardware_concurrency()},
           {"libtorch", TORCH_VERSION},
           {"onednn", std::to_string(dnnl::version()->major) + "." +

@@ -83,11 +83,56 @@ TEST_CASE("get_or and get_required name the key", "[graph][json]") {
   CHECK(tightfit::get_or<int>(j, "m", 7, "cfg") == 7);
   REQUIRE_THROWS_AS(tightfit::get_or<int>(j, "s", 7, "cfg"), ConfigError);
   REQUIRE_THROWS_WITH(tightfit::get_or<int>(j, "s", 7, "cfg"),
-                      Catch::Contains("cfg.s has the wrong type (string)"));
+                      Catch::Contains("cfg.s must be an integer, not string"));
+  REQUIRE_THROWS_WITH(tightfit::get_or<std::string>(j, "n", "", "cfg"),
+                      Catch::Contains("cfg.n has the wrong type (number)"));
   CHECK(tightfit::get_required<std::string>(j, "s", "cfg") == "x");
   REQUIRE_THROWS_WITH(tightfit::get_required<int>(j, "q", "cfg"),
                       Catch::Contains("cfg.q is missing"));
   CHECK(tightfit::join({"a", "b", "c"}) == "a, b, c");
   CHECK(tightfit::join({}) == "");
   CHECK(tightfit::join({"a", "b"}, "|") == "a|b");
+}
+
+TEST_CASE("numbers are taken only as what they are: no rounding, wrapping or overflow",
+          "[core][json]") {
+  using tightfit::get_or;
+  const auto j = tightfit::parse_json_text(
+      R"({"neg": -1, "frac": 2.7, "whole": 2.0, "huge": 1e30, "big": 18446744073709551615,
+          "int_max": 2147483648, "flag": 1, "ok": 0.5})",
+      "cfg");
+  // A negative seed does not become 2^64 - 1.
+  REQUIRE_THROWS_WITH(get_or<uint64_t>(j, "neg", 0, "cfg"),
+                      Catch::Contains("cfg.neg is -1") && Catch::Contains("cannot be negative"));
+  // 2.7 does not run as 2; 2.0 is the integer 2.
+  REQUIRE_THROWS_WITH(get_or<int64_t>(j, "frac", 0, "cfg"),
+                      Catch::Contains("cfg.frac must be an integer, not 2.7"));
+  CHECK(get_or<int64_t>(j, "whole", 0, "cfg") == 2);
+  // 1e30 does not become 0, and 2^31 does not wrap in an int.
+  REQUIRE_THROWS_WITH(get_or<int64_t>(j, "huge", 0, "cfg"), Catch::Contains("cfg.huge is 1e+30"));
+  REQUIRE_THROWS_AS(get_or<int>(j, "int_max", 0, "cfg"), ConfigError);
+  CHECK(get_or<int64_t>(j, "int_max", 0, "cfg") == 2147483648LL);
+  // The largest seed is written as such.
+  CHECK(get_or<uint64_t>(j, "big", 0, "cfg") == 18446744073709551615ULL);
+  REQUIRE_THROWS_AS(get_or<int64_t>(j, "big", 0, "cfg"), ConfigError);
+  // A number is not a boolean.
+  REQUIRE_THROWS_WITH(get_or<bool>(j, "flag", false, "cfg"),
+                      Catch::Contains("cfg.flag must be true or false"));
+  CHECK(get_or<double>(j, "ok", 0.0, "cfg") == 0.5);
+}
+
+TEST_CASE("a JSON text with a key twice in one object, or a number no double holds, is refused",
+          "[core][json]") {
+  using tightfit::parse_json_text;
+  REQUIRE_THROWS_WITH(parse_json_text("{\"seed\": 1,\n \"seed\": 2}", "c.json"),
+                      Catch::StartsWith("c.json:2:") && Catch::Contains("key 'seed' appears twice"));
+  REQUIRE_THROWS_WITH(
+      parse_json_text(R"({"a": {"x": 1}, "b": {"x": 2, "y": {"x": 3, "x": 4}}})", "c.json"),
+      Catch::Contains("key 'x' appears twice"));
+  // The same key in sibling objects and in arrays of objects is fine.
+  CHECK(parse_json_text(R"({"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]})", "c")
+            .size() == 3);
+  REQUIRE_THROWS_AS(parse_json_text(R"({"a": 1e999})", "c.json"), ConfigError);
+  REQUIRE_THROWS_WITH(parse_json_text(R"({"a": 1e999})", "c.json"),
+                      Catch::StartsWith("c.json:1:") && Catch::Contains("1e999"));
 }

@@ -530,7 +530,7 @@ TEST_CASE("QuantConfig parses strictly", "[quantize]") {
   CHECK_THAT(error({{"percentile", 50}}), Contains("percentile is 50") && Contains("(50, 100]"));
   CHECK_THAT(error({{"percentile", 100.5}}), Contains("(50, 100]"));
   CHECK_THAT(error({{"scheme", 3}}), Contains("config.quantization.scheme has the wrong type"));
-  CHECK_THAT(error({{"huffman", "yes"}}), Contains("huffman has the wrong type"));
+  CHECK_THAT(error({{"huffman", "yes"}}), Contains("huffman must be true or false"));
   CHECK_THAT(error(json::array()), Contains("must be a JSON object"));
 }
 

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -213,6 +214,93 @@ TEST_CASE("a shared evaluation cache answers a second run without evaluating aga
     CHECK_FALSE(a[i].value("cached", false));
     CHECK(b[i].value("cached", false));
     CHECK(decisions(a[i]) == decisions(b[i]));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the evaluation cache is keyed by everything that changes a result",
+          "[search][resume][cache]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_cache_key_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "fm");
+  // A copy of Fashion-MNIST, unpacked (read as it is), whose bytes this test can change.
+  for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+    const std::string cmd = std::string("zcat /usr/share/datasets/fashion-mnist/") + name + " > " +
+                            (dir / "fm" / name).string();
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  // One trained step changes the weights, not the structure.
+  {
+    const std::string cmd = std::string(TIGHTFIT_CLI) +
+                            " train --model vgg_small --epochs 1 --max-steps 1 --out " +
+                            (dir / "other.tfn").string() + " > " + (dir / "train.log").string() +
+                            " 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  const nlohmann::json base = {
+      {"seed", 5},
+      {"model", {{"zoo", "vgg_small"}}},
+      {"data", {{"dir", (dir / "fm").string()}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 3}}},
+      {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 64}}},
+      {"target", {{"name", "analytic-roofline"}}},
+      {"cost",
+       {{"latency", "roofline"},
+        {"device", {{"fp32_gflops", 50}, {"int8_gops", 200}, {"bandwidth_gbps", 20}}}}},
+      {"baselines", {{"keep", {0.5}}}},
+      {"cache", (dir / "cache.jsonl").string()}};
+  int run = 0;
+  // Runs `config`; the share of its evaluations answered by the cache, in [0, 1].
+  const auto reused = [&](const nlohmann::json& config) {
+    const fs::path out = dir / ("run" + std::to_string(++run));
+    std::ofstream(dir / "config.json") << config.dump();
+    REQUIRE(wait_for(start_search({"--config", dir / "config.json", "--out", out},
+                                  dir / ("run" + std::to_string(run) + ".log"))) == 0);
+    const auto lines = journal_lines(out / "evaluations.jsonl");
+    REQUIRE(lines.size() > 3);
+    size_t cached = 0;
+    for (size_t i = 1; i < lines.size(); ++i) cached += lines[i].value("cached", false) ? 1 : 0;
+    return static_cast<double>(cached) / static_cast<double>(lines.size() - 1);
+  };
+  const auto with = [&](const nlohmann::json::json_pointer& at, const nlohmann::json& value) {
+    nlohmann::json c = base;
+    c[at] = value;
+    return c;
+  };
+  using ptr = nlohmann::json::json_pointer;
+
+  CHECK(reused(base) == 0.0);
+  CHECK(reused(base) == 1.0);  // nothing changed: every evaluation reused
+  const std::vector<std::pair<std::string, nlohmann::json>> changes = {
+      {"network content", with(ptr("/model"), {{"path", (dir / "other.tfn").string()}})},
+      {"data folder", with(ptr("/data/dir"), "/usr/share/datasets/fashion-mnist")},
+      {"split", with(ptr("/data/validation_count"), 4000)},
+      {"evaluator settings", with(ptr("/evaluator/bn_batches"), 2)},
+      {"evaluator seed", with(ptr("/evaluator/seed"), 8)},
+      {"calibration seed", with(ptr("/seed"), 6)},
+      {"protocol", with(ptr("/target/batch"), 2)},
+      {"target", with(ptr("/target/name"), "analytic-bitfusion")},
+      {"cost model", with(ptr("/cost"), {{"latency", "bitfusion"}})},
+      {"cost table", with(ptr("/cost/device/fp32_gflops"), 60)},
+      {"channel rounding", with(ptr("/space/channel_multiple"), 8)}};
+  for (const auto& [what, config] : changes) {
+    INFO("changed: " << what);
+    CHECK(reused(config) == 0.0);
+  }
+  // The same folder whose images changed (one pixel of the last test image) is new data.
+  {
+    std::fstream f(dir / "fm" / "t10k-images-idx3-ubyte.gz",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    const char last = static_cast<char>(f.get());
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(last ^ 0x55));
+  }
+  {
+    INFO("changed: the images' content");
+    CHECK(reused(base) == 0.0);
   }
   fs::remove_all(dir);
 }
