@@ -179,7 +179,11 @@ Network load_network(const std::string& path) {
     if (output < 0 || output >= net.size())
       throw InputError(where + ": output node " + std::to_string(output) + " does not exist");
     net.set_output(output);
-    infer_shapes(net);
+    try {  // every attribute of every node, and the shapes they give (graph/network.h)
+      infer_shapes(net);
+    } catch (const InputError& e) {
+      throw InputError(where + ": " + e.what());
+    }
     return net;
   } catch (const nlohmann::json::exception& e) {
     throw InputError(where + " has a malformed header (" + e.what() + "); re-create it");

@@ -345,8 +345,12 @@ class Compiler {
   const dnnl::engine& eng() const { return impl_.eng; }
 
   /// The consumer of `id` when it has exactly one and is not the network output itself.
+  /// The one node that reads `id`, when it may be fused into `id`'s primitive: neither of the
+  /// two is the network's output (which may sit anywhere, e.g. a feature extractor's ReLU), so
+  /// the output always keeps a value of its own.
   int sole_user(int id) const {
-    if (id == net_.output() || users_[id].size() != 1) return -1;
+    if (id == net_.output() || users_[id].size() != 1 || users_[id][0] == net_.output())
+      return -1;
     return users_[id][0];
   }
 

@@ -156,6 +156,58 @@ expect_user_error "finetune: missing policy" "policy.json" -- \
 expect_user_error "finetune: bad optimizer" "--optimizer is 'lbfgs'" -- \
   "$TF" finetune --model resnet8 --policy "$TMP/empty_policy.json" --optimizer lbfgs --out "$TMP/ft"
 
+# Issue 19: threads, batches, paths, numbers and keys.
+expect_user_error "measure: zero threads" "--threads is 0; it must be >= 1" -- \
+  "$TF" measure --model vgg_small --threads 0
+expect_user_error "profile: zero threads" "--threads is 0; it must be >= 1" -- \
+  "$TF" profile --model vgg_small --threads 0 --out "$TMP/t0.json"
+hw=$(nproc)
+expect_user_error "measure: more threads than the machine" "--threads is 1000, above the $hw hardware threads.*--allow-oversubscribe" -- \
+  "$TF" measure --model vgg_small --threads 1000
+expect_user_error "train: more threads than the machine" "--threads is 1000, above" -- \
+  "$TF" train --model vgg_small --threads 1000 --out "$TMP/x.tfn"
+expect_user_error "measure: batch too large for memory" "--batch 100000000 of 1x28x28 needs about .* more than the .* of memory available" -- \
+  "$TF" measure --model vgg_small --batch 100000000
+expect_user_error "measure: negative batch" "--batch is -1; it must be >= 1" -- \
+  "$TF" measure --model vgg_small --batch -1
+expect_user_error "measure: a directory as the model" "cannot open model file '$TMP': it is a directory" -- \
+  "$TF" measure --model "$TMP"
+expect_user_error "info: a directory as the model" "it is a directory, not a file" -- "$TF" info --model "$TMP"
+expect_user_error "measure: a directory as the policy" "cannot open '$TMP': it is a directory" -- \
+  "$TF" measure --model vgg_small --policy "$TMP"
+expect_bad_search "negative seed" '{"seed": -1, "model": {"zoo": "vgg_small"}}' \
+  "seed is -1, outside the integers it can hold.*cannot be negative"
+expect_bad_search "fractional population" '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "evolution", "population": 2.7}}' \
+  "population must be an integer, not 2.7"
+expect_bad_search "1e30 as a count" '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "random", "evaluations": 1e30}}' \
+  "evaluations is 1e\\+30, outside the integers"
+expect_bad_search "a number no double holds" '{"model": {"zoo": "vgg_small"}, "budget": {"latency_ms": 1e999}}' \
+  "config.json:1:[0-9]+: number overflow parsing '1e999'"
+expect_bad_search "duplicate key" '{"seed": 1, "model": {"zoo": "vgg_small"}, "seed": 2}' \
+  "config.json:1:[0-9]+: key 'seed' appears twice"
+expect_bad_search "zero budget" '{"model": {"zoo": "vgg_small"}, "budget": {"latency_ms": 0}}' \
+  "budget.latency_ms is 0, which no candidate meets"
+expect_bad_search "threads above the machine in a config" '{"model": {"zoo": "vgg_small"}, "target": {"name": "cpu-onednn", "threads": 1000}}' \
+  "target.threads is 1000, above the $hw hardware threads"
+expect_bad_policy "keep and keep_count for one group" '{"keep": {"features.0": 0.5}, "keep_count": {"features.0": 8}}' \
+  "decides the channels of 'features.0' twice, as keep 0.5.* and keep_count 8; give one"
+expect_bad_policy "duplicate key in a policy" '{"keep": {"features.0": 0.5, "features.0": 0.25}}' \
+  "key 'features.0' appears twice"
+# The output folder's files are checked before the search: front.json taken by a folder.
+mkdir -p "$TMP/run_taken/front.json"
+expect_user_error "front.json is a folder" "run_taken/front.json' is not a file, but the search writes its results there" -- \
+  "$TF" search --config "$TMP/impossible_budget.json" --out "$TMP/run_taken"
+# A file the user may not read says so (run as an unprivileged user: root reads anything).
+if [ "$(id -u)" = "0" ] && command -v setpriv >/dev/null; then
+  mkdir -p "$TMP/perm" && chmod 755 "$TMP" "$TMP/perm"
+  printf '{}\n' >"$TMP/perm/policy.json" && chmod 000 "$TMP/perm/policy.json"
+  expect_user_error "policy without read permission" "cannot open '.*policy.json': permission denied" -- \
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$TF" measure --model vgg_small --policy "$TMP/perm/policy.json"
+  cp "$MODEL" "$TMP/perm/model.tfn" && chmod 000 "$TMP/perm/model.tfn"
+  expect_user_error "model without read permission" "cannot open model file '.*model.tfn': permission denied" -- \
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$TF" info --model "$TMP/perm/model.tfn"
+fi
+
 "$TF" --help >/dev/null || { echo "FAIL --help"; failures=$((failures + 1)); }
 for sub in info train search compress measure profile finetune fidelity report; do
   "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
@@ -166,6 +218,8 @@ done
 if [ -n "$BENCH" ]; then
   expect_user_error "bench: thread count below 1" "bench_metaprune: error: --threads: is 0; it must be >= 1" -- \
     "$BENCH" --threads 0
+  expect_user_error "bench: more threads than the machine" "bench_metaprune: error: --threads is 1000, above" -- \
+    "$BENCH" --threads 1000
   expect_user_error "bench: unknown option" "bench_metaprune: error: .*--bogus" -- "$BENCH" --bogus
   expect_user_error "bench: bad FLOPs level" "--levels: '1.5' is not a FLOPs fraction" -- \
     "$BENCH" --levels 1.5

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 
@@ -18,10 +19,12 @@
 
 namespace fs = std::filesystem;
 using tightfit::InputError;
+using tightfit::graph::Attrs;
 using tightfit::graph::Builder;
 using tightfit::graph::load_network;
 using tightfit::graph::Network;
 using tightfit::graph::Node;
+using tightfit::graph::OpKind;
 using tightfit::graph::save_network;
 
 namespace {
@@ -220,4 +223,57 @@ TEST_CASE("saving to a folder that does not exist is an InputError", "[graph][se
   const std::string path = dir.file("missing/sub/net.tfn");
   REQUIRE_THROWS_AS(save_network(make_net(), path), InputError);
   REQUIRE_THROWS_WITH(save_network(make_net(), path), Catch::Contains(path));
+}
+
+TEST_CASE("a model file with a bad attribute is refused, naming the node, attribute and value",
+          "[graph][serialize]") {
+  TempDir dir;
+  const Network good =
+      tightfit::models::make_model("resnet8", tightfit::models::default_options("resnet8"));
+  const int conv = good.find("conv1");
+  REQUIRE(conv > 0);
+  int pool = -1, bn = -1;
+  for (int i = 0; i < good.size(); ++i) {
+    if (good.node(i).op == OpKind::kAdaptiveAvgPool) pool = i;
+    if (bn < 0 && good.node(i).op == OpKind::kBatchNorm) bn = i;
+  }
+  REQUIRE(pool > 0);
+  REQUIRE(bn > 0);
+  struct Case {
+    const char* what;
+    int node;
+    std::function<void(Attrs&)> change;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      {"stride 0", conv, [](Attrs& a) { a.stride = {0, 1}; }, "stride is 0x1"},
+      {"dilation 0", conv, [](Attrs& a) { a.dilation = {1, 0}; }, "dilation is 1x0"},
+      {"kernel 0", conv, [](Attrs& a) { a.kernel = {0, 0}; }, "kernel is 0x0"},
+      {"negative padding", conv, [](Attrs& a) { a.padding = {-1, 1}; }, "padding is -1x1"},
+      {"padding beyond the kernel", conv, [](Attrs& a) { a.padding = {5, 5}; },
+       "padding is 5x5"},
+      {"groups 0", conv, [](Attrs& a) { a.groups = 0; }, "groups is 0"},
+      {"huge channel count", conv, [](Attrs& a) { a.out_channels = int64_t{1} << 40; },
+       "out_channels is 1099511627776"},
+      {"output size above the input", pool, [](Attrs& a) { a.output_size = {1000, 1000}; },
+       "output_size is 1000x1000"},
+      {"eps 0", bn, [](Attrs& a) { a.eps = 0; }, "eps is 0"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    Network bad = good;
+    c.change(bad.node(c.node).attrs);
+    const std::string path = dir.file("bad.tfn");
+    save_network(bad, path);
+    require_load_fails(path, std::string("node '") + good.node(c.node).name + "'");
+    REQUIRE_THROWS_WITH(load_network(path), Catch::Contains(c.message));
+  }
+  // A pooling layer with stride 0, a hand-built network.
+  tightfit::graph::Builder b({1, 8, 8}, 1);
+  const int x = b.max_pool("pool", b.input(), 2, 2);
+  Network pooled = b.finish(b.flatten("flat", x));
+  pooled.node(x).attrs.stride = {0, 0};
+  const std::string path = dir.file("pool.tfn");
+  save_network(pooled, path);
+  require_load_fails(path, "stride is 0x0");
 }

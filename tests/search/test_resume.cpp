@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
@@ -284,7 +285,7 @@ TEST_CASE("the evaluation cache is keyed by everything that changes a result",
       {"target", with(ptr("/target/name"), "analytic-bitfusion")},
       {"cost model", with(ptr("/cost"), {{"latency", "bitfusion"}})},
       {"cost table", with(ptr("/cost/device/fp32_gflops"), 60)},
-      {"channel rounding", with(ptr("/space/channel_multiple"), 8)}};
+      {"channel rounding", with(ptr("/space/channel_multiple"), 4)}};
   for (const auto& [what, config] : changes) {
     INFO("changed: " << what);
     CHECK(reused(config) == 0.0);
@@ -349,5 +350,38 @@ TEST_CASE("a second search on a locked run folder stops at once, naming the hold
   // Released with the process: the folder takes a --resume (nothing left to do).
   CHECK(wait_for(start_search({"--config", dir / "config.json", "--out", out, "--resume"},
                               dir / "c.log")) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("two searches started at the same instant on one folder: one runs, one is refused",
+          "[search][resume][lock]") {
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_lock_race_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const nlohmann::json config = {
+      {"seed", 4},
+      {"model", {{"zoo", "vgg_small"}}},
+      {"strategy", {{"name", "random"}, {"evaluations", 6}}},
+      {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 64}}},
+      {"target", {{"name", "analytic-roofline"}}},
+      {"baselines", {{"keep", {0.5}}}}};
+  std::ofstream(dir / "config.json") << config.dump();
+  const fs::path out = dir / "run";
+  // Neither has created the folder yet when both start.
+  const pid_t a = start_search({"--config", dir / "config.json", "--out", out}, dir / "a.log");
+  const pid_t b = start_search({"--config", dir / "config.json", "--out", out}, dir / "b.log");
+  const int rc_a = wait_for(a), rc_b = wait_for(b);
+  INFO("a: " << read_file(dir / "a.log") << "\nb: " << read_file(dir / "b.log"));
+  CHECK(std::min(rc_a, rc_b) == 0);
+  CHECK(std::max(rc_a, rc_b) == 2);
+  const std::string refused = read_file(dir / (rc_a == 2 ? "a.log" : "b.log"));
+  CHECK(refused.find("in use by another tightfit search") != std::string::npos);
+  // One whole run's journal, which resumes (everything replayed, nothing new).
+  const auto lines = journal_lines(out / "evaluations.jsonl");
+  CHECK(lines.size() == 1 + 1 + 3 + 6);
+  REQUIRE(wait_for(start_search({"--config", dir / "config.json", "--out", out, "--resume"},
+                                dir / "c.log")) == 0);
+  CHECK(journal_lines(out / "evaluations.jsonl").size() == lines.size());
   fs::remove_all(dir);
 }

@@ -264,6 +264,21 @@ TEST_CASE("oneDNN fp32 matches LibTorch on odd layers (dilation, groups, concat,
   }
 }
 
+TEST_CASE("oneDNN fp32 matches LibTorch when the output is inside the network", "[onednn]") {
+  // A feature extractor: the output is a BN, a ReLU or a convolution that the engine would
+  // otherwise fuse into its producer or into its reader (found by the fuzz test of issue 19).
+  auto net = zoo("resnet8");
+  for (const auto& n : net.nodes()) {
+    if (n.op != graph::OpKind::kReLU && n.op != graph::OpKind::kBatchNorm &&
+        n.op != graph::OpKind::kConv2d)
+      continue;
+    graph::Network cut = net;
+    cut.set_output(cut.find(n.name));
+    INFO("output " << n.name);
+    CHECK(compare(cut, 2).rel_error < 1e-4);
+  }
+}
+
 TEST_CASE("oneDNN compiles once: BN folded, activations fused, runs repeatable", "[onednn]") {
   const auto net = zoo("resnet20");
   int convs = 0;
