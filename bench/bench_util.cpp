@@ -7,8 +7,8 @@
 
 #include "core/errors.h"
 #include "core/hash.h"
-#include "core/machine.h"
 #include "core/json.h"
+#include "core/machine.h"
 #include "graph/serialize.h"
 #include "models/train.h"
 #include "models/zoo.h"
@@ -36,7 +36,8 @@ void add_common_options(CLI::App& app, CommonArgs& args, const CommonHelp& help)
       check_threads(args.threads, "--threads");
     });
   }
-  if (!help.seed.empty()) app.add_option("--seed", args.seed, help.seed)->capture_default_str();
+  if (!help.seed.empty())
+    app.add_option("--seed", args.seed, help.seed)->check(at_least(0))->capture_default_str();
 }
 
 std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {

@@ -13,9 +13,14 @@
 
 namespace CLI {
 class App;
+class Validator;
 }  // namespace CLI
 
 namespace tightfit::cli {
+
+/// An option check for seeds and other unsigned integers: "-1" is refused ("--seed: is -1; it
+/// must be an integer >= 0") instead of wrapping around to 2^64 - 1.
+CLI::Validator unsigned_integer();
 
 /// A model argument: a network file, or a zoo model name (random weights).
 

@@ -13,9 +13,9 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "core/machine.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/machine.h"
 #include "evaluators/bn_recal.h"
 #include "graph/builder.h"
 #include "graph/executor.h"
@@ -54,7 +54,9 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
   cmd->add_option("--bn-batches", a.bn_batches,
                   "Training batches to re-estimate BN statistics before the 'before' accuracy")
       ->capture_default_str();
-  cmd->add_option("--seed", a.opts.seed, "Shuffling, calibration sampling")->capture_default_str();
+  cmd->add_option("--seed", a.opts.seed, "Shuffling, calibration sampling")
+      ->check(unsigned_integer())
+      ->capture_default_str();
   cmd->add_option("--threads", a.opts.threads, "LibTorch threads")->capture_default_str();
   cmd->add_option("--data-dir", a.data_dir, "Fashion-MNIST folder")->capture_default_str();
   cmd->add_flag("--json", a.json, "Machine-readable result on stdout");
@@ -71,6 +73,7 @@ int cmd_finetune(const FinetuneArgs& a) {
   if (a.opts.epochs < 1 || a.opts.max_steps < 0)
     throw ConfigError("--epochs must be >= 1 and --max-steps >= 0");
   check_threads(a.opts.threads, "--threads");
+  targets::check_batch_fits(net, a.opts.batch_size, "--batch-size");
   if (a.distill && (!(a.temperature > 0) || !(a.distill_weight >= 0 && a.distill_weight <= 1)))
     throw ConfigError("--temperature must be > 0 and --distill-weight in [0, 1]");
   if (a.opts.optimizer != "sgd" && a.opts.optimizer != "adam")

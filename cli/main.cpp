@@ -18,6 +18,16 @@ constexpr int kUserErrorExit = 2;
 using namespace tightfit;
 using namespace tightfit::cli;
 
+CLI::Validator tightfit::cli::unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value.find('-') != std::string::npos)
+          return "is " + value + "; it must be an integer >= 0";
+        return std::string();
+      },
+      "UINT");
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"tightfit: find how to compress a trained network so it fits a hardware budget"};
   app.require_subcommand(1);
@@ -47,7 +57,9 @@ int main(int argc, char** argv) {
   train->add_option("--lr", ta.opts.lr, "Peak learning rate")->capture_default_str();
   train->add_option("--weight-decay", ta.opts.weight_decay, "L2 penalty")->capture_default_str();
   train->add_option("--batch-size", ta.opts.batch_size, "Images per step")->capture_default_str();
-  train->add_option("--seed", ta.opts.seed, "Shuffling and dropout seed")->capture_default_str();
+  train->add_option("--seed", ta.opts.seed, "Shuffling and dropout seed")
+      ->check(unsigned_integer())
+      ->capture_default_str();
   train->add_option("--threads", ta.opts.threads, "LibTorch threads")->capture_default_str();
   train->add_option("--max-steps", ta.opts.max_steps, "Stop after this many steps (0: no limit)")
       ->capture_default_str();
@@ -92,6 +104,7 @@ int main(int argc, char** argv) {
                    "Training batches to re-estimate BN statistics before the test accuracy")
       ->capture_default_str();
   comp->add_option("--seed", ca.seed, "Calibration sampling, random criterion")
+      ->check(unsigned_integer())
       ->capture_default_str();
   comp->add_flag("--no-eval", ca.no_eval, "Skip the test-set accuracy");
   comp->add_flag("--json", ca.json, "Print the report on stdout");
@@ -107,7 +120,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   meas->add_option("--threads", ma.threads, "Threads, fixed and recorded")->capture_default_str();
   meas->add_option("--batch", ma.batch, "Images per run")->capture_default_str();
-  meas->add_option("--seed", ma.seed, "Random input and calibration seed")->capture_default_str();
+  meas->add_option("--seed", ma.seed, "Random input and calibration seed")
+      ->check(unsigned_integer())
+      ->capture_default_str();
   meas->add_option("--data-dir", ma.data_dir, "Fashion-MNIST folder (calibration, if needed)");
   meas->add_option("--steps", ma.steps,
                    "cpu-onednn: also time each engine step and list the N slowest (0: none)")
@@ -139,7 +154,9 @@ int main(int argc, char** argv) {
                    "target's preferred channel multiple (0: none; needed by "
                    "\"channel_multiple\": \"auto\")")
       ->capture_default_str();
-  prof->add_option("--seed", pa.seed, "Random policies and input")->capture_default_str();
+  prof->add_option("--seed", pa.seed, "Random policies and input")
+      ->check(unsigned_integer())
+      ->capture_default_str();
   prof->add_flag("--json", pa.json, "Machine-readable result on stdout");
 
   MetapruneArgs mp;
@@ -188,7 +205,18 @@ int main(int argc, char** argv) {
                  "a machine with more memory\n");
     return kUserErrorExit;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tightfit: internal error: %s\n", without_backtrace(e.what()).c_str());
+    const std::string what = without_backtrace(e.what());
+    // LibTorch's allocator reports a failed allocation as its own error type, not bad_alloc.
+    if (what.find("can't allocate memory") != std::string::npos) {
+      const size_t from = what.find("you tried"), to = what.find("bytes", from);
+      const std::string asked = from == std::string::npos || to == std::string::npos
+                                    ? ""
+                                    : what.substr(from, to + 5 - from);
+      std::fprintf(stderr, "tightfit: error: out of memory%s; use a smaller batch or network\n",
+                   asked.empty() ? "" : (" (" + asked + ")").c_str());
+      return kUserErrorExit;
+    }
+    std::fprintf(stderr, "tightfit: internal error: %s\n", what.c_str());
     return 1;
   }
   return 0;

@@ -11,10 +11,10 @@
 #include <iostream>
 #include <memory>
 
-#include "core/machine.h"
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/machine.h"
 #include "evaluators/pruningnet.h"
 #include "models/loader.h"
 #include "targets/target.h"
@@ -43,6 +43,7 @@ CLI::App* add_metaprune_command(CLI::App& app, MetapruneArgs& a) {
   train->add_option("--lr", a.opts.lr, "Peak learning rate (Adam)")->capture_default_str();
   train->add_option("--batch-size", a.opts.batch_size, "Images per step")->capture_default_str();
   train->add_option("--seed", a.opts.seed, "Configurations, shuffling and initialization")
+      ->check(unsigned_integer())
       ->capture_default_str();
   train->add_option("--threads", a.opts.threads, "LibTorch threads")->capture_default_str();
   train->add_option("--hidden", a.config.hidden, "Hidden units of each layer's generator")

@@ -4,11 +4,12 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "core/machine.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/machine.h"
 #include "graph/serialize.h"
 #include "models/zoo.h"
+#include "targets/target.h"
 
 namespace tightfit::cli {
 
@@ -16,6 +17,7 @@ int cmd_train(const TrainArgs& a) {
   check_threads(a.opts.threads, "--threads");
   graph::Network net = models::make_model(a.model, models::default_options(a.model));
   net.meta()["seed"] = std::to_string(a.opts.seed);
+  targets::check_batch_fits(net, a.opts.batch_size, "--batch-size");
   // Fail on an unwritable output before spending minutes on training.
   const auto parent = std::filesystem::path(a.out).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);

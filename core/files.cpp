@@ -45,8 +45,7 @@ std::string lower_first(std::string s) {
 }
 }  // namespace
 
-void check_readable_file(const std::string& path, const std::string& what,
-                         const std::string& fix) {
+void check_readable_file(const std::string& path, const std::string& what, const std::string& fix) {
   const std::string reason = unreadable_reason(path);
   if (!reason.empty())
     throw InputError("cannot open " + (what.empty() ? "" : what + " ") + "'" + path +

@@ -1,13 +1,13 @@
 #include "core/json.h"
 
-#include "core/files.h"
-
 #include <cmath>
 #include <fstream>
 #include <iterator>
 #include <set>
 #include <sstream>
 #include <vector>
+
+#include "core/files.h"
 
 namespace tightfit {
 

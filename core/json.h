@@ -5,8 +5,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/errors.h"

@@ -48,8 +48,7 @@ void allow_oversubscribe(bool allow) { g_oversubscribe = allow; }
 bool oversubscribe_allowed() { return g_oversubscribe || env_allows(); }
 
 void check_threads(int64_t threads, const std::string& what) {
-  if (threads < 1)
-    throw ConfigError(what + " is " + std::to_string(threads) + "; it must be >= 1");
+  if (threads < 1) throw ConfigError(what + " is " + std::to_string(threads) + "; it must be >= 1");
   const int hw = hardware_threads();
   if (threads > hw && !oversubscribe_allowed())
     throw ConfigError(what + " is " + std::to_string(threads) + ", above the " +

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <optional>
 
-#include "core/machine.h"
 #include "core/errors.h"
+#include "core/machine.h"
 #include "core/timing.h"
 #include "datasets/batches.h"
 

@@ -79,8 +79,8 @@ Policy Policy::from_json(const nlohmann::json& j, const std::string& where) {
   for (const auto& [id, count] : p.keep_count)
     if (p.keep.count(id))
       throw ConfigError(where + " decides the channels of '" + id + "' twice, as keep " +
-                        std::to_string(p.keep.at(id)) + " and keep_count " +
-                        std::to_string(count) + "; give one of the two");
+                        std::to_string(p.keep.at(id)) + " and keep_count " + std::to_string(count) +
+                        "; give one of the two");
   p.criterion = get_or(j, "criterion", p.criterion, where);
   p.sparsity_scope = get_or(j, "sparsity_scope", p.sparsity_scope, where);
   if (j.contains("quantization"))

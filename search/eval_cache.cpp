@@ -33,10 +33,11 @@ nlohmann::json data_identity(const Session& s) {
   const float norm[2] = {s.data.mean, s.data.std};
   return {{"name", s.config.dataset},
           {"settings", settings},
-          {"split", {{"train", s.data.train.size()},
-                     {"validation", s.data.validation.size()},
-                     {"test", s.data.test.size()},
-                     {"validation_count", s.config.validation_count}}},
+          {"split",
+           {{"train", s.data.train.size()},
+            {"validation", s.data.validation.size()},
+            {"test", s.data.test.size()},
+            {"validation_count", s.config.validation_count}}},
           {"images", hex64(fnv1a(norm, sizeof(norm), h))}};
 }
 

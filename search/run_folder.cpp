@@ -82,13 +82,13 @@ void RunFolder::check_writable() const {
   {
     std::ofstream out(probe);
     if (!out)
-      throw InputError("cannot write in the run folder '" + dir_.string() + "': " +
-                       std::strerror(errno) + "; choose a writable --out");
+      throw InputError("cannot write in the run folder '" + dir_.string() +
+                       "': " + std::strerror(errno) + "; choose a writable --out");
   }
   fs::remove(probe);
-  for (const char* file : {"evaluations.jsonl", "front.json", "front.csv", "best.json",
-                           "report.html", "front.json.tmp", "front.csv.tmp", "best.json.tmp",
-                           "report.html.tmp"}) {
+  for (const char* file :
+       {"evaluations.jsonl", "front.json", "front.csv", "best.json", "report.html",
+        "front.json.tmp", "front.csv.tmp", "best.json.tmp", "report.html.tmp"}) {
     const fs::path p = dir_ / file;
     if (fs::exists(p) && !fs::is_regular_file(p))
       throw InputError("'" + p.string() +

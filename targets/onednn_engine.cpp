@@ -349,8 +349,7 @@ class Compiler {
   /// two is the network's output (which may sit anywhere, e.g. a feature extractor's ReLU), so
   /// the output always keeps a value of its own.
   int sole_user(int id) const {
-    if (id == net_.output() || users_[id].size() != 1 || users_[id][0] == net_.output())
-      return -1;
+    if (id == net_.output() || users_[id].size() != 1 || users_[id][0] == net_.output()) return -1;
     return users_[id][0];
   }
 

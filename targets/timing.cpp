@@ -97,8 +97,8 @@ void MeasureOptions::check(const std::string& prefix) const {
   check_threads(threads, prefix + "threads");
   if (batch < 1)
     throw ConfigError(prefix + "batch is " + std::to_string(batch) + "; it must be >= 1");
-  if (min_repeats < 1 || warmup_runs < 0 || max_repeats < min_repeats ||
-      max_attempts < 1 || !(min_time_ms >= 0 && std::isfinite(min_time_ms)))
+  if (min_repeats < 1 || warmup_runs < 0 || max_repeats < min_repeats || max_attempts < 1 ||
+      !(min_time_ms >= 0 && std::isfinite(min_time_ms)))
     throw ConfigError(prefix +
                       "min_repeats and max_attempts must be >= 1, warmup_runs and min_time_ms "
                       ">= 0, max_repeats >= min_repeats");

@@ -175,6 +175,10 @@ expect_user_error "measure: a directory as the model" "cannot open model file '$
 expect_user_error "info: a directory as the model" "it is a directory, not a file" -- "$TF" info --model "$TMP"
 expect_user_error "measure: a directory as the policy" "cannot open '$TMP': it is a directory" -- \
   "$TF" measure --model vgg_small --policy "$TMP"
+expect_user_error "measure: negative seed" "--seed: is -1; it must be an integer >= 0" -- \
+  "$TF" measure --model vgg_small --seed -1
+expect_user_error "train: batch too large for memory" "--batch-size 100000000 of 1x28x28 needs about" -- \
+  "$TF" train --model vgg_small --batch-size 100000000 --out "$TMP/x.tfn"
 expect_bad_search "negative seed" '{"seed": -1, "model": {"zoo": "vgg_small"}}' \
   "seed is -1, outside the integers it can hold.*cannot be negative"
 expect_bad_search "fractional population" '{"model": {"zoo": "vgg_small"}, "strategy": {"name": "evolution", "population": 2.7}}' \

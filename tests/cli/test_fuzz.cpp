@@ -4,8 +4,6 @@
 // process ends with exit code 0 or 2: never 1 (an internal error), never a signal (a crash).
 // The cases are drawn from a fixed seed, so a failure is reproduced by running the test again.
 
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,29 +17,16 @@
 #include <string>
 #include <vector>
 
+#include "../child_process.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-/// Runs `tightfit args...` with output to `log`; the exit code, or -signal.
+/// Runs `tightfit args...` with output to `log` (replaced); the exit code, or -signal.
 int run_cli(const std::vector<std::string>& args, const fs::path& log) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<std::string> all = {TIGHTFIT_CLI};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  fs::remove(log);
+  return tightfit::test::wait_for(tightfit::test::start_cli(args, log));
 }
 
 std::string read_all(const fs::path& p) {
@@ -92,11 +77,33 @@ struct NetworkFile {
 
 /// Values a hostile or careless hand puts where a number belongs.
 nlohmann::json hostile_value(std::mt19937_64& rng) {
-  static const std::vector<nlohmann::json> values = {
-      0,    -1,   1,      2,    3,    7,     1000000000, -1000000000,   2.5, 1e30, -1e30, 0.0,
-      1e-9, "x",  nullptr, true, nlohmann::json::array(), nlohmann::json::object(), {0, 0},
-      {1},  {-1, 1}, {0, 1}, {1, 0}, {100000, 100000}, {2, 3, 4}, 9223372036854775807LL,
-      18446744073709551615ULL};
+  static const std::vector<nlohmann::json> values = {0,
+                                                     -1,
+                                                     1,
+                                                     2,
+                                                     3,
+                                                     7,
+                                                     1000000000,
+                                                     -1000000000,
+                                                     2.5,
+                                                     1e30,
+                                                     -1e30,
+                                                     0.0,
+                                                     1e-9,
+                                                     "x",
+                                                     nullptr,
+                                                     true,
+                                                     nlohmann::json::array(),
+                                                     nlohmann::json::object(),
+                                                     {0, 0},
+                                                     {1},
+                                                     {-1, 1},
+                                                     {0, 1},
+                                                     {1, 0},
+                                                     {100000, 100000},
+                                                     {2, 3, 4},
+                                                     9223372036854775807LL,
+                                                     18446744073709551615ULL};
   return values[std::uniform_int_distribution<size_t>(0, values.size() - 1)(rng)];
 }
 
@@ -109,10 +116,10 @@ std::string mutate_header(const std::string& text, std::mt19937_64& rng) {
   switch (pick(7)) {
     case 0:
     case 1: {  // an attribute, existing or not
-      static const char* keys[] = {"stride",      "padding", "dilation", "kernel",   "groups",
-                                   "in_channels", "out_channels",        "eps",      "momentum",
-                                   "output_size", "p",       "scale",    "q_min",    "q_max",
-                                   "zero_point",  "bias",    "ceil_mode"};
+      static const char* keys[] = {
+          "stride",       "padding", "dilation",   "kernel",      "groups",   "in_channels",
+          "out_channels", "eps",     "momentum",   "output_size", "p",        "scale",
+          "q_min",        "q_max",   "zero_point", "bias",        "ceil_mode"};
       auto& node = nodes[1 + pick(nodes.size() - 1)];
       node["attrs"][keys[pick(std::size(keys))]] = hostile_value(rng);
       break;
@@ -169,7 +176,8 @@ std::string mutate_config(const nlohmann::json& config, std::mt19937_64& rng) {
 }  // namespace
 
 TEST_CASE("mutated network files end in exit code 0 or 2, never a crash", "[cli][fuzz]") {
-  const fs::path dir = fs::temp_directory_path() / ("tightfit_fuzz_net_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_fuzz_net_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path original = dir / "resnet.tfn";
@@ -186,7 +194,8 @@ TEST_CASE("mutated network files end in exit code 0 or 2, never a crash", "[cli]
     const fs::path path = dir / ("case" + std::to_string(i) + ".tfn");
     mutated.write(path);
     const int rc = run_cli({"info", "--model", path.string()}, dir / "info.log");
-    INFO("case " << i << ": " << mutated.header.substr(0, 300) << "\n" << read_all(dir / "info.log"));
+    INFO("case " << i << ": " << mutated.header.substr(0, 300) << "\n"
+                 << read_all(dir / "info.log"));
     REQUIRE((rc == 0 || rc == 2));
     if (rc == 2) {
       const std::string said = read_all(dir / "info.log");
@@ -212,7 +221,8 @@ TEST_CASE("mutated network files end in exit code 0 or 2, never a crash", "[cli]
 }
 
 TEST_CASE("mutated search configs end in exit code 0 or 2, never a crash", "[cli][fuzz]") {
-  const fs::path dir = fs::temp_directory_path() / ("tightfit_fuzz_cfg_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("tightfit_fuzz_cfg_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const nlohmann::json base = {
@@ -233,9 +243,9 @@ TEST_CASE("mutated search configs end in exit code 0 or 2, never a crash", "[cli
     const std::string text = mutate_config(base, rng);
     std::ofstream(dir / "config.json") << text;
     const fs::path out = dir / ("run" + std::to_string(i));
-    const int rc = run_cli({"search", "--config", (dir / "config.json").string(), "--out",
-                            out.string()},
-                           dir / "search.log");
+    const int rc =
+        run_cli({"search", "--config", (dir / "config.json").string(), "--out", out.string()},
+                dir / "search.log");
     const std::string said = read_all(dir / "search.log");
     INFO("case " << i << ": " << text << "\n" << said);
     REQUIRE((rc == 0 || rc == 2));

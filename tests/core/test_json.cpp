@@ -124,14 +124,16 @@ TEST_CASE("numbers are taken only as what they are: no rounding, wrapping or ove
 TEST_CASE("a JSON text with a key twice in one object, or a number no double holds, is refused",
           "[core][json]") {
   using tightfit::parse_json_text;
-  REQUIRE_THROWS_WITH(parse_json_text("{\"seed\": 1,\n \"seed\": 2}", "c.json"),
-                      Catch::StartsWith("c.json:2:") && Catch::Contains("key 'seed' appears twice"));
+  REQUIRE_THROWS_WITH(
+      parse_json_text("{\"seed\": 1,\n \"seed\": 2}", "c.json"),
+      Catch::StartsWith("c.json:2:") && Catch::Contains("key 'seed' appears twice"));
   REQUIRE_THROWS_WITH(
       parse_json_text(R"({"a": {"x": 1}, "b": {"x": 2, "y": {"x": 3, "x": 4}}})", "c.json"),
       Catch::Contains("key 'x' appears twice"));
   // The same key in sibling objects and in arrays of objects is fine.
-  CHECK(parse_json_text(R"({"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]})", "c")
-            .size() == 3);
+  CHECK(
+      parse_json_text(R"({"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]})", "c").size() ==
+      3);
   REQUIRE_THROWS_AS(parse_json_text(R"({"a": 1e999})", "c.json"), ConfigError);
   REQUIRE_THROWS_WITH(parse_json_text(R"({"a": 1e999})", "c.json"),
                       Catch::StartsWith("c.json:1:") && Catch::Contains("1e999"));

@@ -19,39 +19,21 @@
 #include <thread>
 #include <vector>
 
+#include "../child_process.h"
 #include "run_files.h"
 
 namespace fs = std::filesystem;
 using tightfit::test::decisions;
 using tightfit::test::journal_lines;
 using tightfit::test::read_file;
+using tightfit::test::wait_for;
 
 namespace {
 
 /// Starts `tightfit search` with `args`; stdout and stderr go to `log`.
-pid_t start_search(const std::vector<std::string>& args, const fs::path& log) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<std::string> all = {TIGHTFIT_CLI, "search"};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-/// Exit status of `pid` (-signal when it was killed).
-int wait_for(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+pid_t start_search(std::vector<std::string> args, const fs::path& log) {
+  args.insert(args.begin(), "search");
+  return tightfit::test::start_cli(args, log);
 }
 
 /// Complete lines in `path` (0 when it does not exist yet).
@@ -234,10 +216,9 @@ TEST_CASE("the evaluation cache is keyed by everything that changes a result",
   }
   // One trained step changes the weights, not the structure.
   {
-    const std::string cmd = std::string(TIGHTFIT_CLI) +
-                            " train --model vgg_small --epochs 1 --max-steps 1 --out " +
-                            (dir / "other.tfn").string() + " > " + (dir / "train.log").string() +
-                            " 2>&1";
+    const std::string cmd =
+        std::string(TIGHTFIT_CLI) + " train --model vgg_small --epochs 1 --max-steps 1 --out " +
+        (dir / "other.tfn").string() + " > " + (dir / "train.log").string() + " 2>&1";
     REQUIRE(std::system(cmd.c_str()) == 0);
   }
   const nlohmann::json base = {
