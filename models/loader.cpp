@@ -10,6 +10,7 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "graph/serialize.h"
+#include "models/torchscript.h"
 #include "models/zoo.h"
 
 namespace tightfit::models {
@@ -23,8 +24,11 @@ struct FileLoader {
   graph::Network (*load)(const std::string& path);
 };
 
-// tightfit's own format reads any file: it checks the magic and says what it found.
-constexpr std::array<FileLoader, 1> kFileLoaders = {{
+// TorchScript archives are zip files; tightfit's own format reads any other file: it checks the
+// magic and says what it found.
+constexpr std::array<FileLoader, 2> kFileLoaders = {{
+    {"torchscript", is_torchscript_file,
+     [](const std::string& path) { return import_torchscript(path); }},
     {"tfn", [](const std::string&) { return true; },
      [](const std::string& path) { return graph::load_network(path); }},
 }};

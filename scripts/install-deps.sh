@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev catch2 libcli11-dev zlib1g-dev
   libopenblas0-openmp
   dataset-fashion-mnist
+  python3-torch python3-torchvision  # TorchScript fixtures made at test time (same 1.13.1 as LibTorch)
   chromium  # headless screenshots of report.html (scripts/report-screenshot.sh)
 )
 

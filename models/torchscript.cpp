@@ -1,0 +1,505 @@
+#include "models/torchscript.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/script.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
+#include "core/errors.h"
+#include "core/files.h"
+#include "core/json.h"
+
+namespace tightfit::models {
+
+namespace {
+
+using graph::Attrs;
+using graph::Network;
+using graph::Node;
+using graph::OpKind;
+using torch::jit::Value;
+
+/// Input size assumed when none is given: the ImageNet models' 224 x 224.
+constexpr int64_t kDefaultImageSize = 224;
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+/// Why `path` did not load as TorchScript, as one line a user can act on.
+[[noreturn]] void not_torchscript(const std::string& path, const std::string& why) {
+  std::vector<std::string> records;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    records = reader.getAllRecords();
+  } catch (const std::exception&) {
+  }
+  bool code = false;
+  for (const auto& r : records) code = code || r.rfind("code/", 0) == 0;
+  if (!records.empty() && !code)
+    throw InputError(
+        "'" + path +
+        "' holds tensors or Python objects saved with torch.save (a state_dict checkpoint?), "
+        "not a TorchScript module; in Python, save the model itself with "
+        "torch.jit.trace(model.eval(), example_input).save(path) (or torch.jit.script(model))");
+  throw InputError("cannot load TorchScript file '" + path + "': " + first_line(why) +
+                   "; save it with torch.jit.trace(model, x).save(path) from PyTorch 1.13 or "
+                   "older");
+}
+
+/// The per-sample input shape: the given one, else the first convolution's channels at 224 x 224.
+graph::Shape input_shape_of(const torch::jit::Module& m, graph::Shape given,
+                            const std::string& path) {
+  if (!given.empty()) {
+    if (given.size() != 3)
+      throw InputError("input shape " + graph::shape_str(given) + " for '" + path +
+                       "' must be C,H,W (e.g. 3,224,224)");
+    return given;
+  }
+  for (const auto& p : m.named_parameters(/*recurse=*/true))
+    if (p.value.dim() == 4) return {p.value.size(1), kDefaultImageSize, kDefaultImageSize};
+  throw InputError("'" + path +
+                   "' has no convolution to take the input channels from; give the input shape "
+                   "(e.g. --input-shape 3,224,224)");
+}
+
+graph::Tensor to_ir(const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kFloat).contiguous();
+  graph::Tensor out;
+  out.shape = c.sizes().vec();
+  out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return out;
+}
+
+/// Translates the traced graph node by node. Activations map to IR node ids; module attributes
+/// (prim::GetAttr chains from `self`) map to their paths and are read from the module.
+class Translator {
+ public:
+  Translator(const torch::jit::Module& module, graph::Shape input_shape, std::string path)
+      : module_(module), net_(std::move(input_shape)), path_(std::move(path)) {}
+
+  Network run(torch::jit::Graph& g) {
+    // Input 0 is the module itself, input 1 the image batch.
+    attr_path_[g.inputs().at(0)] = "";
+    node_of_[g.inputs().at(1)] = 0;
+    for (torch::jit::Node* n : g.nodes()) translate(n);
+    if (!unsupported_.empty()) {
+      std::string list;
+      for (const auto& [kind, seen] : unsupported_)
+        list += (list.empty() ? "" : ", ") + kind + " x" + std::to_string(seen.count) +
+                (seen.where.empty() ? "" : " (e.g. in " + seen.where + ")");
+      throw InputError("'" + path_ + "' uses ops tightfit cannot import: " + list +
+                       "; supported: convolution, linear, batch_norm, relu, relu6/hardtanh(0, 6), "
+                       "hardswish, add, cat, max/avg/adaptive-avg pooling, flatten/view, mean "
+                       "over H and W, dropout");
+    }
+    const Value* out = g.outputs().at(0);
+    const auto it = node_of_.find(out);
+    if (it == node_of_.end())
+      throw InputError("'" + path_ +
+                       "': the module's output is not a single tensor computed "
+                       "from its input; return one tensor of logits from forward()");
+    net_.set_output(it->second);
+    graph::infer_shapes(net_);
+    return std::move(net_);
+  }
+
+ private:
+  struct Unsupported {
+    int count = 0;
+    std::string where;
+  };
+
+  void translate(torch::jit::Node* n) {
+    const std::string kind = n->kind().toQualString();
+    if (kind == "prim::GetAttr") {
+      const auto it = attr_path_.find(n->input(0));
+      if (it == attr_path_.end()) return unsupported(n, kind);
+      const std::string& base = it->second;
+      attr_path_[n->output()] = (base.empty() ? "" : base + ".") + n->s(c10::attr::name);
+      return;
+    }
+    // Shape arithmetic and constants feed op arguments; they are read where used.
+    static const char* kBookkeeping[] = {"prim::Constant",    "prim::ListConstruct", "aten::size",
+                                         "prim::NumToTensor", "aten::Int",           "aten::t",
+                                         "aten::floor_divide"};
+    for (const char* k : kBookkeeping)
+      if (kind == k) {
+        // Arithmetic on an activation is computation the IR would lose, not bookkeeping.
+        if (kind != "aten::size" && kind != "prim::ListConstruct")
+          for (const Value* in : n->inputs())
+            if (activation(in) >= 0) return unsupported(n, kind);
+        if (kind == "aten::t") transposed_[n->output()] = n->input(0);
+        return;
+      }
+    if (kind == "aten::_convolution" || kind == "aten::conv2d") return conv(n, kind);
+    if (kind == "aten::batch_norm") return batch_norm(n);
+    if (kind == "aten::linear") return linear(n, n->input(1), n->input(2));
+    if (kind == "aten::addmm") return addmm(n);
+    if (kind == "aten::relu" || kind == "aten::relu_") return unary(n, OpKind::kReLU);
+    if (kind == "aten::relu6" || kind == "aten::relu6_") return unary(n, OpKind::kReLU6);
+    if (kind == "aten::hardswish" || kind == "aten::hardswish_")
+      return unary(n, OpKind::kHardswish);
+    if (kind == "aten::hardtanh" || kind == "aten::hardtanh_") {
+      if (scalar(n->input(1)) == 0.0 && scalar(n->input(2)) == 6.0) return unary(n, OpKind::kReLU6);
+      return unsupported(n, kind + " (other than ReLU6's 0..6)");
+    }
+    if (kind == "aten::add" || kind == "aten::add_") return add(n, kind);
+    if (kind == "aten::cat") return cat(n, kind);
+    if (kind == "aten::max_pool2d") return pool(n, OpKind::kMaxPool, kind);
+    if (kind == "aten::avg_pool2d") return pool(n, OpKind::kAvgPool, kind);
+    if (kind == "aten::adaptive_avg_pool2d") return adaptive_pool(n);
+    if (kind == "aten::flatten" || kind == "aten::view" || kind == "aten::reshape")
+      return flatten(n, kind);
+    if (kind == "aten::mean") return mean(n, kind);
+    if (kind == "aten::dropout" || kind == "aten::dropout_" || kind == "aten::feature_dropout" ||
+        kind == "aten::feature_dropout_")
+      return dropout(n);
+    if (kind == "aten::contiguous" || kind == "aten::detach" || kind == "aten::clone")
+      return alias(n);
+    unsupported(n, kind);
+  }
+
+  // ------------------------------------------------------------------------------- arguments
+
+  c10::IValue constant(const Value* v) const {
+    if (v->node()->kind() == c10::prim::ListConstruct) {
+      c10::List<int64_t> ints;
+      for (const Value* in : v->node()->inputs()) {
+        const auto iv = torch::jit::toIValue(in);
+        if (!iv || !iv->isInt()) return c10::IValue();
+        ints.push_back(iv->toInt());
+      }
+      return ints;
+    }
+    const auto iv = torch::jit::toIValue(v);
+    return iv ? *iv : c10::IValue();
+  }
+  double scalar(const Value* v) const {
+    const c10::IValue iv = constant(v);
+    return iv.isDouble() ? iv.toDouble() : iv.isInt() ? static_cast<double>(iv.toInt()) : NAN;
+  }
+  std::vector<int64_t> ints(const Value* v) const {
+    const c10::IValue iv = constant(v);
+    if (iv.isIntList()) return iv.toIntVector();
+    if (iv.isInt()) return {iv.toInt()};
+    return {};
+  }
+  std::array<int64_t, 2> pair(const Value* v, int64_t fallback) const {
+    auto x = ints(v);
+    if (x.empty()) return {fallback, fallback};
+    if (x.size() == 1) return {x[0], x[0]};
+    return {x[0], x[1]};
+  }
+  bool is_none(const Value* v) const { return v->type()->kind() == c10::TypeKind::NoneType; }
+
+  /// The module attribute `v` reads (a parameter or buffer), or an undefined tensor.
+  at::Tensor param(const Value* v) const {
+    const auto it = attr_path_.find(v);
+    if (it == attr_path_.end()) return at::Tensor();
+    c10::IValue cur = module_._ivalue();
+    size_t start = 0;
+    const std::string& p = it->second;
+    while (start <= p.size()) {
+      const size_t dot = std::min(p.find('.', start), p.size());
+      const std::string name = p.substr(start, dot - start);
+      if (!cur.isObject() || !cur.toObject()->type()->hasAttribute(name)) return at::Tensor();
+      cur = cur.toObject()->getAttr(name);
+      start = dot + 1;
+    }
+    return cur.isTensor() ? cur.toTensor() : at::Tensor();
+  }
+  std::string path_of(const Value* v) const {
+    const auto it = attr_path_.find(v);
+    return it == attr_path_.end() ? std::string() : it->second;
+  }
+  /// The layer a parameter belongs to: "layer1.0.conv1" for "layer1.0.conv1.weight".
+  static std::string layer_of(const std::string& param_path) {
+    const size_t dot = param_path.rfind('.');
+    return dot == std::string::npos ? param_path : param_path.substr(0, dot);
+  }
+  /// The IR node computing activation `v`, or -1 (recorded as unsupported by the caller).
+  int activation(const Value* v) const {
+    const auto it = node_of_.find(v);
+    return it == node_of_.end() ? -1 : it->second;
+  }
+
+  // ------------------------------------------------------------------------------- ops
+
+  int emit(torch::jit::Node* n, Node node) {
+    if (!node.name.empty() && net_.find(node.name) >= 0) node.name.clear();  // shared module
+    const int id = net_.add(std::move(node));
+    node_of_[n->output(0)] = id;
+    return id;
+  }
+
+  void conv(torch::jit::Node* n, const std::string& kind) {
+    const int x = activation(n->input(0));
+    const at::Tensor w = param(n->input(1));
+    const bool convolution = kind == "aten::_convolution";
+    if (x < 0 || !w.defined() || w.dim() != 4 ||
+        (convolution && constant(n->input(6)).isBool() && constant(n->input(6)).toBool()))
+      return unsupported(n, kind + (w.defined() && w.dim() != 4 ? " (not 2-D)"
+                                                                : " (transposed "
+                                                                  "or computed "
+                                                                  "weights)"));
+    Node node;
+    node.op = OpKind::kConv2d;
+    node.name = layer_of(path_of(n->input(1)));
+    node.inputs = {x};
+    Attrs& a = node.attrs;
+    a.groups = static_cast<int64_t>(scalar(n->input(convolution ? 8 : 6)));
+    a.out_channels = w.size(0);
+    a.in_channels = w.size(1) * a.groups;
+    a.kernel = {w.size(2), w.size(3)};
+    a.stride = pair(n->input(3), 1);
+    if (constant(n->input(4)).isString())
+      return unsupported(n, kind + " (padding given as a string)");
+    a.padding = pair(n->input(4), 0);
+    a.dilation = pair(n->input(5), 1);
+    node.params["weight"] = to_ir(w);
+    if (!is_none(n->input(2))) {
+      const at::Tensor b = param(n->input(2));
+      if (!b.defined()) return unsupported(n, kind + " (computed bias)");
+      a.bias = true;
+      node.params["bias"] = to_ir(b);
+    }
+    emit(n, std::move(node));
+  }
+
+  void batch_norm(torch::jit::Node* n) {
+    const int x = activation(n->input(0));
+    const at::Tensor mean = param(n->input(3)), var = param(n->input(4));
+    if (x < 0 || !mean.defined() || !var.defined())
+      return unsupported(n, "aten::batch_norm (without running statistics)");
+    Node node;
+    node.op = OpKind::kBatchNorm;
+    node.name = layer_of(path_of(n->input(3)));
+    node.inputs = {x};
+    const at::Tensor w = is_none(n->input(1)) ? at::ones_like(mean) : param(n->input(1));
+    const at::Tensor b = is_none(n->input(2)) ? at::zeros_like(mean) : param(n->input(2));
+    if (!w.defined() || !b.defined()) return unsupported(n, "aten::batch_norm (computed affine)");
+    node.params["weight"] = to_ir(w);
+    node.params["bias"] = to_ir(b);
+    node.params["running_mean"] = to_ir(mean);
+    node.params["running_var"] = to_ir(var);
+    const double momentum = scalar(n->input(6));
+    node.attrs.momentum = std::isnan(momentum) ? 0.1 : momentum;
+    node.attrs.eps = scalar(n->input(7));
+    emit(n, std::move(node));
+  }
+
+  void linear(torch::jit::Node* n, const Value* weight, const Value* bias,
+              bool weight_transposed = false) {
+    const int x = activation(n->input(weight_transposed ? 1 : 0));
+    at::Tensor w = param(weight);
+    if (x < 0 || !w.defined() || w.dim() != 2)
+      return unsupported(n, std::string(n->kind().toQualString()) + " (computed weights)");
+    Node node;
+    node.op = OpKind::kLinear;
+    node.name = layer_of(path_of(weight));
+    node.inputs = {x};
+    node.attrs.out_channels = w.size(0);
+    node.attrs.in_channels = w.size(1);
+    node.params["weight"] = to_ir(w);
+    if (bias != nullptr && !is_none(bias)) {
+      const at::Tensor b = param(bias);
+      if (!b.defined()) return unsupported(n, "linear (computed bias)");
+      node.attrs.bias = true;
+      node.params["bias"] = to_ir(b);
+    }
+    emit(n, std::move(node));
+  }
+
+  /// addmm(bias, x, weight.t()): a linear layer as older exports write it.
+  void addmm(torch::jit::Node* n) {
+    const auto t = transposed_.find(n->input(2));
+    if (t == transposed_.end() || scalar(n->input(3)) != 1.0 || scalar(n->input(4)) != 1.0)
+      return unsupported(n, "aten::addmm (not bias + x @ weight.t())");
+    linear(n, t->second, n->input(0), /*weight_transposed=*/true);
+  }
+
+  void unary(torch::jit::Node* n, OpKind op) {
+    const int x = activation(n->input(0));
+    if (x < 0) return unsupported(n, n->kind().toQualString());
+    Node node;
+    node.op = op;
+    node.inputs = {x};
+    emit(n, std::move(node));
+  }
+
+  void add(torch::jit::Node* n, const std::string& kind) {
+    const int a = activation(n->input(0)), b = activation(n->input(1));
+    if (a < 0 || b < 0 || scalar(n->input(2)) != 1.0)
+      return unsupported(n, kind + " (of a constant, or with alpha)");
+    Node node;
+    node.op = OpKind::kAdd;
+    node.inputs = {a, b};
+    emit(n, std::move(node));
+  }
+
+  void cat(torch::jit::Node* n, const std::string& kind) {
+    const Value* list = n->input(0);
+    const int64_t dim = static_cast<int64_t>(scalar(n->input(1)));
+    if (list->node()->kind() != c10::prim::ListConstruct || (dim != 1 && dim != -3))
+      return unsupported(n, kind + " (not along channels)");
+    Node node;
+    node.op = OpKind::kConcat;
+    for (const Value* in : list->node()->inputs()) {
+      const int id = activation(in);
+      if (id < 0) return unsupported(n, kind + " (of a computed list)");
+      node.inputs.push_back(id);
+    }
+    emit(n, std::move(node));
+  }
+
+  void pool(torch::jit::Node* n, OpKind op, const std::string& kind) {
+    const int x = activation(n->input(0));
+    if (x < 0) return unsupported(n, kind);
+    Node node;
+    node.op = op;
+    node.inputs = {x};
+    Attrs& a = node.attrs;
+    a.kernel = pair(n->input(1), 1);
+    a.stride = ints(n->input(2)).empty() ? a.kernel : pair(n->input(2), 1);
+    a.padding = pair(n->input(3), 0);
+    if (op == OpKind::kMaxPool) {
+      if (pair(n->input(4), 1) != std::array<int64_t, 2>{1, 1})
+        return unsupported(n, kind + " (dilated)");
+      a.ceil_mode = constant(n->input(5)).toBool();
+    } else {
+      a.ceil_mode = constant(n->input(4)).toBool();
+      const c10::IValue include_pad = constant(n->input(5));
+      if ((include_pad.isBool() && !include_pad.toBool()) || !is_none(n->input(6)))
+        return unsupported(n, kind + " (count_include_pad=False or divisor_override)");
+    }
+    emit(n, std::move(node));
+  }
+
+  void adaptive_pool(torch::jit::Node* n) {
+    const int x = activation(n->input(0));
+    if (x < 0) return unsupported(n, "aten::adaptive_avg_pool2d");
+    Node node;
+    node.op = OpKind::kAdaptiveAvgPool;
+    node.inputs = {x};
+    node.attrs.output_size = pair(n->input(1), 1);
+    emit(n, std::move(node));
+  }
+
+  /// flatten(x, 1), or view / reshape to (batch, -1): one vector per sample.
+  void flatten(torch::jit::Node* n, const std::string& kind) {
+    const int x = activation(n->input(0));
+    if (x < 0) return unsupported(n, kind);
+    const bool flat_target = kind == "aten::flatten"
+                                 ? scalar(n->input(1)) == 1.0 && scalar(n->input(2)) == -1.0
+                                 : n->input(1)->node()->kind() == c10::prim::ListConstruct &&
+                                       n->input(1)->node()->inputs().size() == 2;
+    if (!flat_target) return unsupported(n, kind + " (other than to one vector per sample)");
+    Node node;
+    node.op = OpKind::kFlatten;
+    node.inputs = {x};
+    emit(n, std::move(node));
+  }
+
+  /// mean over H and W: global average pooling, flattened unless keepdim.
+  void mean(torch::jit::Node* n, const std::string& kind) {
+    const int x = activation(n->input(0));
+    auto dims = ints(n->input(1));
+    for (auto& d : dims) d = d < 0 ? d + 4 : d;
+    std::sort(dims.begin(), dims.end());
+    if (x < 0 || dims != std::vector<int64_t>{2, 3} || n->inputs().size() < 3)
+      return unsupported(n, kind + " (other than over H and W)");
+    Node pool;
+    pool.op = OpKind::kAdaptiveAvgPool;
+    pool.inputs = {x};
+    const int id = emit(n, std::move(pool));
+    if (constant(n->input(2)).toBool()) return;
+    Node flat;
+    flat.op = OpKind::kFlatten;
+    flat.inputs = {id};
+    emit(n, std::move(flat));
+  }
+
+  void dropout(torch::jit::Node* n) {
+    const int x = activation(n->input(0));
+    if (x < 0) return unsupported(n, n->kind().toQualString());
+    Node node;
+    node.op = OpKind::kDropout;
+    node.inputs = {x};
+    node.attrs.p = scalar(n->input(1));
+    emit(n, std::move(node));
+  }
+
+  void alias(torch::jit::Node* n) {
+    const int x = activation(n->input(0));
+    if (x < 0) return unsupported(n, n->kind().toQualString());
+    node_of_[n->output(0)] = x;
+  }
+
+  void unsupported(torch::jit::Node* n, const std::string& what) {
+    Unsupported& u = unsupported_[what];
+    if (u.count++ == 0 && n->scope() && !n->scope()->isBlank())
+      u.where = n->scope()->namesFromRoot(".");
+  }
+
+  const torch::jit::Module& module_;
+  Network net_;
+  std::string path_;
+  std::unordered_map<const Value*, int> node_of_;
+  std::unordered_map<const Value*, std::string> attr_path_;
+  std::unordered_map<const Value*, const Value*> transposed_;
+  std::map<std::string, Unsupported> unsupported_;
+};
+
+}  // namespace
+
+bool is_torchscript_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, 4);
+  return in.gcount() == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
+}
+
+graph::Network import_torchscript(const std::string& path, graph::Shape input_shape) {
+  check_readable_file(path, "TorchScript file", "check the path");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, torch::kCPU);
+  } catch (const std::exception& e) {
+    not_torchscript(path, without_backtrace(e.what()));
+  }
+  module.eval();
+  const graph::Shape shape = input_shape_of(module, std::move(input_shape), path);
+  std::vector<int64_t> batch_shape = {1};
+  batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+
+  // One run under the tracer: control flow is decided by this eval-mode run, and the recorded
+  // graph is straight-line whichever way the file was saved.
+  torch::NoGradGuard no_grad;
+  const at::Tensor example = torch::randn(batch_shape);
+  std::shared_ptr<torch::jit::Graph> g;
+  try {
+    const auto run = [&](torch::jit::Stack in) -> torch::jit::Stack {
+      return {module.forward({in.at(0)})};
+    };
+    g = torch::jit::tracer::trace(
+            {example}, run, [](const at::Tensor&) { return std::string(); },
+            /*strict=*/false, /*force_outplace=*/false, &module)
+            .first->graph;
+  } catch (const std::exception& e) {
+    throw InputError("running '" + path + "' on an input of " + graph::shape_str(shape) +
+                     " failed (" + first_line(without_backtrace(e.what())) +
+                     "); give the input shape the model expects (e.g. --input-shape 3,224,224)");
+  }
+  try {
+    return Translator(module, shape, path).run(*g);
+  } catch (const InputError& e) {
+    if (std::string(e.what()).find(path) != std::string::npos) throw;
+    throw InputError("'" + path + "': " + e.what());
+  }
+}
+
+}  // namespace tightfit::models

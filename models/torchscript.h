@@ -1,0 +1,26 @@
+#pragma once
+// TorchScript import: a module saved in Python with `torch.jit.trace(m, x).save(path)` or
+// `torch.jit.script(m).save(path)` becomes a tightfit network with its weights. The module is run
+// once in eval mode under LibTorch's tracer with an example input, which turns a scripted
+// module's control flow (training checks, input-shape checks) into the same straight-line graph a
+// traced file holds; each recorded op is then translated into the IR. BatchNorm stays BatchNorm
+// (the proxies re-estimate its statistics), and layers take their module path as their name
+// (`layer1.0.conv1`, the torchvision state_dict key), so policies read as the user's model does.
+
+#include <string>
+
+#include "graph/network.h"
+
+namespace tightfit::models {
+
+/// Whether `path` starts like a TorchScript archive (a zip file).
+bool is_torchscript_file(const std::string& path);
+
+/// The network in TorchScript file `path`, for per-sample inputs of `input_shape` (C x H x W;
+/// empty: the first convolution's input channels at 224 x 224). InputError, in one line, for a
+/// file LibTorch cannot load, a state_dict or pickled model saved with torch.save (with how to
+/// save TorchScript instead), and for ops the IR does not have (every unsupported kind, its count
+/// and one place it occurs).
+graph::Network import_torchscript(const std::string& path, graph::Shape input_shape = {});
+
+}  // namespace tightfit::models

@@ -1,0 +1,128 @@
+// TorchScript import against PyTorch itself: torchvision models saved by Debian's python3-torch
+// (traced and scripted, made at test time by make_torchscript_fixtures.py into the build tree)
+// import with their weights and give PyTorch's output on PyTorch's input.
+
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "graph/executor.h"
+#include "graph/network.h"
+#include "models/loader.h"
+#include "models/torchscript.h"
+#include "policies/compress.h"
+
+namespace fs = std::filesystem;
+using namespace tightfit;
+
+namespace {
+
+/// The fixtures folder, made once per build tree (a few seconds).
+fs::path fixtures() {
+  const fs::path dir = TIGHTFIT_TS_FIXTURES;
+  if (!fs::exists(dir / "fixtures.json")) {
+    const std::string cmd = std::string("/usr/bin/python3 ") + TIGHTFIT_SOURCE_DIR +
+                            "/tests/models/make_torchscript_fixtures.py " + dir.string() + " > " +
+                            (dir.parent_path() / "torchscript_fixtures.log").string() + " 2>&1";
+    fs::create_directories(dir);
+    INFO("needs python3-torch and python3-torchvision (scripts/install-deps.sh): " << cmd);
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  return dir;
+}
+
+torch::Tensor read_floats(const fs::path& p, std::vector<int64_t> shape) {
+  std::ifstream in(p, std::ios::binary);
+  auto t = torch::empty(shape, torch::kFloat32);
+  in.read(reinterpret_cast<char*>(t.data_ptr<float>()),
+          static_cast<std::streamsize>(t.numel() * sizeof(float)));
+  REQUIRE(in.gcount() == static_cast<std::streamsize>(t.numel() * sizeof(float)));
+  return t;
+}
+
+int count_ops(const graph::Network& net, graph::OpKind op) {
+  int n = 0;
+  for (const auto& node : net.nodes()) n += node.op == op;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("torchvision models import from traced and scripted files with PyTorch's outputs",
+          "[models][torchscript]") {
+  const fs::path dir = fixtures();
+  nlohmann::json index;
+  std::ifstream(dir / "fixtures.json") >> index;
+  REQUIRE(index["models"].size() >= 4);
+  torch::NoGradGuard no_grad;
+  for (const auto& m : index["models"]) {
+    const std::string name = m["name"];
+    const graph::Shape shape = m["input_shape"].get<graph::Shape>();
+    std::vector<int64_t> batch_shape = {m["batch"].get<int64_t>()};
+    batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+    const auto x = read_floats(dir / (name + "_input.bin"), batch_shape);
+    const auto y = read_floats(dir / (name + "_output.bin"), {batch_shape[0], m["classes"]});
+    for (const std::string how : {"traced", "scripted"}) {
+      INFO(name << " " << how);
+      const auto net =
+          models::import_torchscript((dir / (name + "_" + how + ".pt")).string(), shape);
+      // BatchNorm stays its own node (not folded), and layers keep their module paths.
+      CHECK(count_ops(net, graph::OpKind::kBatchNorm) > 0);
+      CHECK(count_ops(net, graph::OpKind::kConv2d) > 5);
+      graph::Executor ex(net);
+      ex.train(false);
+      const auto out = ex.forward(x);
+      REQUIRE(out.sizes() == y.sizes());
+      const double rel = (out - y).abs().max().item<double>() / y.abs().max().item<double>();
+      CHECK(rel < 1e-4);
+      // The channel analysis finds decision points on an imported network as on the zoo's.
+      const auto points = policies::decision_points(net);
+      CHECK(points.channels.size() > 2);
+      CHECK(points.layers.size() == static_cast<size_t>(count_ops(net, graph::OpKind::kConv2d) +
+                                                        count_ops(net, graph::OpKind::kLinear)));
+    }
+  }
+}
+
+TEST_CASE("an imported network keeps the module paths as layer names", "[models][torchscript]") {
+  const fs::path dir = fixtures();
+  const auto net = models::import_torchscript((dir / "resnet18_traced.pt").string(), {3, 64, 64});
+  for (const char* layer : {"conv1", "bn1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"})
+    CHECK(net.find(layer) >= 0);
+  // Through the model loader, as every --model argument goes: the input shape defaults to the
+  // first convolution's channels at 224 x 224.
+  const auto loaded = models::load_model((dir / "resnet18_scripted.pt").string());
+  CHECK(loaded.input_shape() == graph::Shape{3, 224, 224});
+  CHECK(loaded.num_params() == net.num_params());
+}
+
+TEST_CASE("files that are not importable TorchScript are refused in one line",
+          "[models][torchscript]") {
+  const fs::path dir = fixtures();
+  // Ops the IR does not have: every kind with its count.
+  REQUIRE_THROWS_AS(models::import_torchscript((dir / "unsupported.pt").string(), {3, 64, 64}),
+                    InputError);
+  REQUIRE_THROWS_WITH(models::import_torchscript((dir / "unsupported.pt").string(), {3, 64, 64}),
+                      Catch::Contains("uses ops tightfit cannot import") &&
+                          Catch::Contains("aten::sigmoid x2") && Catch::Contains("aten::silu x1"));
+  // A state_dict saved with torch.save: the line says how to save TorchScript.
+  REQUIRE_THROWS_WITH(models::load_model((dir / "state_dict.pt").string()),
+                      Catch::Contains("saved with torch.save") &&
+                          Catch::Contains("torch.jit.trace(model.eval(), example_input)"));
+  // A zip that is no PyTorch archive at all.
+  const fs::path bad = dir.parent_path() / "not_a_module.pt";
+  std::ofstream(bad, std::ios::binary) << "PK\x03\x04 and then nothing a zip reader accepts";
+  REQUIRE_THROWS_WITH(models::load_model(bad.string()),
+                      Catch::Contains("cannot load TorchScript file"));
+  // A wrong input shape for the network.
+  REQUIRE_THROWS_WITH(
+      models::import_torchscript((dir / "resnet18_traced.pt").string(), {1, 64, 64}),
+      Catch::Contains("give the input shape the model expects"));
+}
