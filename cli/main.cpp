@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/errors.h"
 #include "core/machine.h"
+#include "models/loader.h"
 
 namespace {
 constexpr int kUserErrorExit = 2;
@@ -37,6 +38,10 @@ int main(int argc, char** argv) {
   bool oversubscribe = false;
   app.add_flag("--allow-oversubscribe", oversubscribe,
                "Allow thread counts above this machine's hardware threads");
+  std::string input_shape;
+  app.add_option("--input-shape", input_shape,
+                 "C,H,W of the input a TorchScript --model is traced with (default: the first "
+                 "convolution's channels at 224x224)");
   app.fallthrough();
 
   auto* info = app.add_subcommand("info",
@@ -183,6 +188,8 @@ int main(int argc, char** argv) {
 
   allow_oversubscribe(oversubscribe);
   try {
+    if (!input_shape.empty())
+      models::set_import_input_shape(models::parse_input_shape(input_shape, "--input-shape"));
     if (*info) return cmd_info(info_model, info_json);
     if (*train) return cmd_train(ta);
     if (*comp) return cmd_compress(ca);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/errors.h"
@@ -17,20 +18,27 @@ namespace tightfit::models {
 
 namespace {
 
+graph::Shape& import_shape() {
+  static graph::Shape shape;
+  return shape;
+}
+
 struct FileLoader {
   const char* name;
   /// Whether this loader reads `path` (by its name or first bytes).
   bool (*reads)(const std::string& path);
-  graph::Network (*load)(const std::string& path);
+  graph::Network (*load)(const std::string& path, const graph::Shape& input_shape);
 };
 
 // TorchScript archives are zip files; tightfit's own format reads any other file: it checks the
 // magic and says what it found.
 constexpr std::array<FileLoader, 2> kFileLoaders = {{
     {"torchscript", is_torchscript_file,
-     [](const std::string& path) { return import_torchscript(path); }},
+     [](const std::string& path, const graph::Shape& shape) {
+       return import_torchscript(path, shape);
+     }},
     {"tfn", [](const std::string&) { return true; },
-     [](const std::string& path) { return graph::load_network(path); }},
+     [](const std::string& path, const graph::Shape&) { return graph::load_network(path); }},
 }};
 
 bool is_zoo_name(const std::string& spec) {
@@ -40,9 +48,10 @@ bool is_zoo_name(const std::string& spec) {
 
 }  // namespace
 
-graph::Network load_model_file(const std::string& path) {
+graph::Network load_model_file(const std::string& path, const graph::Shape& input_shape) {
   for (const FileLoader& l : kFileLoaders)
-    if (l.reads(path)) return l.load(path);
+    if (l.reads(path))
+      return l.load(path, input_shape.empty() ? import_input_shape() : input_shape);
   throw InputError("no loader reads the model file '" + path +
                    "'; loaders: " + join(model_loader_names()));
 }
@@ -61,6 +70,30 @@ graph::Network load_model(const std::string& spec) {
 
 graph::Network load_zoo_model(const std::string& name) {
   return make_model(name, default_options(name));
+}
+
+void set_import_input_shape(graph::Shape shape) { import_shape() = std::move(shape); }
+
+const graph::Shape& import_input_shape() { return import_shape(); }
+
+graph::Shape parse_input_shape(const std::string& text, const std::string& what) {
+  graph::Shape shape;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string part = text.substr(start, comma - start);
+    char* end = nullptr;
+    const long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v < 1 || v > (1 << 16))
+      throw ConfigError(what + " is '" + text +
+                        "'; give the per-sample input shape as C,H,W, e.g. 3,224,224");
+    shape.push_back(v);
+    start = comma + 1;
+  }
+  if (shape.size() != 3)
+    throw ConfigError(what + " is '" + text +
+                      "'; give the per-sample input shape as C,H,W, e.g. 3,224,224");
+  return shape;
 }
 
 std::vector<std::string> model_loader_names() {

@@ -230,7 +230,10 @@ Factors tucker2_conv(const graph::Node& node, double v, const std::string& rank_
   f.ranks = {r_in, r_out};
   const at::Tensor p_in = u_in.slice(1, 0, r_in);     // {in, r_in}
   const at::Tensor p_out = u_out.slice(1, 0, r_out);  // {out, r_out}
-  const at::Tensor core = torch::einsum("oa,cb,ocyx->abyx", {p_out, p_in, k});
+  // Contracted one mode at a time: a single three-operand einsum forms the outer product of
+  // the two projections first, out x r_out x in x r_in values (549 GB for 512 x 512 channels).
+  const at::Tensor projected_out = torch::einsum("oa,ocyx->acyx", {p_out, k});
+  const at::Tensor core = torch::einsum("cb,acyx->abyx", {p_in, projected_out});
   const std::array<int64_t, 2> unit{1, 1}, zero{0, 0};
   f.nodes.push_back(
       conv_node(node.name + ".lr0", p_in.t().reshape({r_in, in, 1, 1}), unit, zero, unit, nullptr));

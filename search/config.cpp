@@ -1,5 +1,6 @@
 #include "search/config.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/hash.h"
@@ -32,10 +33,12 @@ std::pair<std::string, nlohmann::json> named_section(const nlohmann::json& j,
 /// The model section: {"path": FILE} or {"zoo": NAME}.
 struct ModelSection {
   std::string path, zoo;
+  std::vector<int64_t> input_shape;  ///< C, H, W for an imported (TorchScript) model
   template <typename Fields>
   void fields(Fields& f) {
     f("path", path);
     f("zoo", zoo);
+    f("input_shape", input_shape);
   }
 };
 
@@ -56,6 +59,14 @@ void parse_model(const nlohmann::json& j, const std::string& where, SearchConfig
   const auto model = read_section<ModelSection>(j.value("model", nlohmann::json::object()), where);
   c.model_path = model.path;
   c.model_zoo = model.zoo;
+  if (!model.input_shape.empty()) {
+    if (model.input_shape.size() != 3 ||
+        std::any_of(model.input_shape.begin(), model.input_shape.end(),
+                    [](int64_t d) { return d < 1 || d > (1 << 16); }))
+      throw ConfigError(where +
+                        ".input_shape must be [C, H, W] of positive sizes, e.g. [3, 224, 224]");
+    c.model_input_shape = model.input_shape;
+  }
   if (c.model_path.empty() && c.model_zoo.empty())
     throw ConfigError(where +
                       " needs \"path\" (a trained network file) or \"zoo\" (a zoo "
@@ -169,7 +180,7 @@ SearchConfig SearchConfig::load(const std::string& path) {
 
 graph::Network SearchConfig::load_network() const {
   return model_path.empty() ? models::load_zoo_model(model_zoo)
-                            : models::load_model_file(model_path);
+                            : models::load_model_file(model_path, model_input_shape);
 }
 
 datasets::Split SearchConfig::load_data() const {

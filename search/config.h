@@ -39,6 +39,7 @@ struct SearchConfig {
   uint64_t seed = 1;                      ///< drives every random choice of the run (invariant 5)
   std::string model_path;                 ///< tightfit network file (from `tightfit train`)
   std::string model_zoo;                  ///< zoo name, used with random weights when no path
+  graph::Shape model_input_shape;         ///< C x H x W a TorchScript model is traced with
   std::string dataset = "fashion-mnist";  ///< the data set's name (datasets/dataset.h)
   /// Its own settings (Fashion-MNIST: "dir", default the Debian package's folder).
   nlohmann::json dataset_config = nlohmann::json::object();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -125,4 +126,56 @@ TEST_CASE("files that are not importable TorchScript are refused in one line",
   REQUIRE_THROWS_WITH(
       models::import_torchscript((dir / "resnet18_traced.pt").string(), {1, 64, 64}),
       Catch::Contains("give the input shape the model expects"));
+}
+
+namespace {
+
+/// `count` random joint policies (keep, 8-bit weights, rank) on imported model `name`, each
+/// applied and run.
+void run_random_policies(const std::string& name, int count, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  std::mt19937_64 rng(seed);
+  const std::vector<double> keeps = {0.25, 0.5, 0.75, 1.0};
+  const std::vector<double> ranks = {0.25, 0.5, 1.0};
+  const auto net =
+      models::import_torchscript((fixtures() / (name + "_traced.pt")).string(), {3, 64, 64});
+  const auto points = policies::decision_points(net);
+  for (int k = 0; k < count; ++k) {
+    policies::Policy p;
+    for (const auto& c : points.channels)
+      p.keep[c.id] = keeps[std::uniform_int_distribution<size_t>(0, keeps.size() - 1)(rng)];
+    for (const auto& l : points.layers) {
+      if (rng() % 2) p.weight_bits[l.name] = 8;
+      if (l.full_rank > 0 && rng() % 4 == 0)
+        p.rank[l.name] = ranks[std::uniform_int_distribution<size_t>(0, ranks.size() - 1)(rng)];
+    }
+    p.factorization.allow_larger = true;
+    INFO(name << " policy " << k << ": " << p.to_json().dump());
+    policies::ApplyOptions opts;
+    opts.channel_multiple = 8;
+    const auto c = policies::apply(net, p, opts);
+    graph::Executor ex(c.net);
+    ex.train(false);
+    const auto out = ex.forward(torch::randn({2, 3, 64, 64}));
+    CHECK(out.sizes() == std::vector<int64_t>{2, 10});
+    CHECK(torch::isfinite(out).all().item<bool>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("random joint policies on imported networks give networks that run",
+          "[models][torchscript]") {
+  run_random_policies("resnet18", 6, 20);
+  run_random_policies("mobilenet_v2", 6, 21);
+}
+
+TEST_CASE("random joint policies on every imported torchvision model run",
+          "[models][torchscript][slow]") {
+  // 30 on the small ones; VGG-11-BN's 25088-input classifier and ResNet-50 make each policy
+  // costly (float64 decompositions of large layers), so fewer there.
+  run_random_policies("resnet18", 30, 22);
+  run_random_policies("mobilenet_v2", 30, 23);
+  run_random_policies("vgg11_bn", 5, 24);
+  run_random_policies("resnet50", 5, 25);
 }
