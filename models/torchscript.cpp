@@ -5,9 +5,13 @@
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/script.h>
 
+#include <cctype>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <sstream>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -454,7 +458,116 @@ class Translator {
   std::map<std::string, Unsupported> unsupported_;
 };
 
+/// A TorchScript identifier for a node's parameter: "layer1_0_conv1__weight".
+std::string param_name(const Node& n, const std::string& key) {
+  std::string id;
+  for (char c : n.name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return "p_" + id + "__" + key;
+}
+
+std::string ints_text(const std::array<int64_t, 2>& v) {
+  return "[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "]";
+}
+
+std::string float_text(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  std::string s = os.str();
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";  // a float literal for TorchScript
+  return s;
+}
+
+/// The TorchScript expression computing node `n` from the values v<input ids>.
+std::string expression(const Node& n, const std::function<std::string(const char*)>& param) {
+  const Attrs& a = n.attrs;
+  const auto in = [&](size_t k) { return "v" + std::to_string(n.inputs.at(k)); };
+  switch (n.op) {
+    case OpKind::kConv2d:
+      return "torch.conv2d(" + in(0) + ", " + param("weight") + ", " +
+             (a.bias ? param("bias") : std::string("None")) + ", " + ints_text(a.stride) + ", " +
+             ints_text(a.padding) + ", " + ints_text(a.dilation) + ", " + std::to_string(a.groups) +
+             ")";
+    case OpKind::kLinear:
+      return a.bias
+                 ? "torch.addmm(" + param("bias") + ", " + in(0) + ", " + param("weight") + ".t())"
+                 : "torch.matmul(" + in(0) + ", " + param("weight") + ".t())";
+    case OpKind::kBatchNorm:
+      return "torch.batch_norm(" + in(0) + ", " + param("weight") + ", " + param("bias") + ", " +
+             param("running_mean") + ", " + param("running_var") + ", self.training, " +
+             float_text(a.momentum) + ", " + float_text(a.eps) + ", False)";
+    case OpKind::kReLU:
+      return "torch.relu(" + in(0) + ")";
+    case OpKind::kReLU6:
+      return "torch.clamp(" + in(0) + ", 0.0, 6.0)";
+    case OpKind::kHardswish:
+      return "torch.hardswish(" + in(0) + ")";
+    case OpKind::kAdd: {
+      std::string e = in(0);
+      for (size_t k = 1; k < n.inputs.size(); ++k) e += " + " + in(k);
+      return e;
+    }
+    case OpKind::kConcat: {
+      std::string list;
+      for (size_t k = 0; k < n.inputs.size(); ++k) list += (k ? ", " : "") + in(k);
+      return "torch.cat([" + list + "], 1)";
+    }
+    case OpKind::kMaxPool:
+      return "torch.max_pool2d(" + in(0) + ", " + ints_text(a.kernel) + ", " + ints_text(a.stride) +
+             ", " + ints_text(a.padding) + ", [1, 1], " + (a.ceil_mode ? "True" : "False") + ")";
+    case OpKind::kAvgPool:
+      return "torch.avg_pool2d(" + in(0) + ", " + ints_text(a.kernel) + ", " +
+             ints_text(a.stride) + ", " + ints_text(a.padding) + ", " +
+             (a.ceil_mode ? "True" : "False") + ", True, None)";
+    case OpKind::kAdaptiveAvgPool:
+      return "torch.adaptive_avg_pool2d(" + in(0) + ", " + ints_text(a.output_size) + ")";
+    case OpKind::kFlatten:
+      return "torch.flatten(" + in(0) + ", 1)";
+    case OpKind::kDropout:
+      return "torch.dropout(" + in(0) + ", " + float_text(a.p) + ", self.training)";
+    case OpKind::kFakeQuant:
+      return "torch.fake_quantize_per_tensor_affine(" + in(0) + ", " + float_text(a.q_scale) +
+             ", " + std::to_string(a.q_zero_point) + ", " + std::to_string(a.q_min) + ", " +
+             std::to_string(a.q_max) + ")";
+    case OpKind::kInput:
+      break;
+  }
+  TIGHTFIT_CHECK(false, "no TorchScript expression for op " << graph::op_name(n.op));
+  return "";
+}
+
 }  // namespace
+
+void export_torchscript(const graph::Network& net, const std::string& path) {
+  graph::infer_shapes(net);
+  torch::jit::Module module(c10::QualifiedName("__torch__.tightfit.CompressedNetwork"));
+  module.register_attribute("training", c10::BoolType::get(), true);  // as nn.Module has it
+  std::ostringstream src;
+  src << "def forward(self, v0):\n";
+  for (int i = 1; i < net.size(); ++i) {
+    const Node& n = net.node(i);
+    for (const auto& [key, t] : n.params) {
+      const at::Tensor value =
+          torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32).clone();
+      // Learnable weights are parameters; BatchNorm's running statistics are buffers.
+      const bool buffer = key == "running_mean" || key == "running_var";
+      module.register_parameter(param_name(n, key), value, buffer);
+    }
+    const auto param = [&](const char* key) { return "self." + param_name(n, key); };
+    src << "    v" << i << " = " << expression(n, param) << "\n";
+  }
+  src << "    return v" << net.output() << "\n";
+  module.define(src.str());
+  module.eval();
+  const std::filesystem::path out(path);
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+  try {
+    module.save(path);
+  } catch (const std::exception& e) {
+    throw InputError("cannot write '" + path + "': " + first_line(without_backtrace(e.what())) +
+                     "; check the folder exists and is writable");
+  }
+}
 
 bool is_torchscript_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

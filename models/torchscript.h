@@ -23,4 +23,12 @@ bool is_torchscript_file(const std::string& path);
 /// and one place it occurs).
 graph::Network import_torchscript(const std::string& path, graph::Shape input_shape = {});
 
+/// Writes `net` as a TorchScript module that Python's torch.jit.load and C++'s torch::jit::load
+/// read: its own shapes (pruned channels gone, factorized layers as their factors), weights as
+/// parameters (fake-quantized layers hold the values their codes stand for), activation
+/// fake-quantization as torch.fake_quantize_per_tensor_affine, BatchNorm as batch_norm.
+/// forward(x) takes a batch of the network's input shape. InputError when `path` cannot be
+/// written.
+void export_torchscript(const graph::Network& net, const std::string& path);
+
 }  // namespace tightfit::models

@@ -2,6 +2,7 @@
 // (traced and scripted, made at test time by make_torchscript_fixtures.py into the build tree)
 // import with their weights and give PyTorch's output on PyTorch's input.
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
@@ -178,4 +179,67 @@ TEST_CASE("random joint policies on every imported torchvision model run",
   run_random_policies("mobilenet_v2", 30, 23);
   run_random_policies("vgg11_bn", 5, 24);
   run_random_policies("resnet50", 5, 25);
+}
+
+TEST_CASE("exported networks load in LibTorch and in Python and compute what tightfit computes",
+          "[models][torchscript][export]") {
+  const fs::path dir = fixtures();
+  const fs::path out = dir.parent_path() / "torchscript_export";
+  fs::create_directories(out);
+  torch::NoGradGuard no_grad;
+  const auto net =
+      models::import_torchscript((dir / "mobilenet_v2_traced.pt").string(), {3, 64, 64});
+  // Uncompressed, and compressed by keep 0.5 everywhere with 8-bit weights, a factorized layer
+  // and 8-bit activations (fake_quant nodes).
+  const auto points = policies::decision_points(net);
+  policies::Policy p;
+  for (const auto& c : points.channels) p.keep[c.id] = 0.5;
+  for (const auto& l : points.layers) p.weight_bits[l.name] = 8;
+  p.rank["classifier.1"] = 0.5;
+  p.act_bits["features.2.conv.2"] = 8;
+  policies::Calibration calibration;
+  calibration.images.push_back(torch::randn({8, 3, 64, 64}));
+  calibration.labels.push_back(torch::zeros({8}, torch::kLong));
+  policies::ApplyOptions opts;
+  opts.calibration = &calibration;
+  const auto compressed = policies::apply(net, p, opts);
+  REQUIRE(compressed.net.num_params() < net.num_params() / 2);
+
+  const auto x = read_floats(dir / "mobilenet_v2_input.bin", {2, 3, 64, 64});
+  for (const auto* which : {&net, &compressed.net}) {
+    const bool small = which == &compressed.net;
+    INFO((small ? "compressed" : "uncompressed"));
+    const fs::path file = out / (small ? "compressed.pt" : "full.pt");
+    models::export_torchscript(*which, file.string());
+    graph::Executor ex(*which);
+    ex.train(false);
+    const auto want = ex.forward(x);
+    const double scale = want.abs().max().item<double>();
+    // C++: torch::jit::load.
+    auto module = torch::jit::load(file.string());
+    module.eval();
+    const auto got = module.forward({x}).toTensor();
+    REQUIRE(got.sizes() == want.sizes());
+    CHECK((got - want).abs().max().item<double>() / scale < 1e-4);
+    // Its parameters are the compressed network's: the pruned channels are gone.
+    int64_t params = 0;
+    for (const auto& t : module.parameters()) params += t.numel();
+    CHECK(params == which->num_params());  // weights and biases, BatchNorm's included
+    // Python: torch.jit.load on the same input.
+    const std::string cmd = "/usr/bin/python3 -c \"import torch, numpy; m = torch.jit.load('" +
+                            file.string() + "').eval(); x = torch.from_numpy(numpy.fromfile('" +
+                            (dir / "mobilenet_v2_input.bin").string() +
+                            "', dtype=numpy.float32).reshape(2, 3, 64, 64)); "
+                            "m(x).detach().numpy().tofile('" +
+                            (out / "python_out.bin").string() + "')\"";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    const auto from_python = read_floats(out / "python_out.bin", {2, 10});
+    CHECK((from_python - want).abs().max().item<double>() / scale < 1e-4);
+  }
+  // The original file's output, through import and export, is PyTorch's.
+  const auto y = read_floats(dir / "mobilenet_v2_output.bin", {2, 10});
+  auto full = torch::jit::load((out / "full.pt").string());
+  CHECK((full.forward({x}).toTensor() - y).abs().max().item<double>() /
+            y.abs().max().item<double>() <
+        1e-4);
 }
