@@ -105,6 +105,20 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a);
 /// test accuracy before and after.
 int cmd_finetune(const FinetuneArgs& a);
 
+struct ExportArgs {
+  std::string model, policy, run, out, data_dir = datasets::kFashionMnistDir;
+  int64_t member = -1;  ///< with --run: the front member (its evaluation index)
+  int64_t channel_multiple = 1;
+  int64_t calibration_batches = 2;
+  uint64_t seed = 1;
+  bool json = false;
+};
+/// Adds `export` to `app`, its options bound to `a`.
+CLI::App* add_export_command(CLI::App& app, ExportArgs& a);
+/// `tightfit export`: a network (compressed by a policy, or a search's front member) written as
+/// TorchScript with its reduced shapes, for torch.jit.load in Python or C++.
+int cmd_export(const ExportArgs& a);
+
 struct FidelityArgs {
   std::string config, proxies, out;
   int64_t samples = 30;

@@ -173,6 +173,8 @@ int main(int argc, char** argv) {
   auto* finetune = add_finetune_command(app, fa);
   FidelityArgs fid;
   auto* fidelity = add_fidelity_command(app, fid);
+  ExportArgs ea;
+  auto* exp = add_export_command(app, ea);
 
   try {
     app.parse(argc, argv);
@@ -198,6 +200,7 @@ int main(int argc, char** argv) {
     if (*metaprune) return cmd_metaprune(mp);
     if (*finetune) return cmd_finetune(fa);
     if (*fidelity) return cmd_fidelity(fid);
+    if (*exp) return cmd_export(ea);
     if (*rep) return cmd_report(report_dir);
     if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir, search_resume);
   } catch (const InputError& e) {

@@ -212,8 +212,19 @@ if [ "$(id -u)" = "0" ] && command -v setpriv >/dev/null; then
     setpriv --reuid=65534 --regid=65534 --clear-groups "$TF" info --model "$TMP/perm/model.tfn"
 fi
 
+# TorchScript: export's arguments, a state_dict or a zip that is no module as --model.
+expect_user_error "export: neither model nor run" "give --model .* or --run with --member" -- \
+  "$TF" export --out "$TMP/x.pt"
+expect_user_error "export: run without its models" "has no models/ folder" -- \
+  "$TF" export --run "$TMP" --member 3 --out "$TMP/x.pt"
+printf 'PK\003\004 not really a zip' >"$TMP/fake.pt"
+expect_user_error "a zip that is no TorchScript" "cannot load TorchScript file '.*fake.pt'" -- \
+  "$TF" info --model "$TMP/fake.pt"
+expect_user_error "a bad --input-shape" "--input-shape is '3,64'; give the per-sample input shape as C,H,W" -- \
+  "$TF" info --model vgg_small --input-shape 3,64
+
 "$TF" --help >/dev/null || { echo "FAIL --help"; failures=$((failures + 1)); }
-for sub in info train search compress measure profile finetune fidelity report; do
+for sub in info train search compress measure profile finetune fidelity report export; do
   "$TF" "$sub" --help >/dev/null || { echo "FAIL $sub --help"; failures=$((failures + 1)); }
 done
 "$TF" metaprune train --help >/dev/null || { echo "FAIL metaprune train --help"; failures=$((failures + 1)); }
