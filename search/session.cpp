@@ -31,6 +31,12 @@ void Session::open_target() {
 
 void Session::load_data(int64_t calibration_batches, int64_t calibration_batch_size) {
   data = config.load_data();
+  const graph::Shape images = {data.train.channels, data.train.rows, data.train.cols};
+  if (images != net.input_shape())
+    throw InputError("model '" + model_name() + "' takes inputs of " +
+                     graph::shape_str(net.input_shape()) + " but data set '" + config.dataset +
+                     "' has images of " + graph::shape_str(images) +
+                     "; use data of the model's input shape, or a model made for this data");
   if (calibration_batches > 0)
     calibration = evaluators::sample_calibration(data, config.seed, calibration_batches,
                                                  calibration_batch_size);
