@@ -42,6 +42,14 @@ struct ModelSection {
   }
 };
 
+struct OutputsSection {
+  std::string export_format;
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("export", export_format);
+  }
+};
+
 struct BaselinesSection {
   std::vector<double> keep = SearchConfig().baseline_keep;
   template <typename Fields>
@@ -53,7 +61,7 @@ struct BaselinesSection {
 /// The sections of the config file, in the order they are parsed.
 const std::vector<std::string> kSections = {
     "seed", "model",  "data",      "space", "strategy",       "evaluator", "target",
-    "cost", "budget", "baselines", "cache", "finetune_front", "screen"};
+    "cost", "budget", "baselines", "cache", "finetune_front", "screen",    "outputs"};
 
 void parse_model(const nlohmann::json& j, const std::string& where, SearchConfig& c) {
   const auto model = read_section<ModelSection>(j.value("model", nlohmann::json::object()), where);
@@ -146,6 +154,12 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
   for (double k : c.baseline_keep)
     if (!(k > 0 && k <= 1)) throw ConfigError(where + ".baselines.keep values must be in (0, 1]");
   parse_optional(j, where, c);
+  c.export_format =
+      read_section<OutputsSection>(j.value("outputs", nlohmann::json::object()), where + ".outputs")
+          .export_format;
+  if (!c.export_format.empty() && c.export_format != "torchscript")
+    throw ConfigError(where + ".outputs.export is '" + c.export_format +
+                      "'; valid: \"torchscript\" (or leave it out for .tfn files only)");
   return c;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The search configuration file, parsed strictly: every section rejects unknown keys and lists
 // the valid ones. Sections: seed, model, data, space, strategy, evaluator, target, cost, budget,
-// baselines.
+// baselines, cache, finetune_front, screen, outputs.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -72,6 +72,9 @@ struct SearchConfig {
   /// "screen": a learned accuracy predictor pre-screens search candidates (search/screen.h);
   /// null: off.
   nlohmann::json screen;
+  /// "outputs": {"export": "torchscript"} also writes every front member as models/<#>.pt
+  /// (models/torchscript.h); "" (the default): the .tfn files only.
+  std::string export_format;
 
   nlohmann::json raw;  ///< the file as read
   std::string hash;    ///< FNV-1a of the canonical JSON of `raw`

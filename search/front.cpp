@@ -6,6 +6,7 @@
 #include "evaluators/fidelity.h"
 #include "evaluators/finetune.h"
 #include "graph/serialize.h"
+#include "models/torchscript.h"
 #include "search/controller.h"
 #include "search/moo.h"
 #include "search/pareto.h"
@@ -93,10 +94,15 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
   const auto models = std::filesystem::path(dir) / "models";
   std::filesystem::create_directories(models);
   if (!session.config.finetune_front.is_null()) finetune_front(session, result, nets, models, say);
-  for (size_t k = 0; k < result.front.size(); ++k)
-    graph::save_network(
-        nets[k].net,
-        (models / (std::to_string(result.evaluations[result.front[k]].index) + ".tfn")).string());
+  const bool torchscript = session.config.export_format == "torchscript";
+  for (size_t k = 0; k < result.front.size(); ++k) {
+    const std::string stem =
+        (models / std::to_string(result.evaluations[result.front[k]].index)).string();
+    graph::save_network(nets[k].net, stem + ".tfn");
+    if (torchscript) models::export_torchscript(nets[k].net, stem + ".pt");
+  }
+  if (torchscript)
+    say("front exported as TorchScript: " + models.string() + "/<#>.pt (torch.jit.load)");
 }
 
 }  // namespace tightfit::search

@@ -1,3 +1,5 @@
+#include <torch/script.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +10,8 @@
 
 #include "core/json.h"
 #include "evaluators/cost.h"
+#include "graph/executor.h"
+#include "graph/serialize.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/config.h"
@@ -277,4 +281,43 @@ TEST_CASE("a search checks its evaluator's config before it loads anything", "[s
   CHECK_THROWS_WITH(search::run_search(config, opts), Catch::Contains("validation_images"));
   CHECK_FALSE(std::filesystem::exists(std::filesystem::path(opts.out_dir) / "evaluations.jsonl"));
   std::filesystem::remove_all(opts.out_dir);
+}
+
+TEST_CASE("outputs.export writes every front member as TorchScript computing what tightfit does",
+          "[search][e2e][export]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_search_export_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto config_json = nlohmann::json::parse(R"({
+      "seed": 3, "model": {"zoo": "vgg_small"},
+      "strategy": {"name": "random", "evaluations": 4},
+      "evaluator": {"name": "subset", "validation_images": 100},
+      "target": {"name": "analytic-roofline"},
+      "baselines": {"keep": [0.5]},
+      "outputs": {"export": "torchscript"}})");
+  search::RunOptions opts;
+  opts.out_dir = dir.string();
+  opts.progress = false;
+  const auto r = search::run_search(search::SearchConfig::from_json(config_json, "test"), opts);
+  REQUIRE(!r.front.empty());
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({3, 1, 28, 28});
+  for (size_t i : r.front) {
+    const auto stem = dir / "models" / std::to_string(r.evaluations[i].index);
+    INFO(stem.string());
+    const auto net = graph::load_network(stem.string() + ".tfn");
+    graph::Executor ex(net);
+    ex.train(false);
+    const auto want = ex.forward(x);
+    auto module = torch::jit::load(stem.string() + ".pt");
+    module.eval();
+    const auto got = module.forward({x}).toTensor();
+    CHECK((got - want).abs().max().item<double>() / want.abs().max().item<double>() < 1e-4);
+    CHECK(r.evaluations[i].params == net.num_params());
+  }
+  // Any other format is a config error.
+  config_json["outputs"]["export"] = "onnx";
+  CHECK_THROWS_WITH(search::SearchConfig::from_json(config_json, "test"),
+                    Catch::Contains("outputs.export is 'onnx'"));
+  std::filesystem::remove_all(dir);
 }
