@@ -4,6 +4,7 @@
 #include "core/registry.h"
 
 #include "datasets/fashion_mnist.h"
+#include "datasets/image_folder.h"
 #include "datasets/tensor_file.h"
 
 namespace tightfit::datasets {
@@ -15,6 +16,9 @@ using DatasetRegistry = Registry<Dataset, DatasetContext>;
 void register_builtin_datasets(DatasetRegistry& r) {
   r.add("fashion-mnist", [](const nlohmann::json& j, const DatasetContext& c) {
     return std::make_unique<FashionMnist>(FashionMnist::from_json(j, c.where));
+  });
+  r.add("image-folder", [](const nlohmann::json& j, const DatasetContext& c) {
+    return std::make_unique<ImageFolder>(ImageFolder::from_json(j, c.where));
   });
   r.add("tensors", [](const nlohmann::json& j, const DatasetContext& c) {
     return std::make_unique<TensorFile>(TensorFile::from_json(j, c.where));

@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ccache pkg-config
   libtorch-dev libdnnl-dev ocl-icd-opencl-dev libtbb-dev libboost-dev
   nlohmann-json3-dev catch2 libcli11-dev zlib1g-dev
+  libjpeg62-turbo-dev libpng-dev  # image-folder data sets
   libopenblas0-openmp
   dataset-fashion-mnist
   python3-torch python3-torchvision  # TorchScript fixtures made at test time (same 1.13.1 as LibTorch)

@@ -1,0 +1,57 @@
+#pragma once
+// The data set "image-folder": a user's images in torchvision's ImageFolder layout,
+//
+//   ROOT/train/CLASS/*.jpg|*.jpeg|*.png     ROOT/val/CLASS/...
+//
+// classes in sorted order as torchvision numbers them. Each image is decoded with the Debian-
+// packaged libraries (libjpeg-turbo, libpng), converted to RGB as ImageFolder's loader does,
+// resized so that its shorter side is `resize` (bilinear with antialiasing) and center-cropped to
+// `crop` x `crop`, as transforms.Resize and transforms.CenterCrop do. Images are decoded once, in
+// parallel, into a uint8 cache file (ROOT/.tightfit-cache-RESIZE-CROP.bin, or `cache`) keyed by
+// the files' names, sizes and modification times, so a search never decodes twice.
+
+#include <optional>
+#include <string>
+
+#include "datasets/dataset.h"
+
+namespace tightfit::datasets {
+
+struct ImageFolderOptions {
+  int64_t resize = 64;  ///< shorter side after resizing
+  int64_t crop = 64;    ///< square center crop
+};
+
+/// The classes (sorted folder names) and images of ROOT/`part`, decoded and transformed.
+/// InputError naming the file for an image that is corrupt, truncated or of another format.
+ImageSet read_image_folder(const std::string& dir, const std::vector<std::string>& classes,
+                           const ImageFolderOptions& opts);
+
+/// The sorted class folders of `dir`; InputError when there are none or more than 256.
+std::vector<std::string> image_folder_classes(const std::string& dir);
+
+/// {"name": "image-folder", "root": DIR, "resize": 64, "crop": 64, "mean", "std" (optional:
+/// measured on the training pixels), "cache": FILE (optional)}.
+class ImageFolder : public Dataset {
+ public:
+  template <typename Fields>
+  void fields(Fields& f) {
+    f("root", root_);
+    f("resize", opts_.resize);
+    f("crop", opts_.crop);
+    f("mean", mean_);
+    f("std", std_);
+    f("cache", cache_);
+  }
+  static ImageFolder from_json(const nlohmann::json& j, const std::string& where);
+  std::string name() const override { return "image-folder"; }
+  Split load(const SplitOptions& opts) const override;
+  nlohmann::json describe() const override;
+
+ private:
+  std::string root_, cache_;
+  ImageFolderOptions opts_;
+  std::optional<double> mean_, std_;
+};
+
+}  // namespace tightfit::datasets
