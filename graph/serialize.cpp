@@ -190,4 +190,11 @@ Network load_network(const std::string& path) {
   }
 }
 
+bool has_network_magic(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, sizeof(magic));
+  return in.gcount() == 8 && std::memcmp(magic, kNetworkFile.magic.data(), 8) == 0;
+}
+
 }  // namespace tightfit::graph

@@ -15,4 +15,7 @@ inline constexpr uint32_t kFileFormatVersion = 1;
 void save_network(const Network& net, const std::string& path);
 Network load_network(const std::string& path);
 
+/// Whether the file at `path` starts with the network file's magic bytes (reads 8 bytes).
+bool has_network_magic(const std::string& path);
+
 }  // namespace tightfit::graph

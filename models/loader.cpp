@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/json.h"
 #include "graph/serialize.h"
 #include "models/torchscript.h"
@@ -38,7 +39,16 @@ constexpr std::array<FileLoader, 2> kFileLoaders = {{
        return import_torchscript(path, shape);
      }},
     {"tfn", [](const std::string&) { return true; },
-     [](const std::string& path, const graph::Shape&) { return graph::load_network(path); }},
+     [](const std::string& path, const graph::Shape&) {
+       check_readable_file(path, "model file",
+                           "check the path (`tightfit train` or `tightfit compress` writes one)");
+       if (!graph::has_network_magic(path))
+         throw InputError("'" + path +
+                          "' is neither a TorchScript file (from torch.jit.trace(model, x).save "
+                          "or torch.jit.script(model).save) nor a tightfit network file (from "
+                          "`tightfit train` or `tightfit compress`)");
+       return graph::load_network(path);
+     }},
 }};
 
 bool is_zoo_name(const std::string& spec) {

@@ -85,7 +85,7 @@ expect_user_error "resume without a journal" "nothing to resume" -- \
   "$TF" search --config "$TMP/impossible_budget.json" --out "$TMP/nothing_here" --resume
 expect_user_error "truncated model file" "truncated" -- "$TF" info --model "$TMP/truncated.tfn"
 expect_user_error "truncated model header" "truncated" -- "$TF" info --model "$TMP/truncated_header.tfn"
-expect_user_error "foreign model file" "not a tightfit network file" -- "$TF" info --model "$TMP/foreign.tfn"
+expect_user_error "foreign model file" "is neither a TorchScript file .* nor a tightfit network file" -- "$TF" info --model "$TMP/foreign.tfn"
 expect_bad_policy "policy with unknown decision point" '{"keep": {"no.such.layer": 0.5}}' \
   "'no.such.layer'.*valid ones: .*classifier"
 expect_bad_policy "policy with unsupported bits" '{"keep": {"features.0": 0.5}, "weight_bits": {"features.0": 5}}' \
