@@ -1,9 +1,12 @@
 #include "datasets/tensor_file.h"
 
-#include <torch/serialize.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
+#include <fstream>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -42,10 +45,20 @@ std::pair<double, double> pixel_moments(const ImageSet& set) {
 }  // namespace
 
 ImageSet read_tensor_file(const std::string& path) {
-  const std::string bytes = read_whole_file(path, "tensor file", kHowToSave);
+  check_readable_file(path, "tensor file", kHowToSave);
+  // torch.save writes a zip archive. It is read from the file, not through torch::pickle_load:
+  // LibTorch 1.13 reads past the end of pickle_load's buffer on input that is not a whole
+  // archive (AddressSanitizer found it with a gzip file).
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, sizeof(magic));
+  if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
+    throw InputError("tensor file '" + path + "' is not a torch.save file (no zip archive); " +
+                     kHowToSave);
   c10::IValue value;
   try {
-    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    value = torch::jit::readArchiveAndTensors("data", "", "", c10::nullopt, c10::nullopt,
+                                              c10::nullopt, reader);
   } catch (const std::exception& e) {
     throw InputError("tensor file '" + path + "' is not a torch.save file (" +
                      without_backtrace(e.what()).substr(0, 120) + "); " + kHowToSave);
