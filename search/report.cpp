@@ -66,8 +66,9 @@ void write_report(const std::string& run_dir) {
   namespace fs = std::filesystem;
   const fs::path dir(run_dir);
   if (!fs::is_directory(dir))
-    throw InputError("run folder '" + run_dir +
-                     "' does not exist; pass the --out folder of `tightfit search`");
+    throw InputError("run folder '" + run_dir + "' " +
+                     (fs::exists(dir) ? "is a file, not a folder" : "does not exist") +
+                     "; pass the --out folder of `tightfit search`");
   const fs::path front_path = dir / "front.json";
   if (!fs::exists(front_path))
     throw InputError("'" + front_path.string() +

@@ -214,6 +214,8 @@ fi
 
 expect_user_error "model input and data differ" "model 'resnet18' takes inputs of 3x224x224 but data set 'fashion-mnist' has images of 1x28x28" -- \
   "$TF" compress --model resnet18 --policy "$TMP/empty_policy.json" --out "$TMP/c"
+expect_user_error "report: a file as the run folder" "run folder '.*' is a file, not a folder" -- \
+  "$TF" report --run "$TMP/empty_policy.json"
 # TorchScript: export's arguments, a state_dict or a zip that is no module as --model.
 expect_user_error "export: neither model nor run" "give --model .* or --run with --member" -- \
   "$TF" export --out "$TMP/x.pt"
