@@ -1,6 +1,7 @@
 #include "datasets/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -41,6 +42,20 @@ Split split_training_set(const ImageSet& full, ImageSet test, const SplitOptions
   split.validation = full.subset(val_idx);
   split.test = std::move(test);
   return split;
+}
+
+void set_normalization(Split& split, std::optional<double> mean, std::optional<double> std) {
+  double sum = 0, sq = 0;
+  for (uint8_t p : split.train.pixels) {
+    const double v = p / 255.0;
+    sum += v;
+    sq += v * v;
+  }
+  const double n = static_cast<double>(std::max<size_t>(split.train.pixels.size(), 1));
+  const double own_mean = sum / n;
+  const double own_std = std::sqrt(std::max(sq / n - own_mean * own_mean, 1e-12));
+  split.mean = static_cast<float>(mean.value_or(own_mean));
+  split.std = static_cast<float>(std.value_or(own_std));
 }
 
 }  // namespace tightfit::datasets

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ struct SplitOptions {
   int64_t validation_count = 5000;  ///< taken from the 60k training images
   uint64_t split_seed = 0;          ///< permutation seed of the train/validation split
 };
+
+/// Sets `split.mean` and `split.std` to the given values, or where none is given to the training
+/// pixels' own (scaled to [0, 1]): the normalization of data sets that do not publish theirs.
+void set_normalization(Split& split, std::optional<double> mean, std::optional<double> std);
 
 /// `train` split into train and validation as `opts` says (a seeded permutation, each part kept
 /// in file order), with `test` as the test set. ConfigError when validation_count does not fit.

@@ -211,18 +211,6 @@ ImageSet decode_all(const Listing& l, const ImageFolderOptions& opts) {
   return set;
 }
 
-std::pair<double, double> pixel_moments(const ImageSet& set) {
-  double sum = 0, sq = 0;
-  for (uint8_t p : set.pixels) {
-    const double v = p / 255.0;
-    sum += v;
-    sq += v * v;
-  }
-  const double n = static_cast<double>(std::max<size_t>(set.pixels.size(), 1));
-  const double mean = sum / n;
-  return {mean, std::sqrt(std::max(sq / n - mean * mean, 1e-12))};
-}
-
 }  // namespace
 
 std::vector<std::string> image_folder_classes(const std::string& dir) {
@@ -326,9 +314,7 @@ Split ImageFolder::load(const SplitOptions& opts) const {
     }
   }
   Split split = split_training_set(sets[0], std::move(sets[1]), opts);
-  const auto [mean, std] = pixel_moments(split.train);
-  split.mean = static_cast<float>(mean_.value_or(mean));
-  split.std = static_cast<float>(std_.value_or(std));
+  set_normalization(split, mean_, std_);
   return split;
 }
 

@@ -29,19 +29,6 @@ at::Tensor entry(const c10::Dict<c10::IValue, c10::IValue>& dict, const char* ke
   throw InputError("tensor file '" + path + "' has no \"" + key + "\" tensor; " + kHowToSave);
 }
 
-/// Mean and standard deviation of the pixels of `set`, scaled to [0, 1].
-std::pair<double, double> pixel_moments(const ImageSet& set) {
-  double sum = 0, sq = 0;
-  for (uint8_t p : set.pixels) {
-    const double v = p / 255.0;
-    sum += v;
-    sq += v * v;
-  }
-  const double n = static_cast<double>(std::max<size_t>(set.pixels.size(), 1));
-  const double mean = sum / n;
-  return {mean, std::sqrt(std::max(sq / n - mean * mean, 1e-12))};
-}
-
 }  // namespace
 
 ImageSet read_tensor_file(const std::string& path) {
@@ -120,9 +107,7 @@ Split TensorFile::load(const SplitOptions& opts) const {
                      "different shapes; save both at one size");
   Split split = split_training_set(train, std::move(test), opts);
   if (test_.empty()) split.test = split.validation;
-  const auto [mean, std] = pixel_moments(split.train);
-  split.mean = static_cast<float>(mean_.value_or(mean));
-  split.std = static_cast<float>(std_.value_or(std));
+  set_normalization(split, mean_, std_);
   return split;
 }
 

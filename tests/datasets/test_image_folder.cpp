@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "../python_fixtures.h"
 #include "core/errors.h"
 #include "datasets/dataset.h"
 #include "datasets/fashion_mnist.h"
@@ -21,15 +22,9 @@ namespace {
 
 fs::path image_folder() {
   const fs::path dir = TIGHTFIT_IMAGE_FOLDER;
-  if (!fs::exists(dir / "reference_36_32.bin")) {
-    fs::remove_all(dir);
-    const std::string cmd = std::string("/usr/bin/python3 ") + TIGHTFIT_SOURCE_DIR +
-                            "/tests/datasets/make_image_folder.py " + datasets::kFashionMnistDir +
-                            " " + dir.string();
-    INFO("needs python3-torchvision (scripts/install-deps.sh): " << cmd);
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  }
-  return dir;
+  return test::python_fixture(dir, "reference_36_32.bin",
+                              "datasets/make_image_folder.py " +
+                                  std::string(datasets::kFashionMnistDir) + " " + dir.string());
 }
 
 std::vector<uint8_t> read_bytes(const fs::path& p) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "../python_fixtures.h"
 #include "core/errors.h"
 #include "datasets/dataset.h"
 #include "datasets/fashion_mnist.h"
@@ -19,14 +20,9 @@ namespace {
 
 fs::path tensor_files() {
   const fs::path dir = TIGHTFIT_TENSOR_FILES;
-  if (!fs::exists(dir / "list.pt")) {
-    const std::string cmd = std::string("/usr/bin/python3 ") + TIGHTFIT_SOURCE_DIR +
-                            "/tests/datasets/make_tensor_files.py " + datasets::kFashionMnistDir +
-                            " " + dir.string();
-    INFO("needs python3-torch (scripts/install-deps.sh): " << cmd);
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  }
-  return dir;
+  return test::python_fixture(dir, "list.pt",
+                              "datasets/make_tensor_files.py " +
+                                  std::string(datasets::kFashionMnistDir) + " " + dir.string());
 }
 
 }  // namespace

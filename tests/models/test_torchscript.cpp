@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../python_fixtures.h"
 #include "core/errors.h"
 #include "graph/executor.h"
 #include "graph/network.h"
@@ -29,15 +30,8 @@ namespace {
 /// The fixtures folder, made once per build tree (a few seconds).
 fs::path fixtures() {
   const fs::path dir = TIGHTFIT_TS_FIXTURES;
-  if (!fs::exists(dir / "fixtures.json")) {
-    const std::string cmd = std::string("/usr/bin/python3 ") + TIGHTFIT_SOURCE_DIR +
-                            "/tests/models/make_torchscript_fixtures.py " + dir.string() + " > " +
-                            (dir.parent_path() / "torchscript_fixtures.log").string() + " 2>&1";
-    fs::create_directories(dir);
-    INFO("needs python3-torch and python3-torchvision (scripts/install-deps.sh): " << cmd);
-    REQUIRE(std::system(cmd.c_str()) == 0);
-  }
-  return dir;
+  return test::python_fixture(dir, "fixtures.json",
+                              "models/make_torchscript_fixtures.py " + dir.string());
 }
 
 torch::Tensor read_floats(const fs::path& p, std::vector<int64_t> shape) {
