@@ -246,6 +246,10 @@ ImageFolder ImageFolder::from_json(const nlohmann::json& j, const std::string& w
                       "crop 64)");
   if ((f.std_ && !(*f.std_ > 0)) || (f.mean_.has_value() != f.std_.has_value()))
     throw ConfigError(where + ": give mean and std together, std > 0 (or neither: measured)");
+  if (f.validation_ != "split" && f.validation_ != "val")
+    throw ConfigError(where + ".validation is '" + f.validation_ +
+                      "'; valid: \"split\" (held out of train/, validation_count images) or "
+                      "\"val\" (the val/ folder, also the test set)");
   return f;
 }
 
@@ -313,13 +317,24 @@ Split ImageFolder::load(const SplitOptions& opts) const {
                    e.what());
     }
   }
-  Split split = split_training_set(sets[0], std::move(sets[1]), opts);
+  Split split;
+  if (validation_ == "val") {  // the val folder scores candidates and is the test set
+    split.train = std::move(sets[0]);
+    split.validation = sets[1];
+    split.test = std::move(sets[1]);
+  } else {
+    split = split_training_set(sets[0], std::move(sets[1]), opts);
+  }
   set_normalization(split, mean_, std_);
   return split;
 }
 
 nlohmann::json ImageFolder::describe() const {
-  return {{"name", name()}, {"root", root_}, {"resize", opts_.resize}, {"crop", opts_.crop}};
+  return {{"name", name()},
+          {"root", root_},
+          {"resize", opts_.resize},
+          {"crop", opts_.crop},
+          {"validation", validation_}};
 }
 
 }  // namespace tightfit::datasets

@@ -31,7 +31,9 @@ ImageSet read_image_folder(const std::string& dir, const std::vector<std::string
 std::vector<std::string> image_folder_classes(const std::string& dir);
 
 /// {"name": "image-folder", "root": DIR, "resize": 64, "crop": 64, "mean", "std" (optional:
-/// measured on the training pixels), "cache": FILE (optional)}.
+/// measured on the training pixels), "cache": FILE (optional), "validation": "split" (held out
+/// of train/ as the config's validation_count says) or "val" (candidates are scored on the val/
+/// folder, which is also the test set: what a Python evaluation of the same folder reproduces)}.
 class ImageFolder : public Dataset {
  public:
   template <typename Fields>
@@ -42,6 +44,7 @@ class ImageFolder : public Dataset {
     f("mean", mean_);
     f("std", std_);
     f("cache", cache_);
+    f("validation", validation_);
   }
   static ImageFolder from_json(const nlohmann::json& j, const std::string& where);
   std::string name() const override { return "image-folder"; }
@@ -50,6 +53,7 @@ class ImageFolder : public Dataset {
 
  private:
   std::string root_, cache_;
+  std::string validation_ = "split";  ///< "split" (from train/) or "val" (the val/ folder)
   ImageFolderOptions opts_;
   std::optional<double> mean_, std_;
 };

@@ -76,6 +76,17 @@ TEST_CASE("an image folder reads as torchvision's ImageFolder with Resize and Ce
   CHECK(fs::last_write_time(cache) == written);
   CHECK(again.train.pixels == split.train.pixels);
   CHECK(again.test.labels == split.test.labels);
+  // "validation": "val" scores on the val folder: all of train/ stays for training.
+  nlohmann::json on_val = section;
+  on_val["validation"] = "val";
+  opts.validation_count = 5000;  // ignored: nothing is held out of train/
+  const auto val = datasets::make_dataset("image-folder", on_val)->load(opts);
+  CHECK(val.train.size() == 200);
+  CHECK(val.validation.pixels == split.test.pixels);
+  CHECK(val.test.labels == split.test.labels);
+  on_val["validation"] = "train";
+  CHECK_THROWS_WITH(datasets::make_dataset("image-folder", on_val),
+                    Catch::Contains("validation is 'train'"));
 }
 
 TEST_CASE("an image folder a user got wrong is refused in one line", "[datasets][image-folder]") {
