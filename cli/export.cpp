@@ -75,24 +75,20 @@ int cmd_export(const ExportArgs& a) {
     throw ConfigError("give --model (with an optional --policy) or --run with --member");
   if (!a.run.empty() && (a.member < 0 || !a.policy.empty()))
     throw ConfigError("--run takes --member (the front member's #) and no --policy");
-  graph::Network net = graph::Network({1});
   int64_t params_before = 0;
-  if (!a.run.empty()) {
-    net = front_member(a.run, a.member);
-  } else {
+  const auto network = [&]() -> graph::Network {
+    if (!a.run.empty()) return front_member(a.run, a.member);
     search::Session session(
         search::policy_command_config(a.model, a.data_dir, a.channel_multiple, a.seed));
     params_before = session.net.num_params();
-    if (a.policy.empty()) {
-      net = session.net;
-    } else {
-      const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
-      policies::validate(policy, session.net);
-      if (policies::needs_calibration(policy)) session.load_data(a.calibration_batches);
-      session.apply_opts.seed = a.seed;
-      net = session.apply(policy).net;
-    }
-  }
+    if (a.policy.empty()) return session.net;
+    const auto policy = policies::Policy::from_json(read_json_file(a.policy), a.policy);
+    policies::validate(policy, session.net);
+    if (policies::needs_calibration(policy)) session.load_data(a.calibration_batches);
+    session.apply_opts.seed = a.seed;
+    return session.apply(policy).net;
+  };
+  const graph::Network net = network();
   models::export_torchscript(net, a.out);
   const nlohmann::json summary = {{"out", a.out},
                                   {"params", net.num_params()},

@@ -32,7 +32,7 @@ class InternalError : public std::logic_error {
 /// from ...", "frame #0: ..."): what a user reads.
 inline std::string without_backtrace(const std::string& what) {
   size_t cut = what.size();
-  for (const char* marker : {"\nException raised from", "\nframe #", "\nframe #0"})
+  for (const char* marker : {"\nException raised from", "\nframe #"})
     cut = std::min(cut, what.find(marker));
   return what.substr(0, cut);
 }

@@ -45,6 +45,13 @@ std::string lower_first(std::string s) {
 }
 }  // namespace
 
+bool file_starts_with(const std::string& path, const std::string& magic) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(magic.size(), '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  return in.gcount() == static_cast<std::streamsize>(magic.size()) && head == magic;
+}
+
 void check_readable_file(const std::string& path, const std::string& what, const std::string& fix) {
   const std::string reason = unreadable_reason(path);
   if (!reason.empty())

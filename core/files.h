@@ -16,6 +16,12 @@ void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_whole_file(const std::string& path, const std::string& what,
                             const std::string& fix);
 
+/// The first bytes of a zip archive, as TorchScript files and torch.save files are.
+inline constexpr const char* kZipMagic = "PK\x03\x04";
+
+/// Whether the file at `path` begins with the bytes `magic` (false when it cannot be read).
+bool file_starts_with(const std::string& path, const std::string& magic);
+
 /// Throws InputError when `path` cannot be read as a regular file (same message as
 /// read_whole_file); reads nothing.
 void check_readable_file(const std::string& path, const std::string& what, const std::string& fix);

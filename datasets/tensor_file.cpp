@@ -5,8 +5,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <cstring>
-#include <fstream>
 
 #include "core/errors.h"
 #include "core/files.h"
@@ -36,9 +34,7 @@ ImageSet read_tensor_file(const std::string& path) {
   // torch.save writes a zip archive. It is read from the file, not through torch::pickle_load:
   // LibTorch 1.13 reads past the end of pickle_load's buffer on input that is not a whole
   // archive (AddressSanitizer found it with a gzip file).
-  char magic[4] = {};
-  std::ifstream(path, std::ios::binary).read(magic, sizeof(magic));
-  if (std::memcmp(magic, "PK\x03\x04", 4) != 0)
+  if (!file_starts_with(path, kZipMagic))
     throw InputError("tensor file '" + path + "' is not a torch.save file (no zip archive); " +
                      kHowToSave);
   c10::IValue value;

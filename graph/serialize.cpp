@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/files.h"
 #include "core/json.h"
 #include "graph/container.h"
 
@@ -148,20 +149,19 @@ Network load_network(const std::string& path) {
       for (const auto& jp : jn.at("params")) {
         Tensor t;
         t.shape = jp.at("shape").get<Shape>();
-        // Each dimension checked before any product, so no shape overflows or wraps around.
+        // The product is checked against the data left after every factor, so a hostile shape
+        // neither overflows nor wraps around.
+        const uint64_t left = (data_len - offset) / sizeof(float);
         uint64_t elements = 1;
         for (int64_t d : t.shape) {
-          if (d < 0 || static_cast<uint64_t>(d) > (data_len - offset) / sizeof(float) + 1)
+          if (d < 0 || (d > 0 && elements > left / static_cast<uint64_t>(d)))
             throw InputError(where + ": node '" + n.name + "' parameter '" +
                              jp.at("name").get<std::string>() + "' has shape " +
                              shape_str(t.shape) + ", which the file's data cannot hold; " +
                              "re-create it");
           elements *= static_cast<uint64_t>(d);
-          if (elements > (data_len - offset) / sizeof(float)) elements = data_len;  // too many
         }
         const uint64_t bytes = elements * sizeof(float);
-        if (offset + bytes > data_len)
-          throw InputError(where + ": parameter data shorter than its header says; re-create it");
         t.data.resize(static_cast<size_t>(t.numel()));
         std::memcpy(t.data.data(), data + offset, bytes);
         offset += bytes;
@@ -191,10 +191,7 @@ Network load_network(const std::string& path) {
 }
 
 bool has_network_magic(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8] = {};
-  in.read(magic, sizeof(magic));
-  return in.gcount() == 8 && std::memcmp(magic, kNetworkFile.magic.data(), 8) == 0;
+  return file_starts_with(path, std::string(kNetworkFile.magic.data(), kNetworkFile.magic.size()));
 }
 
 }  // namespace tightfit::graph

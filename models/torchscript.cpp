@@ -516,9 +516,9 @@ std::string expression(const Node& n, const std::function<std::string(const char
       return "torch.max_pool2d(" + in(0) + ", " + ints_text(a.kernel) + ", " + ints_text(a.stride) +
              ", " + ints_text(a.padding) + ", [1, 1], " + (a.ceil_mode ? "True" : "False") + ")";
     case OpKind::kAvgPool:
-      return "torch.avg_pool2d(" + in(0) + ", " + ints_text(a.kernel) + ", " +
-             ints_text(a.stride) + ", " + ints_text(a.padding) + ", " +
-             (a.ceil_mode ? "True" : "False") + ", True, None)";
+      return "torch.avg_pool2d(" + in(0) + ", " + ints_text(a.kernel) + ", " + ints_text(a.stride) +
+             ", " + ints_text(a.padding) + ", " + (a.ceil_mode ? "True" : "False") +
+             ", True, None)";
     case OpKind::kAdaptiveAvgPool:
       return "torch.adaptive_avg_pool2d(" + in(0) + ", " + ints_text(a.output_size) + ")";
     case OpKind::kFlatten:
@@ -569,12 +569,7 @@ void export_torchscript(const graph::Network& net, const std::string& path) {
   }
 }
 
-bool is_torchscript_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in.gcount() == 4 && std::memcmp(magic, "PK\x03\x04", 4) == 0;
-}
+bool is_torchscript_file(const std::string& path) { return file_starts_with(path, kZipMagic); }
 
 graph::Network import_torchscript(const std::string& path, graph::Shape input_shape) {
   check_readable_file(path, "TorchScript file", "check the path");
