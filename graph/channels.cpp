@@ -97,7 +97,8 @@ ChannelAnalysis analyze_channels(const Network& net) {
         layouts[i].spatial *= spatial;
         break;
       }
-      case OpKind::kAdd: {
+      case OpKind::kAdd:
+      case OpKind::kMul: {  // elementwise: channel c of every input meets channel c of the others
         layouts[i] = layouts[node.inputs[0]];
         for (size_t k = 1; k < node.inputs.size(); ++k) {
           const ChannelLayout& other = layouts[node.inputs[k]];
@@ -110,8 +111,10 @@ ChannelAnalysis analyze_channels(const Network& net) {
               spaces.unite(layouts[i].segments[s].group, other.segments[s].group);
           } else {
             // Inputs made of differently split concatenations: keep every channel.
-            fix_all(layouts[i], "add '" + node.name + "' of differently concatenated inputs");
-            fix_all(other, "add '" + node.name + "' of differently concatenated inputs");
+            const std::string why = std::string(op_name(node.op)) + " '" + node.name +
+                                    "' of differently concatenated inputs";
+            fix_all(layouts[i], why);
+            fix_all(other, why);
           }
         }
         break;
@@ -124,6 +127,16 @@ ChannelAnalysis analyze_channels(const Network& net) {
           out.segments.insert(out.segments.end(), l.segments.begin(), l.segments.end());
         }
         layouts[i] = std::move(out);
+        break;
+      }
+      case OpKind::kSlice:
+      case OpKind::kChannelShuffle: {
+        // Channel ranges and interleavings are fixed by the model's code (chunk(2), groups):
+        // the channels they read and produce are all kept.
+        const std::string why = std::string(op_name(node.op)) + " '" + node.name + "'";
+        fix_all(layouts[node.inputs.at(0)], "read by " + why);
+        layouts[i] = new_space(i, shapes[i][0]);
+        fix_all(layouts[i], why);
         break;
       }
       default:  // batch_norm, activations, pooling, dropout: channels pass through

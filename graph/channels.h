@@ -3,7 +3,9 @@
 // each a slice of a "channel space". Convolutions and linear layers create new spaces; BN,
 // activations, pooling, dropout and depthwise convolutions pass their input's spaces through;
 // concat joins segment lists; add forces its inputs' spaces to be one (union-find); flatten keeps
-// the spaces but multiplies each channel by the spatial size. The equivalence classes of spaces
+// the spaces but multiplies each channel by the spatial size; mul couples like add (an SE gate's
+// channels are the channels it scales); slices and channel shuffles keep every channel they read
+// and write (their ranges come from the model's code). The equivalence classes of spaces
 // are the channel groups: channels that must be removed together. A group is a decision point
 // when a policy may prune it: it is produced only by conv/linear layers and touches neither the
 // network input, the output, nor a grouped (non-depthwise) convolution.

@@ -132,6 +132,34 @@ std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
       case OpKind::kHardswish:
         y = torch::hardswish(in);
         break;
+      case OpKind::kHardsigmoid:
+        y = torch::hardsigmoid(in);
+        break;
+      case OpKind::kSigmoid:
+        y = torch::sigmoid(in);
+        break;
+      case OpKind::kSiLU:
+        y = torch::silu(in);
+        break;
+      case OpKind::kGELU:
+        y = torch::gelu(in);
+        break;
+      case OpKind::kTanh:
+        y = torch::tanh(in);
+        break;
+      case OpKind::kMul:
+        y = in * values[op.inputs.at(1)];
+        break;
+      case OpKind::kSlice:
+        y = in.slice(1, a.begin, a.end);
+        break;
+      case OpKind::kChannelShuffle: {
+        const int64_t c = in.size(1);
+        y = in.reshape({in.size(0), a.groups, c / a.groups, in.size(2), in.size(3)})
+                .transpose(1, 2)
+                .reshape(in.sizes());
+        break;
+      }
       case OpKind::kAdd:
         y = in;
         for (size_t k = 1; k < op.inputs.size(); ++k) y = y + values[op.inputs[k]];

@@ -22,13 +22,21 @@ constexpr OpInfo kOps[] = {
     {OpKind::kReLU, "relu"},
     {OpKind::kReLU6, "relu6"},
     {OpKind::kHardswish, "hardswish"},
+    {OpKind::kHardsigmoid, "hardsigmoid"},
+    {OpKind::kSigmoid, "sigmoid"},
+    {OpKind::kSiLU, "silu"},
+    {OpKind::kGELU, "gelu"},
+    {OpKind::kTanh, "tanh"},
     {OpKind::kAdd, "add"},
+    {OpKind::kMul, "mul"},
     {OpKind::kConcat, "concat"},
     {OpKind::kMaxPool, "max_pool"},
     {OpKind::kAvgPool, "avg_pool"},
     {OpKind::kAdaptiveAvgPool, "adaptive_avg_pool"},
     {OpKind::kFlatten, "flatten"},
     {OpKind::kDropout, "dropout"},
+    {OpKind::kSlice, "slice"},
+    {OpKind::kChannelShuffle, "channel_shuffle"},
     {OpKind::kFakeQuant, "fake_quant"},
 };
 
@@ -108,6 +116,14 @@ void check_attrs(const Node& node) {
       if (!(a.momentum >= 0 && a.momentum <= 1))
         bad("momentum", std::to_string(a.momentum), "it must be in [0, 1]");
       break;
+    case OpKind::kSlice:
+      if (a.begin < 0 || a.end <= a.begin || a.end > kMaxDim)
+        bad("channel range", "[" + std::to_string(a.begin) + ", " + std::to_string(a.end) + ")",
+            "it needs 0 <= begin < end");
+      break;
+    case OpKind::kChannelShuffle:
+      count_in("groups", a.groups);
+      break;
     case OpKind::kDropout:
       if (!(a.p >= 0 && a.p <= 1)) bad("p", std::to_string(a.p), "it must be in [0, 1]");
       break;
@@ -154,6 +170,22 @@ OpKind op_from_name(const std::string& name) {
 }
 
 bool has_weights(OpKind op) { return op == OpKind::kConv2d || op == OpKind::kLinear; }
+
+bool is_activation(OpKind op) {
+  switch (op) {
+    case OpKind::kReLU:
+    case OpKind::kReLU6:
+    case OpKind::kHardswish:
+    case OpKind::kHardsigmoid:
+    case OpKind::kSigmoid:
+    case OpKind::kSiLU:
+    case OpKind::kGELU:
+    case OpKind::kTanh:
+      return true;
+    default:
+      return false;
+  }
+}
 
 Network::Network(Shape input_shape) : input_shape_(std::move(input_shape)) {
   Node in;
@@ -273,8 +305,38 @@ Shape infer_node_shape(const Node& node, const std::vector<Shape>& in) {
     case OpKind::kReLU:
     case OpKind::kReLU6:
     case OpKind::kHardswish:
+    case OpKind::kHardsigmoid:
+    case OpKind::kSigmoid:
+    case OpKind::kSiLU:
+    case OpKind::kGELU:
+    case OpKind::kTanh:
     case OpKind::kDropout:
       need_inputs(1);
+      return in[0];
+    case OpKind::kMul: {
+      // The second input may be squeeze-and-excitation's gate, broadcast over H and W.
+      need_inputs(2);
+      const Shape& x = in[0];
+      const Shape& y = in[1];
+      const bool gate = x.size() == 3 && y.size() == 3 && x[0] == y[0] && y[1] == 1 && y[2] == 1;
+      if (x != y && !gate)
+        shape_error(node, "input shapes " + shape_str(x) + " and " + shape_str(y) +
+                              " neither agree nor broadcast as a Cx1x1 gate (second input)");
+      return x;
+    }
+    case OpKind::kSlice:
+      need_inputs(1);
+      need_chw(in[0]);
+      if (a.end > in[0][0])
+        shape_error(node, "channels [" + std::to_string(a.begin) + ", " + std::to_string(a.end) +
+                              ") of an input with " + std::to_string(in[0][0]));
+      return {a.end - a.begin, in[0][1], in[0][2]};
+    case OpKind::kChannelShuffle:
+      need_inputs(1);
+      need_chw(in[0]);
+      if (in[0][0] % a.groups)
+        shape_error(node, std::to_string(a.groups) + " groups do not divide " +
+                              std::to_string(in[0][0]) + " channels");
       return in[0];
     case OpKind::kFakeQuant:
       need_inputs(1);

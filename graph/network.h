@@ -32,13 +32,21 @@ enum class OpKind {
   kReLU,
   kReLU6,
   kHardswish,
+  kHardsigmoid,
+  kSigmoid,
+  kSiLU,
+  kGELU,  ///< exact (erf) form, PyTorch's default
+  kTanh,
   kAdd,
+  kMul,  ///< elementwise product; the second input may be {C, 1, 1} (squeeze-and-excitation)
   kConcat,
   kMaxPool,
   kAvgPool,
   kAdaptiveAvgPool,
   kFlatten,
   kDropout,
+  kSlice,           ///< channels [begin, end) of its input (chunk / split along channels)
+  kChannelShuffle,  ///< view(g, C/g) - transpose - view: output channel i*g+k = input k*C/g+i
   kFakeQuant,  ///< activation fake quantization (uniform, per tensor), straight-through gradient
 };
 
@@ -48,26 +56,31 @@ const char* op_name(OpKind op);
 OpKind op_from_name(const std::string& name);
 /// True for ops whose output channels are their own (conv2d, linear): pruning decision makers.
 bool has_weights(OpKind op);
+/// True for elementwise activations (relu, relu6, hardswish, hardsigmoid, sigmoid, silu, gelu,
+/// tanh): one input, same shape, channels pass through.
+bool is_activation(OpKind op);
 
 /// Attributes of every op kind; each op reads only the fields that apply to it.
 struct Attrs {
-  int64_t in_channels = 0;                   ///< conv2d: input channels; linear: input features
-  int64_t out_channels = 0;                  ///< conv2d: output channels; linear: output features
-  std::array<int64_t, 2> kernel{1, 1};       ///< conv2d, max/avg pool
-  std::array<int64_t, 2> stride{1, 1};       ///< conv2d, max/avg pool
-  std::array<int64_t, 2> padding{0, 0};      ///< conv2d, max/avg pool
-  std::array<int64_t, 2> dilation{1, 1};     ///< conv2d
-  int64_t groups = 1;                        ///< conv2d; == in == out channels for depthwise
-  bool bias = false;                         ///< conv2d, linear
-  bool ceil_mode = false;                    ///< max/avg pool
-  double eps = 1e-5;                         ///< batch_norm
-  double momentum = 0.1;                     ///< batch_norm running-stat update
+  int64_t in_channels = 0;                ///< conv2d: input channels; linear: input features
+  int64_t out_channels = 0;               ///< conv2d: output channels; linear: output features
+  std::array<int64_t, 2> kernel{1, 1};    ///< conv2d, max/avg pool
+  std::array<int64_t, 2> stride{1, 1};    ///< conv2d, max/avg pool
+  std::array<int64_t, 2> padding{0, 0};   ///< conv2d, max/avg pool
+  std::array<int64_t, 2> dilation{1, 1};  ///< conv2d
+  int64_t groups = 1;      ///< conv2d (== in == out channels for depthwise), channel_shuffle
+  bool bias = false;       ///< conv2d, linear
+  bool ceil_mode = false;  ///< max/avg pool
+  double eps = 1e-5;       ///< batch_norm
+  double momentum = 0.1;   ///< batch_norm running-stat update
   std::array<int64_t, 2> output_size{1, 1};  ///< adaptive avg pool
   double p = 0.5;                            ///< dropout probability
   double q_scale = 1.0;                      ///< fake_quant: step size
   int64_t q_zero_point = 0;                  ///< fake_quant: integer that represents 0.0
   int64_t q_min = 0;                         ///< fake_quant: smallest integer level
   int64_t q_max = 255;                       ///< fake_quant: largest integer level
+  int64_t begin = 0;                         ///< slice: first channel
+  int64_t end = 0;                           ///< slice: one past the last channel
 };
 
 struct Node {

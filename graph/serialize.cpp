@@ -51,6 +51,12 @@ nlohmann::json attrs_to_json(const Node& n) {
     case OpKind::kDropout:
       j = {{"p", a.p}};
       break;
+    case OpKind::kSlice:
+      j = {{"begin", a.begin}, {"end", a.end}};
+      break;
+    case OpKind::kChannelShuffle:
+      j = {{"groups", a.groups}};
+      break;
     case OpKind::kFakeQuant:
       j = {{"scale", a.q_scale},
            {"zero_point", a.q_zero_point},
@@ -99,6 +105,8 @@ Attrs attrs_from_json(OpKind op, const nlohmann::json& j, const std::string& whe
   opt("zero_point", a.q_zero_point);
   opt("q_min", a.q_min);
   opt("q_max", a.q_max);
+  opt("begin", a.begin);
+  opt("end", a.end);
   return a;
 }
 

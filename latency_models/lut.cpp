@@ -33,16 +33,7 @@ std::vector<int> single_consumers(const graph::Network& net) {
 }
 
 const char* activation_name(graph::OpKind op) {
-  switch (op) {
-    case graph::OpKind::kReLU:
-      return "relu";
-    case graph::OpKind::kReLU6:
-      return "relu6";
-    case graph::OpKind::kHardswish:
-      return "hardswish";
-    default:
-      return nullptr;
-  }
+  return graph::is_activation(op) ? graph::op_name(op) : nullptr;
 }
 
 }  // namespace

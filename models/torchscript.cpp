@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -96,9 +97,11 @@ class Translator {
         list += (list.empty() ? "" : ", ") + kind + " x" + std::to_string(seen.count) +
                 (seen.where.empty() ? "" : " (e.g. in " + seen.where + ")");
       throw InputError("'" + path_ + "' uses ops tightfit cannot import: " + list +
-                       "; supported: convolution, linear, batch_norm, relu, relu6/hardtanh(0, 6), "
-                       "hardswish, add, cat, max/avg/adaptive-avg pooling, flatten/view, mean "
-                       "over H and W, dropout");
+                       "; supported: convolution, linear/addmm/matmul with a weight, batch_norm, "
+                       "relu, relu6/hardtanh(0, 6), hardswish, hardsigmoid, sigmoid, silu, gelu, "
+                       "tanh, add, mul, cat, chunk/split/slice of channels, channel shuffle, "
+                       "max/avg/adaptive-avg pooling, flatten/view/reshape, mean over H and W, "
+                       "dropout");
     }
     const Value* out = g.outputs().at(0);
     const auto it = node_of_.find(out);
@@ -141,23 +144,43 @@ class Translator {
       }
     if (kind == "aten::_convolution" || kind == "aten::conv2d") return conv(n, kind);
     if (kind == "aten::batch_norm") return batch_norm(n);
-    if (kind == "aten::linear") return linear(n, n->input(1), n->input(2));
+    if (kind == "aten::linear") return linear(n, n->input(0), n->input(1), n->input(2));
     if (kind == "aten::addmm") return addmm(n);
+    if (kind == "aten::matmul") return matmul(n);
     if (kind == "aten::relu" || kind == "aten::relu_") return unary(n, OpKind::kReLU);
     if (kind == "aten::relu6" || kind == "aten::relu6_") return unary(n, OpKind::kReLU6);
     if (kind == "aten::hardswish" || kind == "aten::hardswish_")
       return unary(n, OpKind::kHardswish);
+    if (kind == "aten::hardsigmoid" || kind == "aten::hardsigmoid_")
+      return unary(n, OpKind::kHardsigmoid);
+    if (kind == "aten::sigmoid" || kind == "aten::sigmoid_") return unary(n, OpKind::kSigmoid);
+    if (kind == "aten::silu" || kind == "aten::silu_") return unary(n, OpKind::kSiLU);
+    if (kind == "aten::tanh" || kind == "aten::tanh_") return unary(n, OpKind::kTanh);
+    if (kind == "aten::gelu") {
+      const c10::IValue approximate = constant(n->input(1));
+      if (approximate.isString() && approximate.toStringRef() != "none")
+        return unsupported(n, kind + " (approximate='" + approximate.toStringRef() + "')");
+      return unary(n, OpKind::kGELU);
+    }
     if (kind == "aten::hardtanh" || kind == "aten::hardtanh_") {
       if (scalar(n->input(1)) == 0.0 && scalar(n->input(2)) == 6.0) return unary(n, OpKind::kReLU6);
       return unsupported(n, kind + " (other than ReLU6's 0..6)");
     }
     if (kind == "aten::add" || kind == "aten::add_") return add(n, kind);
+    if (kind == "aten::mul" || kind == "aten::mul_") return mul(n, kind);
+    if (kind == "aten::chunk" || kind == "aten::unsafe_chunk" || kind == "aten::split" ||
+        kind == "aten::unsafe_split" || kind == "aten::split_with_sizes" ||
+        kind == "aten::unsafe_split_with_sizes")
+      return split(n, kind);
+    if (kind == "prim::ListUnpack") return unpack(n, kind);
+    if (kind == "aten::slice") return slice(n, kind);
+    if (kind == "aten::transpose") return transpose(n, kind);
     if (kind == "aten::cat") return cat(n, kind);
     if (kind == "aten::max_pool2d") return pool(n, OpKind::kMaxPool, kind);
     if (kind == "aten::avg_pool2d") return pool(n, OpKind::kAvgPool, kind);
     if (kind == "aten::adaptive_avg_pool2d") return adaptive_pool(n);
     if (kind == "aten::flatten" || kind == "aten::view" || kind == "aten::reshape")
-      return flatten(n, kind);
+      return reshape(n, kind);
     if (kind == "aten::mean") return mean(n, kind);
     if (kind == "aten::dropout" || kind == "aten::dropout_" || kind == "aten::feature_dropout" ||
         kind == "aten::feature_dropout_")
@@ -233,10 +256,15 @@ class Translator {
 
   // ------------------------------------------------------------------------------- ops
 
-  int emit(torch::jit::Node* n, Node node) {
+  int emit(torch::jit::Node* n, Node node) { return emit(n->output(0), std::move(node)); }
+  int emit(const Value* out, Node node) {
     if (!node.name.empty() && net_.find(node.name) >= 0) node.name.clear();  // shared module
+    std::vector<graph::Shape> in;
+    for (int j : node.inputs) in.push_back(shapes_.at(j));
+    graph::Shape shape = graph::infer_node_shape(node, in);
     const int id = net_.add(std::move(node));
-    node_of_[n->output(0)] = id;
+    shapes_.push_back(std::move(shape));
+    node_of_[out] = id;
     return id;
   }
 
@@ -296,9 +324,8 @@ class Translator {
     emit(n, std::move(node));
   }
 
-  void linear(torch::jit::Node* n, const Value* weight, const Value* bias,
-              bool weight_transposed = false) {
-    const int x = activation(n->input(weight_transposed ? 1 : 0));
+  void linear(torch::jit::Node* n, const Value* input, const Value* weight, const Value* bias) {
+    const int x = activation(input);
     at::Tensor w = param(weight);
     if (x < 0 || !w.defined() || w.dim() != 2)
       return unsupported(n, std::string(n->kind().toQualString()) + " (computed weights)");
@@ -323,7 +350,14 @@ class Translator {
     const auto t = transposed_.find(n->input(2));
     if (t == transposed_.end() || scalar(n->input(3)) != 1.0 || scalar(n->input(4)) != 1.0)
       return unsupported(n, "aten::addmm (not bias + x @ weight.t())");
-    linear(n, t->second, n->input(0), /*weight_transposed=*/true);
+    linear(n, n->input(1), t->second, n->input(0));
+  }
+
+  /// matmul(x, weight.t()): a linear layer without bias.
+  void matmul(torch::jit::Node* n) {
+    const auto t = transposed_.find(n->input(1));
+    if (t == transposed_.end()) return unsupported(n, "aten::matmul (not x @ weight.t())");
+    linear(n, n->input(0), t->second, nullptr);
   }
 
   void unary(torch::jit::Node* n, OpKind op) {
@@ -343,6 +377,100 @@ class Translator {
     node.op = OpKind::kAdd;
     node.inputs = {a, b};
     emit(n, std::move(node));
+  }
+
+  /// x * y of two activations (squeeze-and-excitation's gate * features): the full-size
+  /// operand first, the broadcast {C, 1, 1} gate second.
+  void mul(torch::jit::Node* n, const std::string& kind) {
+    int a = activation(n->input(0)), b = activation(n->input(1));
+    if (a < 0 || b < 0) return unsupported(n, kind + " (by a constant)");
+    const graph::Shape &sa = shapes_.at(a), &sb = shapes_.at(b);
+    if (sa.size() == 3 && sa[1] == 1 && sa[2] == 1 && sa != sb) std::swap(a, b);
+    Node node;
+    node.op = OpKind::kMul;
+    node.inputs = {a, b};
+    emit(n, std::move(node));
+  }
+
+  /// chunk / split along channels: the channel ranges of the list's elements, emitted as slices
+  /// when the list is unpacked.
+  void split(torch::jit::Node* n, const std::string& kind) {
+    const int x = activation(n->input(0));
+    const double dim = scalar(n->input(2));
+    if (x < 0 || shapes_.at(x).size() != 3 || (dim != 1 && dim != -3))
+      return unsupported(n, kind + " (not along channels)");
+    const int64_t channels = shapes_.at(x)[0];
+    std::vector<int64_t> sizes;
+    if (kind.find("chunk") != std::string::npos) {
+      const int64_t chunks = static_cast<int64_t>(scalar(n->input(1)));
+      if (chunks < 1) return unsupported(n, kind + " (computed chunk count)");
+      const int64_t size = (channels + chunks - 1) / chunks;  // torch.chunk's rule
+      for (int64_t c = 0; c < channels; c += size) sizes.push_back(std::min(size, channels - c));
+    } else if (kind.find("with_sizes") != std::string::npos) {
+      sizes = ints(n->input(1));
+    } else {
+      const int64_t size = static_cast<int64_t>(scalar(n->input(1)));
+      if (size < 1) return unsupported(n, kind + " (computed split size)");
+      for (int64_t c = 0; c < channels; c += size) sizes.push_back(std::min(size, channels - c));
+    }
+    std::vector<std::array<int64_t, 2>> ranges;
+    int64_t begin = 0;
+    for (int64_t size : sizes) {
+      ranges.push_back({begin, begin + size});
+      begin += size;
+    }
+    if (sizes.empty() || begin != channels) return unsupported(n, kind + " (computed sizes)");
+    splits_[n->output(0)] = {x, std::move(ranges)};
+  }
+
+  void unpack(torch::jit::Node* n, const std::string& kind) {
+    const auto it = splits_.find(n->input(0));
+    if (it == splits_.end() || it->second.ranges.size() != n->outputs().size())
+      return unsupported(n, kind + " (of a list other than a channel split)");
+    for (size_t k = 0; k < n->outputs().size(); ++k) {
+      Node node;
+      node.op = OpKind::kSlice;
+      node.inputs = {it->second.input};
+      node.attrs.begin = it->second.ranges[k][0];
+      node.attrs.end = it->second.ranges[k][1];
+      emit(n->output(k), std::move(node));
+    }
+  }
+
+  /// x[:, begin:end]; a slice over the whole batch axis is the tensor itself.
+  void slice(torch::jit::Node* n, const std::string& kind) {
+    const int x = activation(n->input(0));
+    const double dim = scalar(n->input(1)), step = scalar(n->input(4));
+    if (x < 0 || step != 1.0) return unsupported(n, kind + " (strided or of a constant)");
+    const c10::IValue start_v = constant(n->input(2)), end_v = constant(n->input(3));
+    const int64_t start = start_v.isInt() ? start_v.toInt() : 0;
+    int64_t end = end_v.isInt() ? end_v.toInt() : std::numeric_limits<int64_t>::max();
+    if (dim == 0 && start == 0 && end == std::numeric_limits<int64_t>::max()) {
+      node_of_[n->output(0)] = x;
+      return;
+    }
+    const graph::Shape& s = shapes_.at(x);
+    if ((dim != 1 && dim != -3) || s.size() != 3 || start < 0 || end < 0)
+      return unsupported(n, kind + " (other than a range of channels)");
+    end = std::min(end, s[0]);
+    Node node;
+    node.op = OpKind::kSlice;
+    node.inputs = {x};
+    node.attrs.begin = start;
+    node.attrs.end = end;
+    emit(n, std::move(node));
+  }
+
+  /// The middle of a channel shuffle: x.view(N, g, C/g, H, W).transpose(1, 2).
+  void transpose(torch::jit::Node* n, const std::string& kind) {
+    const auto it = shuffles_.find(n->input(0));
+    const double d0 = scalar(n->input(1)), d1 = scalar(n->input(2));
+    if (it == shuffles_.end() || it->second.transposed || std::min(d0, d1) != 1.0 ||
+        std::max(d0, d1) != 2.0)
+      return unsupported(n, kind + " (other than a channel shuffle's)");
+    Shuffle s = it->second;
+    s.transposed = true;
+    shuffles_[n->output(0)] = s;
   }
 
   void cat(torch::jit::Node* n, const std::string& kind) {
@@ -393,9 +521,31 @@ class Translator {
     emit(n, std::move(node));
   }
 
-  /// flatten(x, 1), or view / reshape to (batch, -1): one vector per sample.
-  void flatten(torch::jit::Node* n, const std::string& kind) {
+  /// flatten(x, 1), or view / reshape to (batch, -1): one vector per sample; or the first or
+  /// last view of a channel shuffle (N, g, C/g, H, W) ... (N, C, H, W).
+  void reshape(torch::jit::Node* n, const std::string& kind) {
     const int x = activation(n->input(0));
+    const std::vector<int64_t> out = traced_sizes(n->output(0));
+    if (x >= 0 && kind != "aten::flatten" && out.size() == 5) {
+      const graph::Shape& s = shapes_.at(x);
+      if (s.size() == 3 && out[1] * out[2] == s[0] && out[3] == s[1] && out[4] == s[2]) {
+        shuffles_[n->output(0)] = {x, out[1], false};
+        return;
+      }
+    }
+    const auto shuffle = shuffles_.find(n->input(0));
+    if (shuffle != shuffles_.end()) {
+      const graph::Shape& s = shapes_.at(shuffle->second.input);
+      if (!shuffle->second.transposed || out.size() != 4 || out[1] != s[0] || out[2] != s[1] ||
+          out[3] != s[2])
+        return unsupported(n, kind + " (a 5-D view other than a channel shuffle)");
+      Node node;
+      node.op = OpKind::kChannelShuffle;
+      node.inputs = {shuffle->second.input};
+      node.attrs.groups = shuffle->second.groups;
+      emit(n, std::move(node));
+      return;
+    }
     if (x < 0) return unsupported(n, kind);
     const bool flat_target = kind == "aten::flatten"
                                  ? scalar(n->input(1)) == 1.0 && scalar(n->input(2)) == -1.0
@@ -438,6 +588,11 @@ class Translator {
   }
 
   void alias(torch::jit::Node* n) {
+    const auto shuffle = shuffles_.find(n->input(0));
+    if (shuffle != shuffles_.end()) {
+      shuffles_[n->output(0)] = shuffle->second;
+      return;
+    }
     const int x = activation(n->input(0));
     if (x < 0) return unsupported(n, n->kind().toQualString());
     node_of_[n->output(0)] = x;
@@ -449,12 +604,33 @@ class Translator {
       u.where = n->scope()->namesFromRoot(".");
   }
 
+  /// The sizes the tracer recorded for `v` (batch included), or none.
+  static std::vector<int64_t> traced_sizes(const Value* v) {
+    const auto t = v->type()->cast<c10::TensorType>();
+    if (!t) return {};
+    const auto sizes = t->sizes().concrete_sizes();
+    return sizes ? *sizes : std::vector<int64_t>();
+  }
+
+  struct Split {
+    int input = -1;
+    std::vector<std::array<int64_t, 2>> ranges;
+  };
+  struct Shuffle {
+    int input = -1;
+    int64_t groups = 1;
+    bool transposed = false;
+  };
+
   const torch::jit::Module& module_;
   Network net_;
+  std::vector<graph::Shape> shapes_{net_.input_shape()};  ///< per IR node, as emitted
   std::string path_;
   std::unordered_map<const Value*, int> node_of_;
   std::unordered_map<const Value*, std::string> attr_path_;
   std::unordered_map<const Value*, const Value*> transposed_;
+  std::unordered_map<const Value*, Split> splits_;
+  std::unordered_map<const Value*, Shuffle> shuffles_;
   std::map<std::string, Unsupported> unsupported_;
 };
 
@@ -502,6 +678,24 @@ std::string expression(const Node& n, const std::function<std::string(const char
       return "torch.clamp(" + in(0) + ", 0.0, 6.0)";
     case OpKind::kHardswish:
       return "torch.hardswish(" + in(0) + ")";
+    case OpKind::kHardsigmoid:
+      return "torch.hardsigmoid(" + in(0) + ")";
+    case OpKind::kSigmoid:
+      return "torch.sigmoid(" + in(0) + ")";
+    case OpKind::kSiLU:
+      return "torch.silu(" + in(0) + ")";
+    case OpKind::kGELU:
+      return "torch.gelu(" + in(0) + ")";
+    case OpKind::kTanh:
+      return "torch.tanh(" + in(0) + ")";
+    case OpKind::kMul:
+      return in(0) + " * " + in(1);
+    case OpKind::kSlice:
+      return in(0) + "[:, " + std::to_string(a.begin) + ":" + std::to_string(a.end) + "]";
+    case OpKind::kChannelShuffle:
+      return in(0) + ".reshape([" + in(0) + ".size(0), " + std::to_string(a.groups) + ", " + in(0) +
+             ".size(1) // " + std::to_string(a.groups) + ", " + in(0) + ".size(2), " + in(0) +
+             ".size(3)]).transpose(1, 2).reshape(" + in(0) + ".size())";
     case OpKind::kAdd: {
       std::string e = in(0);
       for (size_t k = 1; k < n.inputs.size(); ++k) e += " + " + in(k);

@@ -368,6 +368,37 @@ class Compiler {
       case OpKind::kHardswish:
         return unary(
             id, [](const at::Tensor& x) { return at::hardswish(x); }, false);
+      case OpKind::kHardsigmoid:
+        return unary(
+            id, [](const at::Tensor& x) { return at::hardsigmoid(x); }, false);
+      case OpKind::kSigmoid:
+        return unary(
+            id, [](const at::Tensor& x) { return at::sigmoid(x); }, false);
+      case OpKind::kSiLU:
+        return unary(
+            id, [](const at::Tensor& x) { return at::silu(x); }, false);
+      case OpKind::kGELU:
+        return unary(
+            id, [](const at::Tensor& x) { return at::gelu(x); }, false);
+      case OpKind::kTanh:
+        return unary(
+            id, [](const at::Tensor& x) { return at::tanh(x); }, false);
+      case OpKind::kSlice: {
+        const int64_t begin = a.begin, end = a.end;
+        return unary(
+            id, [=](const at::Tensor& x) { return x.slice(1, begin, end).contiguous(); }, false);
+      }
+      case OpKind::kChannelShuffle: {
+        const int64_t groups = a.groups;
+        return unary(
+            id,
+            [=](const at::Tensor& x) {
+              return x.reshape({x.size(0), groups, x.size(1) / groups, x.size(2), x.size(3)})
+                  .transpose(1, 2)
+                  .reshape(x.sizes());
+            },
+            false);
+      }
       case OpKind::kMaxPool: {
         const std::vector<int64_t> k{a.kernel[0], a.kernel[1]}, s{a.stride[0], a.stride[1]},
             p{a.padding[0], a.padding[1]};
@@ -407,6 +438,13 @@ class Compiler {
           for (size_t k = 2; k < src.size(); ++k) y.add_(v[src[k]]);
           v[dst] = y;
         });
+        slot_[id] = dst;
+        return;
+      }
+      case OpKind::kMul: {
+        const int x = float_slot(n.inputs.at(0)), gate = float_slot(n.inputs.at(1));
+        const int dst = new_slot();
+        add_step(id, [x, gate, dst](Slots& v) { v[dst] = v[x] * v[gate]; });
         slot_[id] = dst;
         return;
       }

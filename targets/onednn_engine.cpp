@@ -2,7 +2,7 @@
 //   - every node's output is a dnnl::memory whose desc is whatever its producer chose; aliases
 //     (dropout, flatten of a vector) share their input's memory;
 //   - conv2d: batch_norm folded into weights/bias when the conv is its only producer and the BN
-//     its only consumer, then a relu/relu6/hardswish that is the only consumer becomes a post-op;
+//     its only consumer, then an activation that is the only consumer becomes a post-op;
 //     src/weights/dst use format_tag::any so oneDNN picks its fastest (blocked) layouts;
 //   - a consumer that wants another layout gets one reorder per (value, layout), shared by all
 //     consumers that want it; weights are reordered once, here;
@@ -187,10 +187,46 @@ class Compiler {
   std::vector<int> codes_of_;
 
   /// An activation fused into its producer as an eltwise post-op.
+  /// An elementwise activation as oneDNN eltwise stages (hardsigmoid is linear, then clip).
   struct Activation {
-    dnnl::algorithm alg;
-    float alpha = 0, beta = 0;
+    struct Stage {
+      dnnl::algorithm alg;
+      float alpha = 0, beta = 0;
+    };
+    std::vector<Stage> stages;
+
+    /// Appends the stages as post-ops; the last one's output is multiplied by `out_scale`.
+    void append_to(dnnl::post_ops& po, float out_scale = 1.0f) const {
+      for (size_t k = 0; k < stages.size(); ++k)
+        po.append_eltwise(k + 1 == stages.size() ? out_scale : 1.0f, stages[k].alg, stages[k].alpha,
+                          stages[k].beta);
+    }
   };
+
+  /// The oneDNN form of an activation node, or none for other ops.
+  static std::optional<Activation> activation_of(OpKind op) {
+    using A = dnnl::algorithm;
+    switch (op) {
+      case OpKind::kReLU:
+        return Activation{{{A::eltwise_relu, 0.0f, 0.0f}}};
+      case OpKind::kReLU6:
+        return Activation{{{A::eltwise_clip, 0.0f, 6.0f}}};
+      case OpKind::kHardswish:
+        return Activation{{{A::eltwise_hardswish, 0.0f, 0.0f}}};
+      case OpKind::kHardsigmoid:  // clip(x / 6 + 1/2, 0, 1), PyTorch's definition
+        return Activation{{{A::eltwise_linear, 1.0f / 6.0f, 0.5f}, {A::eltwise_clip, 0.0f, 1.0f}}};
+      case OpKind::kSigmoid:
+        return Activation{{{A::eltwise_logistic, 0.0f, 0.0f}}};
+      case OpKind::kSiLU:  // x * sigmoid(alpha x) with alpha = 1
+        return Activation{{{A::eltwise_swish, 1.0f, 0.0f}}};
+      case OpKind::kGELU:
+        return Activation{{{A::eltwise_gelu_erf, 0.0f, 0.0f}}};
+      case OpKind::kTanh:
+        return Activation{{{A::eltwise_tanh, 0.0f, 0.0f}}};
+      default:
+        return std::nullopt;
+    }
+  }
 
   /// How a layer writes its output: the post-ops after the (scaled) accumulator, the data type
   /// and the node whose value the output is.
@@ -402,20 +438,8 @@ class Compiler {
   std::optional<Activation> fuse_activation(int& last) {
     const int u = sole_user(last);
     if (u < 0) return std::nullopt;
-    Activation act;
-    switch (net_.node(u).op) {
-      case OpKind::kReLU:
-        act = {dnnl::algorithm::eltwise_relu, 0.0f, 0.0f};
-        break;
-      case OpKind::kReLU6:
-        act = {dnnl::algorithm::eltwise_clip, 0.0f, 6.0f};
-        break;
-      case OpKind::kHardswish:
-        act = {dnnl::algorithm::eltwise_hardswish, 0.0f, 0.0f};
-        break;
-      default:
-        return std::nullopt;
-    }
+    auto act = activation_of(net_.node(u).op);
+    if (!act) return std::nullopt;
     fused_[u] = true;
     last = u;
     return act;
@@ -435,7 +459,7 @@ class Compiler {
       const auto& a = net_.node(fq).attrs;
       const float inv_scale = FakeQuantGrid(a).inv_scale;
       if (act)
-        out.po.append_eltwise(inv_scale, act->alg, act->alpha, act->beta);
+        act->append_to(out.po, inv_scale);
       else
         out.po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, inv_scale, 0.0f);
       if (a.q_min > 0 || a.q_max < kU8CodeMax)
@@ -445,7 +469,7 @@ class Compiler {
       out.fq = fq;
       out.path = std::move(path);
     } else if (act) {
-      out.po.append_eltwise(1.0f, act->alg, act->alpha, act->beta);
+      act->append_to(out.po);
     }
     return out;
   }
@@ -468,13 +492,22 @@ class Compiler {
       case OpKind::kBatchNorm:
         return batch_norm(id);
       case OpKind::kReLU:
-        return eltwise(id, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
       case OpKind::kReLU6:
-        return eltwise(id, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
       case OpKind::kHardswish:
-        return eltwise(id, dnnl::algorithm::eltwise_hardswish, 0.0f, 0.0f);
+      case OpKind::kHardsigmoid:
+      case OpKind::kSigmoid:
+      case OpKind::kSiLU:
+      case OpKind::kGELU:
+      case OpKind::kTanh:
+        return eltwise(id, *activation_of(n.op));
       case OpKind::kAdd:
         return add(id);
+      case OpKind::kMul:
+        return mul(id);
+      case OpKind::kSlice:
+        return slice(id);
+      case OpKind::kChannelShuffle:
+        return shuffle(id);
       case OpKind::kConcat:
         return concat(id);
       case OpKind::kMaxPool:
@@ -583,12 +616,18 @@ class Compiler {
     values_[id] = dst;
   }
 
-  void eltwise(int id, dnnl::algorithm alg, float alpha, float beta) {
+  void eltwise(int id, const Activation& act) {
     const Node& n = net_.node(id);
     const memory src = value(n.inputs.at(0));
-    dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src.get_desc(), alpha,
-                                     beta);
-    dnnl::eltwise_forward::primitive_desc pd(desc, eng());
+    const Activation::Stage& first = act.stages.front();
+    dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, first.alg, src.get_desc(),
+                                     first.alpha, first.beta);
+    dnnl::post_ops po;
+    Activation rest{{act.stages.begin() + 1, act.stages.end()}};
+    rest.append_to(po);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    dnnl::eltwise_forward::primitive_desc pd(desc, attr, eng());
     memory dst(pd.dst_desc(), eng());
     add_step(n.name, dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
     values_[id] = dst;
@@ -602,8 +641,7 @@ class Compiler {
     memory dst(md, eng());
     int last = id;
     dnnl::post_ops po;
-    if (const auto act = fuse_activation(last))
-      po.append_eltwise(1.0f, act->alg, act->alpha, act->beta);
+    if (const auto act = fuse_activation(last)) act->append_to(po);
     for (size_t k = 1; k < n.inputs.size(); ++k) {
       const bool final_add = k + 1 == n.inputs.size();
       dnnl::primitive_attr attr;
@@ -616,6 +654,53 @@ class Compiler {
                {{DNNL_ARG_SRC_0, lhs}, {DNNL_ARG_SRC_1, rhs}, {DNNL_ARG_DST, dst}});
     }
     values_[last] = dst;
+  }
+
+  /// x * y: equal shapes, or y a {C, 1, 1} gate broadcast over H and W (oneDNN broadcasts a
+  /// second source whose spatial dimensions are 1).
+  void mul(int id) {
+    const Node& n = net_.node(id);
+    const memory src0 = value(n.inputs.at(0));
+    const memory::desc md = src0.get_desc();
+    const memory::dims gate_d = dims(n.inputs.at(1));
+    const memory::desc gate_md = gate_d == dims(n.inputs.at(0)) ? md : plain_desc(gate_d);
+    const memory src1 = as(n.inputs.at(1), gate_md, n.name);
+    memory dst(md, eng());
+    int last = id;
+    dnnl::post_ops po;
+    if (const auto act = fuse_activation(last)) act->append_to(po);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    dnnl::binary::desc desc(dnnl::algorithm::binary_mul, md, gate_md, md);
+    dnnl::binary::primitive_desc pd(desc, attr, eng());
+    add_step(n.name, dnnl::binary(pd),
+             {{DNNL_ARG_SRC_0, src0}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, dst}});
+    values_[last] = dst;
+  }
+
+  /// Channels [begin, end): a reorder from a view of the plain input into a dense tensor.
+  void slice(int id) {
+    const Node& n = net_.node(id);
+    const memory plain = as(n.inputs.at(0), plain_desc(dims(n.inputs.at(0))), n.name);
+    const memory::dims out_d = dims(id);
+    const memory::desc view_md = plain.get_desc().submemory_desc(out_d, {0, n.attrs.begin, 0, 0});
+    const memory view(view_md, eng(), plain.get_data_handle());
+    memory dst(plain_desc(out_d), eng());
+    add_step(n.name, dnnl::reorder(view, dst), {{DNNL_ARG_FROM, view}, {DNNL_ARG_TO, dst}});
+    values_[id] = dst;
+  }
+
+  /// PyTorch's channel shuffle with g groups is oneDNN's shuffle with group size C / g.
+  void shuffle(int id) {
+    const Node& n = net_.node(id);
+    const memory src = value(n.inputs.at(0));
+    const int64_t channels = shapes_[id][0];
+    dnnl::shuffle_forward::desc desc(dnnl::prop_kind::forward_inference, src.get_desc(), 1,
+                                     channels / n.attrs.groups);
+    dnnl::shuffle_forward::primitive_desc pd(desc, eng());
+    memory dst(pd.dst_desc(), eng());
+    add_step(n.name, dnnl::shuffle_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    values_[id] = dst;
   }
 
   void concat(int id) {

@@ -9,12 +9,17 @@
 
 namespace tightfit::test {
 
-/// `dir`, after running tests/SCRIPT with ARGS there when `marker` is missing in it. The script
-/// runs with /usr/bin/python3: a python3 earlier on PATH (pyenv) would not see Debian's torch.
+/// `dir`, after running tests/SCRIPT with ARGS there when `marker` is missing in it or older
+/// than the script. The script runs with /usr/bin/python3: a python3 earlier on PATH (pyenv)
+/// would not see Debian's torch.
 inline std::filesystem::path python_fixture(const std::filesystem::path& dir,
                                             const std::string& marker,
                                             const std::string& script_and_args) {
-  if (!std::filesystem::exists(dir / marker)) {
+  namespace fs = std::filesystem;
+  const fs::path script = fs::path(TIGHTFIT_SOURCE_DIR) / "tests" /
+                          script_and_args.substr(0, script_and_args.find(' '));
+  if (!fs::exists(dir / marker) ||
+      (fs::exists(script) && fs::last_write_time(script) > fs::last_write_time(dir / marker))) {
     std::filesystem::create_directories(dir);
     const std::string cmd = "/usr/bin/python3 " + std::string(TIGHTFIT_SOURCE_DIR) + "/tests/" +
                             script_and_args + " > " + (dir / "make.log").string() + " 2>&1";

@@ -262,9 +262,12 @@ TEST_CASE("op names round-trip and unknown ones list the known ops", "[graph]") 
   using tightfit::graph::op_from_name;
   using tightfit::graph::op_name;
   for (OpKind op :
-       {OpKind::kInput, OpKind::kConv2d, OpKind::kLinear, OpKind::kBatchNorm, OpKind::kReLU,
-        OpKind::kReLU6, OpKind::kHardswish, OpKind::kAdd, OpKind::kConcat, OpKind::kMaxPool,
-        OpKind::kAvgPool, OpKind::kAdaptiveAvgPool, OpKind::kFlatten, OpKind::kDropout})
+       {OpKind::kInput,   OpKind::kConv2d,         OpKind::kLinear,      OpKind::kBatchNorm,
+        OpKind::kReLU,    OpKind::kReLU6,          OpKind::kHardswish,   OpKind::kAdd,
+        OpKind::kConcat,  OpKind::kMaxPool,        OpKind::kAvgPool,     OpKind::kAdaptiveAvgPool,
+        OpKind::kFlatten, OpKind::kDropout,        OpKind::kHardsigmoid, OpKind::kSigmoid,
+        OpKind::kSiLU,    OpKind::kGELU,           OpKind::kTanh,        OpKind::kMul,
+        OpKind::kSlice,   OpKind::kChannelShuffle, OpKind::kFakeQuant})
     CHECK(op_from_name(op_name(op)) == op);
   REQUIRE_THROWS_AS(op_from_name("conv3d"), InputError);
   REQUIRE_THROWS_WITH(op_from_name("conv3d"),

@@ -11,7 +11,7 @@ BN is not the identity) writes, for an input of 3x64x64:
     NAME_input.bin     x, float32, 2x3x64x64, C order
     NAME_output.bin    model(x) in eval mode, float32, 2x10
 and fixtures.json listing them; besides, two files an import must refuse: unsupported.pt (a
-traced module with sigmoid and SiLU, ops the IR does not have) and state_dict.pt (what
+traced module with ELU and leaky ReLU, ops the IR does not have) and state_dict.pt (what
 torch.save(model.state_dict()) writes). Deterministic (seeded).
 """
 import json
@@ -21,7 +21,11 @@ import sys
 import torch
 import torchvision
 
-MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vgg11_bn"]
+# mobilenet_v3_small: hardswish, hardsigmoid and squeeze-and-excitation gates (mul);
+# shufflenet_v2_x0_5: chunk, concatenation and channel shuffle; efficientnet_b0: SiLU and
+# sigmoid gates.
+MODELS = ["resnet18", "resnet50", "mobilenet_v2", "vgg11_bn", "mobilenet_v3_small",
+          "shufflenet_v2_x0_5", "efficientnet_b0"]
 SHAPE = [3, 64, 64]
 BATCH = 2
 
@@ -52,8 +56,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     fixtures = [make(n, out_dir) for n in names]
     torch.manual_seed(0)
-    odd = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Sigmoid(), torch.nn.Conv2d(8, 8, 3),
-                              torch.nn.SiLU(), torch.nn.Sigmoid()).eval()
+    odd = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ELU(), torch.nn.Conv2d(8, 8, 3),
+                              torch.nn.LeakyReLU(), torch.nn.ELU()).eval()
     torch.jit.trace(odd, torch.randn([1] + SHAPE)).save(os.path.join(out_dir, "unsupported.pt"))
     torch.save(odd.state_dict(), os.path.join(out_dir, "state_dict.pt"))
     with open(os.path.join(out_dir, "fixtures.json"), "w") as f:

@@ -16,11 +16,13 @@
 
 #include "../python_fixtures.h"
 #include "core/errors.h"
+#include "graph/channels.h"
 #include "graph/executor.h"
 #include "graph/network.h"
 #include "models/loader.h"
 #include "models/torchscript.h"
 #include "policies/compress.h"
+#include "targets/onednn_engine.h"
 
 namespace fs = std::filesystem;
 using namespace tightfit;
@@ -56,7 +58,7 @@ TEST_CASE("torchvision models import from traced and scripted files with PyTorch
   const fs::path dir = fixtures();
   nlohmann::json index;
   std::ifstream(dir / "fixtures.json") >> index;
-  REQUIRE(index["models"].size() >= 4);
+  REQUIRE(index["models"].size() >= 7);
   torch::NoGradGuard no_grad;
   for (const auto& m : index["models"]) {
     const std::string name = m["name"];
@@ -87,6 +89,70 @@ TEST_CASE("torchvision models import from traced and scripted files with PyTorch
   }
 }
 
+TEST_CASE("squeeze-and-excitation, chunk, concatenation and channel shuffle couple channels right",
+          "[models][torchscript]") {
+  const fs::path dir = fixtures();
+  auto group_of = [](const graph::Network& net, const graph::ChannelAnalysis& ca,
+                     const std::string& layer) -> const graph::ChannelGroup& {
+    const int id = net.find(layer);
+    REQUIRE(id >= 0);
+    REQUIRE(ca.layouts[id].segments.size() == 1);
+    return ca.groups[ca.layouts[id].segments[0].group];
+  };
+  {
+    // MobileNetV3-small block 4: expand (block.0) -> depthwise (block.1) -> SE (avgpool, fc1,
+    // relu, fc2, hardsigmoid, mul) -> project (block.3). The gate's channels are the expanded
+    // channels: one prunable group holding the expansion conv and the SE's fc2, read by fc1.
+    const auto net =
+        models::import_torchscript((dir / "mobilenet_v3_small_traced.pt").string(), {3, 64, 64});
+    const auto ca = graph::analyze_channels(net);
+    const auto& expand = group_of(net, ca, "features.4.block.0.0");
+    const auto& gate = group_of(net, ca, "features.4.block.2.fc2");
+    CHECK(&expand == &gate);
+    CHECK(expand.prunable);
+    CHECK(expand.producers.size() == 2);
+    const auto& squeeze = group_of(net, ca, "features.4.block.2.fc1");
+    CHECK(squeeze.prunable);
+    CHECK(&squeeze != &expand);
+    CHECK(std::find(expand.consumers.begin(), expand.consumers.end(),
+                    net.find("features.4.block.2.fc1")) != expand.consumers.end());
+  }
+  {
+    // ShuffleNetV2: a unit's output (concatenation, then channel shuffle) and the halves chunk
+    // takes from it keep every channel; the branch's inner 1x1 -> depthwise group is prunable.
+    const auto net =
+        models::import_torchscript((dir / "shufflenet_v2_x0_5_traced.pt").string(), {3, 64, 64});
+    CHECK(count_ops(net, graph::OpKind::kChannelShuffle) == 16);
+    CHECK(count_ops(net, graph::OpKind::kSlice) == 2 * 13);
+    CHECK(count_ops(net, graph::OpKind::kConcat) == 16);
+    const auto ca = graph::analyze_channels(net);
+    const auto& inner = group_of(net, ca, "stage2.1.branch2.0");
+    CHECK(inner.prunable);
+    const auto& out = group_of(net, ca, "stage2.1.branch2.5");
+    CHECK_FALSE(out.prunable);
+    CHECK_THAT(out.reason, Catch::Contains("channel_shuffle") || Catch::Contains("slice"));
+    for (const auto& node : net.nodes())
+      if (node.op == graph::OpKind::kChannelShuffle) CHECK(node.attrs.groups == 2);
+  }
+}
+
+TEST_CASE("cpu-onednn runs imported networks with PyTorch's outputs", "[models][torchscript]") {
+  const fs::path dir = fixtures();
+  torch::NoGradGuard no_grad;
+  for (const std::string name : {"mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0"}) {
+    INFO(name);
+    const auto net =
+        models::import_torchscript((dir / (name + "_traced.pt")).string(), {3, 64, 64});
+    const auto x = read_floats(dir / (name + "_input.bin"), {2, 3, 64, 64});
+    const auto y = read_floats(dir / (name + "_output.bin"), {2, 10});
+    targets::OneDnnEngine engine(net, 2, "fp32");
+    const auto out = engine.run(x.data_ptr<float>());
+    REQUIRE(out.size() == 20);
+    const auto got = torch::from_blob(const_cast<float*>(out.data()), {2, 10}).clone();
+    CHECK((got - y).abs().max().item<double>() / y.abs().max().item<double>() < 1e-4);
+  }
+}
+
 TEST_CASE("an imported network keeps the module paths as layer names", "[models][torchscript]") {
   const fs::path dir = fixtures();
   const auto net = models::import_torchscript((dir / "resnet18_traced.pt").string(), {3, 64, 64});
@@ -107,7 +173,8 @@ TEST_CASE("files that are not importable TorchScript are refused in one line",
                     InputError);
   REQUIRE_THROWS_WITH(models::import_torchscript((dir / "unsupported.pt").string(), {3, 64, 64}),
                       Catch::Contains("uses ops tightfit cannot import") &&
-                          Catch::Contains("aten::sigmoid x2") && Catch::Contains("aten::silu x1"));
+                          Catch::Contains("aten::elu x2") &&
+                          Catch::Contains("aten::leaky_relu x1"));
   // A state_dict saved with torch.save: the line says how to save TorchScript.
   REQUIRE_THROWS_WITH(models::load_model((dir / "state_dict.pt").string()),
                       Catch::Contains("saved with torch.save") &&
@@ -163,6 +230,8 @@ TEST_CASE("random joint policies on imported networks give networks that run",
           "[models][torchscript]") {
   run_random_policies("resnet18", 6, 20);
   run_random_policies("mobilenet_v2", 6, 21);
+  run_random_policies("mobilenet_v3_small", 6, 26);
+  run_random_policies("shufflenet_v2_x0_5", 6, 27);
 }
 
 TEST_CASE("random joint policies on every imported torchvision model run",
@@ -173,33 +242,40 @@ TEST_CASE("random joint policies on every imported torchvision model run",
   run_random_policies("mobilenet_v2", 30, 23);
   run_random_policies("vgg11_bn", 5, 24);
   run_random_policies("resnet50", 5, 25);
+  run_random_policies("mobilenet_v3_small", 30, 28);
+  run_random_policies("shufflenet_v2_x0_5", 30, 29);
+  run_random_policies("efficientnet_b0", 30, 30);
 }
 
-TEST_CASE("exported networks load in LibTorch and in Python and compute what tightfit computes",
-          "[models][torchscript][export]") {
+namespace {
+
+/// Exports `name` uncompressed and compressed (keep 0.5 everywhere, 8-bit weights, the layer
+/// `factorized` at rank 0.5 and, when given, 8-bit activations after `quantized`), loads both
+/// in LibTorch and in Python, and compares with tightfit's own outputs.
+void check_export(const std::string& name, const std::string& factorized,
+                  const std::string& quantized) {
+  INFO(name);
   const fs::path dir = fixtures();
-  const fs::path out = dir.parent_path() / "torchscript_export";
+  const fs::path out = dir.parent_path() / "torchscript_export" / name;
   fs::create_directories(out);
   torch::NoGradGuard no_grad;
-  const auto net =
-      models::import_torchscript((dir / "mobilenet_v2_traced.pt").string(), {3, 64, 64});
-  // Uncompressed, and compressed by keep 0.5 everywhere with 8-bit weights, a factorized layer
-  // and 8-bit activations (fake_quant nodes).
+  const auto net = models::import_torchscript((dir / (name + "_traced.pt")).string(), {3, 64, 64});
   const auto points = policies::decision_points(net);
   policies::Policy p;
   for (const auto& c : points.channels) p.keep[c.id] = 0.5;
   for (const auto& l : points.layers) p.weight_bits[l.name] = 8;
-  p.rank["classifier.1"] = 0.5;
-  p.act_bits["features.2.conv.2"] = 8;
+  p.rank[factorized] = 0.5;
+  if (!quantized.empty()) p.act_bits[quantized] = 8;
   policies::Calibration calibration;
   calibration.images.push_back(torch::randn({8, 3, 64, 64}));
   calibration.labels.push_back(torch::zeros({8}, torch::kLong));
   policies::ApplyOptions opts;
   opts.calibration = &calibration;
   const auto compressed = policies::apply(net, p, opts);
-  REQUIRE(compressed.net.num_params() < net.num_params() / 2);
+  REQUIRE(compressed.net.num_params() < net.num_params());
 
-  const auto x = read_floats(dir / "mobilenet_v2_input.bin", {2, 3, 64, 64});
+  const fs::path input = dir / (name + "_input.bin");
+  const auto x = read_floats(input, {2, 3, 64, 64});
   for (const auto* which : {&net, &compressed.net}) {
     const bool small = which == &compressed.net;
     INFO((small ? "compressed" : "uncompressed"));
@@ -222,7 +298,7 @@ TEST_CASE("exported networks load in LibTorch and in Python and compute what tig
     // Python: torch.jit.load on the same input.
     const std::string cmd = "/usr/bin/python3 -c \"import torch, numpy; m = torch.jit.load('" +
                             file.string() + "').eval(); x = torch.from_numpy(numpy.fromfile('" +
-                            (dir / "mobilenet_v2_input.bin").string() +
+                            input.string() +
                             "', dtype=numpy.float32).reshape(2, 3, 64, 64)); "
                             "m(x).detach().numpy().tofile('" +
                             (out / "python_out.bin").string() + "')\"";
@@ -231,9 +307,19 @@ TEST_CASE("exported networks load in LibTorch and in Python and compute what tig
     CHECK((from_python - want).abs().max().item<double>() / scale < 1e-4);
   }
   // The original file's output, through import and export, is PyTorch's.
-  const auto y = read_floats(dir / "mobilenet_v2_output.bin", {2, 10});
+  const auto y = read_floats(dir / (name + "_output.bin"), {2, 10});
   auto full = torch::jit::load((out / "full.pt").string());
   CHECK((full.forward({x}).toTensor() - y).abs().max().item<double>() /
             y.abs().max().item<double>() <
         1e-4);
+}
+
+}  // namespace
+
+TEST_CASE("exported networks load in LibTorch and in Python and compute what tightfit computes",
+          "[models][torchscript][export]") {
+  check_export("mobilenet_v2", "classifier.1", "features.2.conv.2");
+  // Squeeze-and-excitation gates, hardsigmoid; chunk, concatenation and channel shuffle.
+  check_export("mobilenet_v3_small", "classifier.3", "");
+  check_export("shufflenet_v2_x0_5", "fc", "");
 }

@@ -125,6 +125,36 @@ std::vector<at::Tensor> forward_all(const Network& net, const at::Tensor& x) {
       case OpKind::kHardswish:
         v[i] = in * torch::nn::functional::relu6(in + 3) / 6;
         break;
+      case OpKind::kHardsigmoid:
+        v[i] = torch::nn::functional::relu6(in + 3) / 6;
+        break;
+      case OpKind::kSigmoid:
+        v[i] = 1 / (1 + torch::exp(-in));
+        break;
+      case OpKind::kSiLU:
+        v[i] = in / (1 + torch::exp(-in));
+        break;
+      case OpKind::kGELU:
+        v[i] = 0.5 * in * (1 + torch::erf(in / std::sqrt(2.0)));
+        break;
+      case OpKind::kTanh:
+        v[i] = torch::tanh(in);
+        break;
+      case OpKind::kMul:
+        v[i] = in * v[n.inputs[1]];
+        break;
+      case OpKind::kSlice:
+        v[i] = in.narrow(1, a.begin, a.end - a.begin);
+        break;
+      case OpKind::kChannelShuffle: {
+        // Output channel j*g + k is input channel k*(C/g) + j.
+        const int64_t c = in.size(1), per = c / a.groups;
+        std::vector<int64_t> order;
+        for (int64_t j = 0; j < per; ++j)
+          for (int64_t k = 0; k < a.groups; ++k) order.push_back(k * per + j);
+        v[i] = in.index_select(1, torch::tensor(order));
+        break;
+      }
       case OpKind::kAdd:
         v[i] = in.clone();
         for (size_t k = 1; k < n.inputs.size(); ++k) v[i] += v[n.inputs[k]];
