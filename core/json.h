@@ -32,11 +32,17 @@ void check_integer(const nlohmann::json& v, long double min, long double max,
                    const std::string& name);
 /// ConfigError unless `v` is a finite number.
 void check_number(const nlohmann::json& v, const std::string& name);
+
+template <typename T>
+struct is_number_list : std::false_type {};
+template <typename T>
+struct is_number_list<std::vector<T>> : std::is_arithmetic<T> {};
 }  // namespace detail
 
 /// `v` as T, strictly: an integer type takes only a whole number in its range, a floating type
-/// only a finite number, and any other type converts as nlohmann does; `name` (e.g.
-/// "config.seed") names the value in the ConfigError.
+/// only a finite number, a vector of numbers a list of such numbers or one number (a list of
+/// one), and any other type converts as nlohmann does; `name` (e.g. "config.seed") names the
+/// value in the ConfigError.
 template <typename T>
 T json_value(const nlohmann::json& v, const std::string& name) {
   if constexpr (std::is_same_v<T, bool>) {
@@ -50,6 +56,12 @@ T json_value(const nlohmann::json& v, const std::string& name) {
   } else if constexpr (std::is_floating_point_v<T>) {
     detail::check_number(v, name);
     return v.get<T>();
+  } else if constexpr (detail::is_number_list<T>::value) {
+    if (!v.is_array()) return T{json_value<typename T::value_type>(v, name)};
+    T out;
+    for (size_t i = 0; i < v.size(); ++i)
+      out.push_back(json_value<typename T::value_type>(v[i], name + "[" + std::to_string(i) + "]"));
+    return out;
   } else {
     try {
       return v.get<T>();

@@ -44,18 +44,42 @@ Split split_training_set(const ImageSet& full, ImageSet test, const SplitOptions
   return split;
 }
 
-void set_normalization(Split& split, std::optional<double> mean, std::optional<double> std) {
-  double sum = 0, sq = 0;
-  for (uint8_t p : split.train.pixels) {
-    const double v = p / 255.0;
-    sum += v;
-    sq += v * v;
+void set_normalization(Split& split, const std::optional<std::vector<double>>& mean,
+                       const std::optional<std::vector<double>>& std, const std::string& where) {
+  const ImageSet& t = split.train;
+  const auto given = [&](const char* key, const std::vector<double>& v) {
+    if (v.size() != 1 && static_cast<int64_t>(v.size()) != t.channels)
+      throw ConfigError(where + "." + key + " has " + std::to_string(v.size()) +
+                        " values; the images have " + std::to_string(t.channels) +
+                        " channel(s): give one value, or one per channel");
+    return ChannelValues(v.begin(), v.end());
+  };
+  if (mean) split.mean = given("mean", *mean);
+  if (std) {
+    split.std = given("std", *std);
+    for (float s : split.std)
+      if (!(s > 0)) throw ConfigError(where + ".std has a value <= 0; each must be > 0");
   }
-  const double n = static_cast<double>(std::max<size_t>(split.train.pixels.size(), 1));
-  const double own_mean = sum / n;
-  const double own_std = std::sqrt(std::max(sq / n - own_mean * own_mean, 1e-12));
-  split.mean = static_cast<float>(mean.value_or(own_mean));
-  split.std = static_cast<float>(std.value_or(own_std));
+  if (mean && std) return;
+  // Measured per channel on the training pixels.
+  const int64_t plane = t.rows * t.cols;
+  ChannelValues own_mean, own_std;
+  for (int64_t c = 0; c < t.channels; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < t.size(); ++i) {
+      const uint8_t* p = t.pixels.data() + i * t.image_bytes() + c * plane;
+      for (int64_t k = 0; k < plane; ++k) {
+        const double v = p[k] / 255.0;
+        sum += v;
+        sq += v * v;
+      }
+    }
+    const double n = static_cast<double>(std::max<int64_t>(t.size() * plane, 1));
+    own_mean.push_back(static_cast<float>(sum / n));
+    own_std.push_back(static_cast<float>(std::sqrt(std::max(sq / n - sum / n * (sum / n), 1e-12))));
+  }
+  if (!mean) split.mean = own_mean;
+  if (!std) split.std = own_std;
 }
 
 }  // namespace tightfit::datasets

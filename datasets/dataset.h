@@ -19,6 +19,10 @@ namespace tightfit::datasets {
 inline constexpr float kFashionMnistMean = 0.2860f;
 inline constexpr float kFashionMnistStd = 0.3530f;
 
+/// Per-channel values of a normalization (mean or std of pixels scaled to [0, 1]): one per image
+/// channel, or one for every channel.
+using ChannelValues = std::vector<float>;
+
 /// A set of same-sized single- or multi-channel 8-bit images with class labels.
 struct ImageSet {
   int64_t channels = 1;
@@ -37,8 +41,8 @@ struct Split {
   ImageSet train;
   ImageSet validation;
   ImageSet test;
-  float mean = kFashionMnistMean;  ///< of the training pixels scaled to [0, 1]
-  float std = kFashionMnistStd;
+  ChannelValues mean{kFashionMnistMean};  ///< inputs are (pixel / 255 - mean[c]) / std[c]
+  ChannelValues std{kFashionMnistStd};
 };
 
 struct SplitOptions {
@@ -46,9 +50,13 @@ struct SplitOptions {
   uint64_t split_seed = 0;          ///< permutation seed of the train/validation split
 };
 
-/// Sets `split.mean` and `split.std` to the given values, or where none is given to the training
-/// pixels' own (scaled to [0, 1]): the normalization of data sets that do not publish theirs.
-void set_normalization(Split& split, std::optional<double> mean, std::optional<double> std);
+/// Sets `split.mean` and `split.std` to the given values (one, or one per channel, as
+/// torchvision's Normalize takes them), or where none is given to the training pixels' own per
+/// channel (scaled to [0, 1]): the normalization of data sets that do not publish theirs.
+/// ConfigError, naming `where`, when a list's length is neither 1 nor the images' channels or a
+/// std is not > 0.
+void set_normalization(Split& split, const std::optional<std::vector<double>>& mean,
+                       const std::optional<std::vector<double>>& std, const std::string& where);
 
 /// `train` split into train and validation as `opts` says (a seeded permutation, each part kept
 /// in file order), with `test` as the test set. ConfigError when validation_count does not fit.

@@ -244,8 +244,11 @@ ImageFolder ImageFolder::from_json(const nlohmann::json& j, const std::string& w
   if (f.opts_.crop < 1 || f.opts_.resize < f.opts_.crop || f.opts_.resize > 4096)
     throw ConfigError(where + ": crop must be >= 1 and resize in [crop, 4096] (e.g. resize 73, " +
                       "crop 64)");
-  if ((f.std_ && !(*f.std_ > 0)) || (f.mean_.has_value() != f.std_.has_value()))
-    throw ConfigError(where + ": give mean and std together, std > 0 (or neither: measured)");
+  if (f.mean_.has_value() != f.std_.has_value())
+    throw ConfigError(where +
+                      ": give mean and std together (or neither: measured per channel on "
+                      "the training images)");
+  f.where_ = where;
   if (f.validation_ != "split" && f.validation_ != "val")
     throw ConfigError(where + ".validation is '" + f.validation_ +
                       "'; valid: \"split\" (held out of train/, validation_count images) or "
@@ -325,7 +328,7 @@ Split ImageFolder::load(const SplitOptions& opts) const {
   } else {
     split = split_training_set(sets[0], std::move(sets[1]), opts);
   }
-  set_normalization(split, mean_, std_);
+  set_normalization(split, mean_, std_, where_);
   return split;
 }
 

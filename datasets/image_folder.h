@@ -30,8 +30,9 @@ ImageSet read_image_folder(const std::string& dir, const std::vector<std::string
 /// The sorted class folders of `dir`; InputError when there are none or more than 256.
 std::vector<std::string> image_folder_classes(const std::string& dir);
 
-/// {"name": "image-folder", "root": DIR, "resize": 64, "crop": 64, "mean", "std" (optional:
-/// measured on the training pixels), "cache": FILE (optional), "validation": "split" (held out
+/// {"name": "image-folder", "root": DIR, "resize": 64, "crop": 64, "mean", "std" (one value or
+/// one per channel, e.g. [0.485, 0.456, 0.406]; optional: measured per channel on the training
+/// pixels), "cache": FILE (optional), "validation": "split" (held out
 /// of train/ as the config's validation_count says) or "val" (candidates are scored on the val/
 /// folder, which is also the test set: what a Python evaluation of the same folder reproduces)}.
 class ImageFolder : public Dataset {
@@ -55,7 +56,8 @@ class ImageFolder : public Dataset {
   std::string root_, cache_;
   std::string validation_ = "split";  ///< "split" (from train/) or "val" (the val/ folder)
   ImageFolderOptions opts_;
-  std::optional<double> mean_, std_;
+  std::optional<std::vector<double>> mean_, std_;  ///< one value, or one per channel
+  std::string where_ = "data";                     ///< the section's place, for messages
 };
 
 }  // namespace tightfit::datasets

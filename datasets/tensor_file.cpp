@@ -89,8 +89,11 @@ TensorFile TensorFile::from_json(const nlohmann::json& j, const std::string& whe
   if (t.train_.empty())
     throw ConfigError(where + ".train is missing: the tensor file of the training images (" +
                       kHowToSave + ")");
-  if ((t.std_ && !(*t.std_ > 0)) || (t.mean_.has_value() != t.std_.has_value()))
-    throw ConfigError(where + ": give mean and std together, std > 0 (or neither: measured)");
+  if (t.mean_.has_value() != t.std_.has_value())
+    throw ConfigError(where +
+                      ": give mean and std together (or neither: measured per channel on "
+                      "the training images)");
+  t.where_ = where;
   return t;
 }
 
@@ -103,7 +106,7 @@ Split TensorFile::load(const SplitOptions& opts) const {
                      "different shapes; save both at one size");
   Split split = split_training_set(train, std::move(test), opts);
   if (test_.empty()) split.test = split.validation;
-  set_normalization(split, mean_, std_);
+  set_normalization(split, mean_, std_, where_);
   return split;
 }
 

@@ -19,8 +19,8 @@ namespace tightfit::datasets {
 /// labels outside [0, 255].
 ImageSet read_tensor_file(const std::string& path);
 
-/// {"name": "tensors", "train": FILE, "test": FILE (optional), "mean": M, "std": S (optional:
-/// measured on the training pixels)}.
+/// {"name": "tensors", "train": FILE, "test": FILE (optional), "mean": M, "std": S (one value or
+/// one per channel; optional: measured per channel on the training pixels)}.
 class TensorFile : public Dataset {
  public:
   template <typename Fields>
@@ -37,7 +37,8 @@ class TensorFile : public Dataset {
 
  private:
   std::string train_, test_;
-  std::optional<double> mean_, std_;
+  std::optional<std::vector<double>> mean_, std_;  ///< one value, or one per channel
+  std::string where_ = "data";                     ///< the section's place, for messages
 };
 
 }  // namespace tightfit::datasets

@@ -15,7 +15,8 @@
 
 namespace tightfit::models {
 
-EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set, float mean, float std,
+EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set,
+                    const datasets::ChannelValues& mean, const datasets::ChannelValues& std,
                     int64_t limit, int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const bool was_training = ex.training();

@@ -64,7 +64,8 @@ struct EvalResult {
 
 /// Top-1 accuracy and loss of `ex` (eval mode, no grad) on the first `limit` images of `set`
 /// (all when limit <= 0).
-EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set, float mean, float std,
+EvalResult evaluate(graph::Executor& ex, const datasets::ImageSet& set,
+                    const datasets::ChannelValues& mean, const datasets::ChannelValues& std,
                     int64_t limit = 0, int64_t batch_size = 500);
 
 }  // namespace tightfit::models

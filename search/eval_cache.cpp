@@ -26,11 +26,13 @@ uint64_t hash_images(const datasets::ImageSet& set, uint64_t h) {
 nlohmann::json data_identity(const Session& s) {
   nlohmann::json settings = s.config.dataset_config;
   for (auto it = settings.begin(); it != settings.end(); ++it)
-    if (it.key() == "dir" && it->is_string())
+    if ((it.key() == "dir" || it.key() == "root" || it.key() == "train" || it.key() == "test") &&
+        it->is_string())
       *it = std::filesystem::weakly_canonical(it->get<std::string>()).string();
   uint64_t h = hash_images(s.data.train, fnv1a("tightfit data", 13));
   h = hash_images(s.data.test, hash_images(s.data.validation, h));
-  const float norm[2] = {s.data.mean, s.data.std};
+  for (const auto* norm : {&s.data.mean, &s.data.std})
+    h = fnv1a(norm->data(), norm->size() * sizeof(float), h);
   return {{"name", s.config.dataset},
           {"settings", settings},
           {"split",
@@ -38,7 +40,7 @@ nlohmann::json data_identity(const Session& s) {
             {"validation", s.data.validation.size()},
             {"test", s.data.test.size()},
             {"validation_count", s.config.validation_count}}},
-          {"images", hex64(fnv1a(norm, sizeof(norm), h))}};
+          {"images", hex64(h)}};
 }
 
 }  // namespace

@@ -141,8 +141,8 @@ TEST_CASE("the train/validation split is 55000/5000, deterministic and disjoint"
   CHECK(split.train.size() == 55000);
   CHECK(split.validation.size() == 5000);
   CHECK(split.test.size() == 10000);
-  CHECK(split.mean == Approx(0.2860));
-  CHECK(split.std == Approx(0.3530));
+  CHECK(split.mean == tightfit::datasets::ChannelValues{0.2860f});
+  CHECK(split.std == tightfit::datasets::ChannelValues{0.3530f});
   // Every class is in the validation set.
   std::array<int64_t, kClasses> counts{};
   for (uint8_t l : split.validation.labels) ++counts[l];
@@ -278,10 +278,10 @@ TEST_CASE("batches are normalized float tensors with int64 labels", "[datasets][
     for (int64_t p : {0, 300, 783}) {
       const float x = val.pixels[static_cast<size_t>(i * 784 + p)];
       CHECK(first.images[i][0][p / 28][p % 28].item<float>() ==
-            Approx((x / 255.0f - split.mean) / split.std).margin(1e-5));
+            Approx((x / 255.0f - split.mean[0]) / split.std[0]).margin(1e-5));
     }
   }
-  CHECK(first.images.min().item<float>() == Approx(-split.mean / split.std).margin(1e-5));
+  CHECK(first.images.min().item<float>() == Approx(-split.mean[0] / split.std[0]).margin(1e-5));
 
   const Batch last = batches.get(batches.count() - 1);
   CHECK(last.images.size(0) == 5000 - (batches.count() - 1) * kBatch);

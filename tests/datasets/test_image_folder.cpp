@@ -3,6 +3,8 @@
 // torchvision's ImageFolder with Resize and CenterCrop gives, is cached once, and the mistakes a
 // user makes in such a tree end in one line naming the file or folder.
 
+#include <torch/torch.h>
+
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include "../python_fixtures.h"
 #include "core/errors.h"
+#include "datasets/batches.h"
 #include "datasets/dataset.h"
 #include "datasets/fashion_mnist.h"
 #include "datasets/image_folder.h"
@@ -132,4 +135,50 @@ TEST_CASE("an image folder a user got wrong is refused in one line", "[datasets]
       Catch::Contains("resize in [crop, 4096]"));
   REQUIRE_THROWS_WITH(datasets::make_dataset("image-folder", nlohmann::json::object()),
                       Catch::Contains(".root is missing"));
+}
+
+TEST_CASE("normalization takes one value or one per channel, as torchvision's Normalize does",
+          "[datasets][image-folder]") {
+  const fs::path root = image_folder() / "images";
+  datasets::SplitOptions opts;
+  opts.validation_count = 10;
+  const auto load = [&](nlohmann::json extra) {
+    nlohmann::json section = {{"root", root.string()}, {"resize", 36}, {"crop", 32}};
+    section.update(extra);
+    return datasets::make_dataset("image-folder", section)->load(opts);
+  };
+  // ImageNet's statistics, per channel: channel c of a batch is (x / 255 - mean[c]) / std[c].
+  const auto split = load({{"mean", {0.485, 0.456, 0.406}}, {"std", {0.229, 0.224, 0.225}}});
+  REQUIRE(split.mean == datasets::ChannelValues{0.485f, 0.456f, 0.406f});
+  REQUIRE(split.std == datasets::ChannelValues{0.229f, 0.224f, 0.225f});
+  const auto batch = datasets::make_batch(split.train, {}, 0, 4, split.mean, split.std);
+  const auto pixels = torch::from_blob(const_cast<uint8_t*>(split.train.pixels.data()),
+                                       {4, 3, 32, 32}, torch::kUInt8)
+                          .to(torch::kFloat32);
+  const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const auto std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  CHECK((batch.images - (pixels / 255 - mean) / std).abs().max().item<float>() < 1e-5);
+  // One value for every channel.
+  const auto one = load({{"mean", 0.5}, {"std", 0.25}});
+  CHECK(one.mean == datasets::ChannelValues{0.5f});
+  CHECK(one.std == datasets::ChannelValues{0.25f});
+  // Neither: measured per channel on the training pixels.
+  const auto own = load(nlohmann::json::object());
+  REQUIRE(own.mean.size() == 3);
+  const auto train = torch::from_blob(const_cast<uint8_t*>(own.train.pixels.data()),
+                                      {own.train.size(), 3, 32 * 32}, torch::kUInt8)
+                         .to(torch::kFloat64) /
+                     255;
+  for (int c = 0; c < 3; ++c) {
+    CHECK(own.mean[c] == Approx(train.select(1, c).mean().item<double>()).epsilon(1e-4));
+    CHECK(own.std[c] ==
+          Approx(train.select(1, c).std(/*unbiased=*/false).item<double>()).epsilon(1e-4));
+  }
+  // Mistakes: a list for another number of channels, a std of 0, mean without std.
+  CHECK_THROWS_WITH(load({{"mean", {0.1, 0.2}}, {"std", {0.3, 0.3}}}),
+                    Catch::Contains("data.mean has 2 values; the images have 3 channel(s)"));
+  CHECK_THROWS_WITH(load({{"mean", 0.1}, {"std", {0.2, 0.0, 0.3}}}),
+                    Catch::Contains("std has a value <= 0"));
+  CHECK_THROWS_WITH(load({{"mean", {0.1, 0.2, 0.3}}}), Catch::Contains("mean and std together"));
+  CHECK_THROWS_WITH(load({{"mean", "red"}, {"std", 1}}), Catch::Contains("data.mean"));
 }

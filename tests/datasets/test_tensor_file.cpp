@@ -53,8 +53,8 @@ TEST_CASE("tensor files saved by torch.save read back to the images they were ma
   CHECK(split.train.size() == 2500);
   CHECK(split.validation.size() == 500);
   CHECK(split.test.size() == 500);
-  CHECK(split.mean == Approx(datasets::kFashionMnistMean).margin(0.02));
-  CHECK(split.std == Approx(datasets::kFashionMnistStd).margin(0.02));
+  CHECK(split.mean.at(0) == Approx(datasets::kFashionMnistMean).margin(0.02));
+  CHECK(split.std.at(0) == Approx(datasets::kFashionMnistStd).margin(0.02));
   // Without a test file the validation split is the test set.
   const auto no_test =
       datasets::make_dataset("tensors", {{"train", (dir / "train_u8.pt").string()}});
