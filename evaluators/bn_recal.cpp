@@ -76,4 +76,15 @@ AccuracyResult BnRecalEvaluator::evaluate(const policies::CompressedNetwork& can
   return timed_evaluation([&] { return score_subset(candidate.net, config_, data_); });
 }
 
+graph::Network BnRecalEvaluator::evaluated_network(const policies::CompressedNetwork& candidate,
+                                                   const graph::Network& /*original*/) {
+  graph::Network net = candidate.net;
+  if (config_.bn_batches == 0) return net;
+  at::set_num_threads(config_.threads);
+  graph::Executor ex(net);
+  recalibrate_bn(ex, data_, config_.bn_batches, config_.batch_size, config_.seed);
+  ex.write_back(net);
+  return net;
+}
+
 }  // namespace tightfit::evaluators

@@ -56,6 +56,8 @@ class BnRecalEvaluator : public AccuracyEvaluator {
   nlohmann::json settings() const override { return config_.to_json(); }
   AccuracyResult evaluate(const policies::CompressedNetwork& candidate,
                           const graph::Network& original) override;
+  graph::Network evaluated_network(const policies::CompressedNetwork& candidate,
+                                   const graph::Network& original) override;
 
  private:
   BnRecalConfig config_;

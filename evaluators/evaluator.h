@@ -31,6 +31,13 @@ class AccuracyEvaluator {
   virtual nlohmann::json settings() const = 0;
   virtual AccuracyResult evaluate(const policies::CompressedNetwork& candidate,
                                   const graph::Network& original) = 0;
+  /// The network whose accuracy evaluate() reports, which a run saves and exports: the
+  /// candidate itself, or (proxies that recalibrate BatchNorm) the candidate with the
+  /// recalibrated statistics.
+  virtual graph::Network evaluated_network(const policies::CompressedNetwork& candidate,
+                                           const graph::Network& /*original*/) {
+    return candidate.net;
+  }
 };
 
 /// Builds the evaluator `name` with its JSON config (unknown keys rejected) on `data`, which must

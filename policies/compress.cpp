@@ -16,7 +16,8 @@ namespace tightfit::policies {
 
 namespace {
 
-/// Copy of `t` keeping only `idx` (sorted, unique) along dimension `dim`.
+/// Copy of `t` keeping only `idx` (sorted, unique) along dimension `dim`; each kept value is
+/// written once (no zero-filled buffer first).
 graph::Tensor select(const graph::Tensor& t, size_t dim, const std::vector<int64_t>& idx) {
   graph::Tensor out;
   out.shape = t.shape;
@@ -25,15 +26,15 @@ graph::Tensor select(const graph::Tensor& t, size_t dim, const std::vector<int64
   for (size_t d = 0; d < dim; ++d) outer *= t.shape[d];
   for (size_t d = dim + 1; d < t.shape.size(); ++d) inner *= t.shape[d];
   const int64_t n = t.shape[dim];
-  out.data.resize(static_cast<size_t>(outer * idx.size() * inner));
-  float* dst = out.data.data();
+  out.data.reserve(static_cast<size_t>(outer * static_cast<int64_t>(idx.size()) * inner));
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i : idx) {
       const float* src = t.data.data() + (o * n + i) * inner;
-      dst = std::copy(src, src + inner, dst);
+      out.data.insert(out.data.end(), src, src + inner);
     }
   return out;
 }
+
 
 bool is_all(const std::vector<int64_t>& idx, int64_t n) {
   return static_cast<int64_t>(idx.size()) == n;
@@ -84,20 +85,39 @@ graph::Network prune_channels(const graph::Network& net, const graph::ChannelAna
   graph::Network out(net.input_shape());
   out.meta() = net.meta();
   for (int i = 1; i < net.size(); ++i) {
-    graph::Node node = net.node(i);
-    const bool weighted = graph::has_weights(node.op);
-    if (weighted || node.op == graph::OpKind::kBatchNorm) {
+    const graph::Node& src = net.node(i);
+    const bool weighted = graph::has_weights(src.op);
+    if (!weighted && src.op != graph::OpKind::kBatchNorm) {
+      out.add(src);
+      continue;
+    }
+    // A rewritten layer starts without parameters: its pruned tensors are written once, from
+    // the original's, rather than copied whole and then cut.
+    graph::Node node;
+    node.name = src.name;
+    node.op = src.op;
+    node.inputs = src.inputs;
+    node.attrs = src.attrs;
+    {
       const auto out_idx = graph::kept_indices(ca.layouts[i], kept);
       const auto in_idx = graph::kept_indices(ca.layouts[node.inputs[0]], kept);
       const bool depthwise = is_depthwise(node);
-      for (auto& [key, t] : node.params) {
-        if (!is_all(out_idx, t.shape[0])) t = select(t, 0, out_idx);
+      for (const auto& [key, t] : src.params) {
         // Input side: conv weight dim 1 (not for depthwise, whose dim 1 is 1) and linear
         // weight dim 1 (features, already expanded by flatten's spatial size).
-        if (key == "weight" && weighted && !depthwise && !is_all(in_idx, t.shape[1])) {
-          TIGHTFIT_CHECK(node.attrs.groups == 1, node.name << ": grouped conv input was pruned");
-          t = select(t, 1, in_idx);
-        }
+        const bool cut_in =
+            key == "weight" && weighted && !depthwise && !is_all(in_idx, t.shape[1]);
+        TIGHTFIT_CHECK(!cut_in || node.attrs.groups == 1,
+                       node.name << ": grouped conv input was pruned");
+        const bool cut_out = !is_all(out_idx, t.shape[0]);
+        if (cut_out && cut_in)
+          node.params[key] = select(select(t, 0, out_idx), 1, in_idx);
+        else if (cut_out)
+          node.params[key] = select(t, 0, out_idx);
+        else if (cut_in)
+          node.params[key] = select(t, 1, in_idx);
+        else
+          node.params[key] = t;
       }
       if (weighted) {
         node.attrs.out_channels = static_cast<int64_t>(out_idx.size());

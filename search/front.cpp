@@ -98,8 +98,11 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
   for (size_t k = 0; k < result.front.size(); ++k) {
     const std::string stem =
         (models / std::to_string(result.evaluations[result.front[k]].index)).string();
-    graph::save_network(nets[k].net, stem + ".tfn");
-    if (torchscript) models::export_torchscript(nets[k].net, stem + ".pt");
+    // The network whose accuracy the front reports (BatchNorm recalibrated where the proxy
+    // recalibrates), so that the file scores what the run said.
+    const graph::Network net = session.evaluator->evaluated_network(nets[k], session.net);
+    graph::save_network(net, stem + ".tfn");
+    if (torchscript) models::export_torchscript(net, stem + ".pt");
   }
   if (torchscript)
     say("front exported as TorchScript: " + models.string() + "/<#>.pt (torch.jit.load)");

@@ -54,7 +54,8 @@ Scores thinet_scores(const CriterionInput& in);
 /// criteria that find no evidence of their own for a group (no BN, no consumer).
 std::vector<double> l1_group(const graph::Network& net, const graph::ChannelGroup& group);
 
-/// A conv/linear weight as a {filters, values per filter} matrix (a copy, float32).
+/// A conv/linear weight as a {filters, values per filter} matrix: a read-only float32 view of
+/// the network's own buffer (valid while the network is; copy before modifying).
 at::Tensor filter_matrix(const graph::Tensor& weight);
 
 /// Scores with an empty vector for every group of `ca`, and `score(group index)` for every

@@ -47,14 +47,20 @@ std::vector<double> l1_group(const graph::Network& net, const graph::ChannelGrou
   for (int p : group.producers) {
     // Divided by the filter size so that a 3x3 conv and a 1x1 shortcut of one residual group
     // weigh alike.
-    score += filter_matrix(net.node(p).params.at("weight")).abs().mean(1).to(torch::kFloat64);
+    // A reduction kernel: no |w| the size of the layer is materialized.
+    const at::Tensor w = filter_matrix(net.node(p).params.at("weight"));
+    score += w.norm(1, {1}).to(torch::kFloat64) / static_cast<double>(w.size(1));
   }
   return to_vector(score);
 }
 
 at::Tensor filter_matrix(const graph::Tensor& weight) {
-  const at::Tensor w = graph::to_torch(weight);
-  return w.reshape({w.size(0), -1});
+  TIGHTFIT_CHECK(weight.numel() == static_cast<int64_t>(weight.data.size()) && !weight.shape.empty(),
+                 "weight data does not match its shape");
+  // A read-only view of the network's own buffer: scoring copies nothing.
+  const int64_t rows = weight.shape[0];
+  return torch::from_blob(const_cast<float*>(weight.data.data()), {rows, weight.numel() / rows},
+                          torch::kFloat32);
 }
 
 Scores for_decision_points(const graph::ChannelAnalysis& ca,
