@@ -770,15 +770,47 @@ class Compiler {
     const auto& in_s = shapes_[in];
     const auto& out_s = shapes_[id];
     if (in_s == out_s) return alias(id, in);
-    memory::dims kernel(2);
-    for (int d = 0; d < 2; ++d) {
-      if (in_s[d + 1] % out_s[d + 1] != 0)
-        throw InputError("oneDNN engine: adaptive_avg_pool node '" + n.name + "' from " +
-                         graph::shape_str(in_s) + " to " + graph::shape_str(out_s) +
-                         " is not supported (output sizes must divide the input)");
-      kernel[d] = in_s[d + 1] / out_s[d + 1];
-    }
+    if (in_s[1] % out_s[1] != 0 || in_s[2] % out_s[2] != 0) return adaptive_pool_matmul(id);
+    const memory::dims kernel{in_s[1] / out_s[1], in_s[2] / out_s[2]};
     pooling(id, dnnl::algorithm::pooling_avg_exclude_padding, kernel, kernel, {0, 0}, {0, 0});
+  }
+
+  /// Adaptive average pooling whose windows are not one uniform kernel (output sizes that do
+  /// not divide the input, or enlarge it, as VGG's 7x7 pooling of a small input): a matmul of
+  /// the {N*C, H*W} input by the {H*W, OH*OW} matrix of PyTorch's windows (cell i averages
+  /// [floor(i*H/OH), ceil((i+1)*H/OH)) on each axis).
+  void adaptive_pool_matmul(int id) {
+    const Node& n = net_.node(id);
+    const int in = n.inputs.at(0);
+    const auto& in_s = shapes_[in];
+    const auto& out_s = shapes_[id];
+    const int64_t h = in_s[1], w = in_s[2], oh = out_s[1], ow = out_s[2];
+    std::vector<float> m(static_cast<size_t>(h * w * oh * ow), 0.0f);
+    const auto window = [](int64_t i, int64_t in_size, int64_t out_size) {
+      return std::pair<int64_t, int64_t>{i * in_size / out_size,
+                                         ((i + 1) * in_size + out_size - 1) / out_size};
+    };
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        const auto [r0, r1] = window(i, h, oh);
+        const auto [c0, c1] = window(j, w, ow);
+        const float share = 1.0f / static_cast<float>((r1 - r0) * (c1 - c0));
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) m[(r * w + c) * oh * ow + i * ow + j] = share;
+      }
+    const int64_t rows = batch_ * in_s[0];
+    const memory plain = as(in, plain_desc(dims(in)), n.name);  // owned by its producing step
+    const memory src(memory::desc({rows, h * w}, Dt::f32, Tag::ab), eng(),
+                     plain.get_data_handle());
+    const memory::desc weights_md({h * w, oh * ow}, Dt::f32, Tag::ab);
+    const memory weights = constant({h * w, oh * ow}, Tag::ab, m.data(), weights_md);
+    // The step's arguments own the buffers (the values are views of them).
+    const memory dst2d(memory::desc({rows, oh * ow}, Dt::f32, Tag::ab), eng());
+    dnnl::matmul::desc desc(src.get_desc(), weights_md, dst2d.get_desc());
+    dnnl::matmul::primitive_desc pd(desc, eng());
+    add_step(n.name, dnnl::matmul(pd),
+             {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst2d}});
+    values_[id] = memory(plain_desc(dims(id)), eng(), dst2d.get_data_handle());
   }
 
   void flatten(int id) {
