@@ -36,6 +36,26 @@ graph::Tensor select(const graph::Tensor& t, size_t dim, const std::vector<int64
 }
 
 
+/// Copy of `t` keeping rows `rows` of dimension 0 and `cols` of dimension 1 (sorted, unique), in
+/// one pass: no intermediate tensor.
+graph::Tensor select_both(const graph::Tensor& t, const std::vector<int64_t>& rows,
+                          const std::vector<int64_t>& cols) {
+  graph::Tensor out;
+  out.shape = t.shape;
+  out.shape[0] = static_cast<int64_t>(rows.size());
+  out.shape[1] = static_cast<int64_t>(cols.size());
+  int64_t inner = 1;
+  for (size_t d = 2; d < t.shape.size(); ++d) inner *= t.shape[d];
+  const int64_t n = t.shape[1];
+  out.data.reserve(rows.size() * cols.size() * static_cast<size_t>(inner));
+  for (int64_t r : rows)
+    for (int64_t c : cols) {
+      const float* src = t.data.data() + (r * n + c) * inner;
+      out.data.insert(out.data.end(), src, src + inner);
+    }
+  return out;
+}
+
 bool is_all(const std::vector<int64_t>& idx, int64_t n) {
   return static_cast<int64_t>(idx.size()) == n;
 }
@@ -111,7 +131,7 @@ graph::Network prune_channels(const graph::Network& net, const graph::ChannelAna
                        node.name << ": grouped conv input was pruned");
         const bool cut_out = !is_all(out_idx, t.shape[0]);
         if (cut_out && cut_in)
-          node.params[key] = select(select(t, 0, out_idx), 1, in_idx);
+          node.params[key] = select_both(t, out_idx, in_idx);
         else if (cut_out)
           node.params[key] = select(t, 0, out_idx);
         else if (cut_in)

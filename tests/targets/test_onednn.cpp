@@ -363,21 +363,30 @@ TEST_CASE("cpu-onednn reports unsupported precisions and networks as failed meas
   REQUIRE_NOTHROW(m = target.measure(c, opts));
   CHECK_FALSE(m.ok());
   CHECK_THAT(m.error, Catch::Contains("bf16"));
+}
 
-  // An adaptive pooling whose output does not divide its input is refused with the node name.
-  policies::CompressedNetwork odd;
-  odd.net = graph::Network({2, 5, 5});
-  graph::Node gap;
-  gap.name = "gap3";
-  gap.op = graph::OpKind::kAdaptiveAvgPool;
-  gap.inputs = {0};
-  gap.attrs.output_size = {3, 3};
-  odd.net.add(gap);
-  opts.precision = "fp32";
-  REQUIRE_NOTHROW(m = target.measure(odd, opts));
-  CHECK_FALSE(m.ok());
-  CHECK_THAT(m.error, Catch::Contains("gap3"));
-  CHECK_THROWS_AS(targets::OneDnnEngine(odd.net, 1), InputError);
+TEST_CASE("cpu-onednn pools adaptively to sizes that do not divide the input, or enlarge it",
+          "[onednn]") {
+  // PyTorch's overlapping windows (5 -> 3) and VGG's 7x7 pooling of a 2x2 map (2 -> 7, 3 -> 1).
+  for (const auto& [in, out] :
+       std::vector<std::pair<std::array<int64_t, 2>, std::array<int64_t, 2>>>{
+           {{5, 5}, {3, 3}}, {{2, 2}, {7, 7}}, {{3, 6}, {1, 4}}}) {
+    INFO(in[0] << "x" << in[1] << " -> " << out[0] << "x" << out[1]);
+    graph::Network net({4, in[0], in[1]});
+    graph::Node gap;
+    gap.name = "gap";
+    gap.op = graph::OpKind::kAdaptiveAvgPool;
+    gap.inputs = {0};
+    gap.attrs.output_size = out;
+    net.add(gap);
+    const auto x = torch::randn({3, 4, in[0], in[1]});
+    targets::OneDnnEngine engine(net, 3);
+    const auto got = engine.run(x.data_ptr<float>());
+    const auto want = torch::adaptive_avg_pool2d(x, {out[0], out[1]}).contiguous();
+    REQUIRE(got.size() == static_cast<size_t>(want.numel()));
+    for (size_t k = 0; k < got.size(); ++k)
+      CHECK(got[k] == Approx(want.data_ptr<float>()[k]).margin(1e-5));
+  }
 }
 
 // Hidden (run with "[.benchmark]"): an informal engine-vs-LibTorch figure, printed.
