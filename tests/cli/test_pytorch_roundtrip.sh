@@ -2,7 +2,7 @@
 # From PyTorch and back, end to end, as the README tells a user to do it:
 #   1. Fashion-MNIST written out as an ImageFolder tree of 3-channel 32x32 PNG and JPEG files;
 #   2. a torchvision ResNet-18 trained briefly on it in Python and saved as TorchScript
-#      (examples/pytorch/train.py);
+#      (examples/pytorch/train.py), whose channel groups `tightfit info` lists;
 #   3. a cpu-onednn latency table profiled for it, then examples/pytorch.json searched (joint
 #      pruning and weight bits, BN-recalibrated accuracy on val/, front exported as TorchScript);
 #   4. front members loaded in Python (examples/pytorch/evaluate.py) score on val/ the accuracy
@@ -17,6 +17,10 @@ cd "$work"  # examples/pytorch.json names its files under runs/pytorch, relative
 
 $py "$src/tests/datasets/make_image_folder.py" "$fmnist" runs/pytorch 100 20 32 >/dev/null
 $py "$src/examples/pytorch/train.py" runs/pytorch/images runs/pytorch/model.pt --epochs 3
+# The imported model's channel groups: ResNet-18's 12 prunable ones (residual streams coupled).
+"$tf" info --model runs/pytorch/model.pt --input-shape 3,32,32 >runs/pytorch/info.txt
+grep -q "^channel decision points (12)" runs/pytorch/info.txt
+grep -q "^  layer2.0.conv1 .* 128 ch" runs/pytorch/info.txt
 "$tf" profile --model runs/pytorch/model.pt --input-shape 3,32,32 --target cpu-onednn \
   --space "$src/examples/pytorch.json" --out runs/pytorch/lut.json --min-time-ms 5 \
   --calibration-points 2 --curves 0 >/dev/null
