@@ -111,6 +111,7 @@ struct ExportArgs {
   int64_t channel_multiple = 1;
   int64_t calibration_batches = 2;
   uint64_t seed = 1;
+  bool int8 = false;  ///< layers cpu-libtorch runs in int8 as LibTorch's quantized ops
   bool json = false;
 };
 /// Adds `export` to `app`, its options bound to `a`.

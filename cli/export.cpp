@@ -15,6 +15,7 @@
 #include "graph/serialize.h"
 #include "models/torchscript.h"
 #include "search/session.h"
+#include "targets/libtorch_int8.h"
 
 namespace tightfit::cli {
 
@@ -66,6 +67,10 @@ CLI::App* add_export_command(CLI::App& app, ExportArgs& a) {
   cmd->add_option("--seed", a.seed, "Calibration sampling, random criterion")
       ->check(unsigned_integer())
       ->capture_default_str();
+  cmd->add_flag("--int8", a.int8,
+                "Layers that cpu-libtorch runs in int8 (8-bit weights, 8-bit unsigned input) as "
+                "LibTorch's quantized ops, as that target runs them; load with "
+                "torch.backends.quantized.engine = 'onednn'");
   cmd->add_flag("--json", a.json, "Machine-readable summary on stdout");
   return cmd;
 }
@@ -89,8 +94,18 @@ int cmd_export(const ExportArgs& a) {
     return session.apply(policy).net;
   };
   const graph::Network net = network();
-  models::export_torchscript(net, a.out);
+  int64_t int8_layers = 0;
+  if (a.int8) {
+    if (!targets::LibTorchInt8Model::supported())
+      throw InputError("--int8: this LibTorch has no onednn quantized engine; export without it");
+    const targets::LibTorchInt8Model model(net);
+    int8_layers = model.int8_layers();
+    model.export_torchscript(net, a.out);
+  } else {
+    models::export_torchscript(net, a.out);
+  }
   const nlohmann::json summary = {{"out", a.out},
+                                  {"int8_layers", int8_layers},
                                   {"params", net.num_params()},
                                   {"params_before", params_before},
                                   {"input_shape", net.input_shape()},
@@ -98,10 +113,12 @@ int cmd_export(const ExportArgs& a) {
   if (a.json) {
     std::cout << summary.dump(2) << "\n";
   } else {
-    std::printf("wrote %s: TorchScript, input %s, %lld params%s\n", a.out.c_str(),
-                graph::shape_str(net.input_shape()).c_str(),
-                static_cast<long long>(net.num_params()),
-                params_before > 0 ? (" (from " + std::to_string(params_before) + ")").c_str() : "");
+    std::printf(
+        "wrote %s: TorchScript, input %s, %lld params%s%s\n", a.out.c_str(),
+        graph::shape_str(net.input_shape()).c_str(), static_cast<long long>(net.num_params()),
+        params_before > 0 ? (" (from " + std::to_string(params_before) + ")").c_str() : "",
+        a.int8 ? (", " + std::to_string(int8_layers) + " layers as LibTorch int8 ops").c_str()
+               : "");
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "models/torchscript.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/frontend/resolver.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/script.h>
@@ -634,12 +635,27 @@ class Translator {
   std::map<std::string, Unsupported> unsupported_;
 };
 
-/// A TorchScript identifier for a node's parameter: "layer1_0_conv1__weight".
+/// A TorchScript identifier for a node's parameter: "p_layer1_0_conv1__weight".
 std::string param_name(const Node& n, const std::string& key) {
   std::string id;
   for (char c : n.name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return "p_" + id + "__" + key;
 }
+
+/// Names the generated source may use: `torch` (aten's ops, as the default resolver has it) and
+/// `quantized` (LibTorch's quantized ops, which Python spells torch.ops.quantized).
+struct ExportResolver : torch::jit::Resolver {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name,
+                                                         torch::jit::GraphFunction&,
+                                                         const torch::jit::SourceRange&) override {
+    if (name == "torch") return std::make_shared<torch::jit::BuiltinModule>("aten");
+    if (name == "quantized") return std::make_shared<torch::jit::BuiltinModule>("quantized");
+    return nullptr;
+  }
+  c10::TypePtr resolveType(const std::string&, const torch::jit::SourceRange&) override {
+    return nullptr;
+  }
+};
 
 std::string ints_text(const std::array<int64_t, 2>& v) {
   return "[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "]";
@@ -732,13 +748,33 @@ std::string expression(const Node& n, const std::function<std::string(const char
 
 }  // namespace
 
+std::string export_name(const graph::Node& node, const std::string& key) {
+  return param_name(node, key);
+}
+
 void export_torchscript(const graph::Network& net, const std::string& path) {
+  export_torchscript(net, path, ExportHooks{});
+}
+
+void export_torchscript(const graph::Network& net, const std::string& path,
+                        const ExportHooks& hooks) {
   graph::infer_shapes(net);
   torch::jit::Module module(c10::QualifiedName("__torch__.tightfit.CompressedNetwork"));
   module.register_attribute("training", c10::BoolType::get(), true);  // as nn.Module has it
+  if (hooks.attributes) hooks.attributes(module);
+  std::map<int, const ExportPart*> part_at;  // first node -> its part
+  std::vector<bool> covered(static_cast<size_t>(net.size()), false);
+  for (const auto& part : hooks.parts) {
+    TIGHTFIT_CHECK(!part.nodes.empty() && part.last >= 0, "an export part covers no node");
+    part_at[part.nodes.front()] = &part;
+    for (int id : part.nodes) covered.at(static_cast<size_t>(id)) = true;
+  }
   std::ostringstream src;
   src << "def forward(self, v0):\n";
   for (int i = 1; i < net.size(); ++i) {
+    if (const auto it = part_at.find(i); it != part_at.end())
+      src << "    v" << it->second->last << " = " << it->second->expression << "\n";
+    if (covered[static_cast<size_t>(i)]) continue;
     const Node& n = net.node(i);
     for (const auto& [key, t] : n.params) {
       const at::Tensor value =
@@ -751,7 +787,7 @@ void export_torchscript(const graph::Network& net, const std::string& path) {
     src << "    v" << i << " = " << expression(n, param) << "\n";
   }
   src << "    return v" << net.output() << "\n";
-  module.define(src.str());
+  module.define(src.str(), std::make_shared<ExportResolver>());
   module.eval();
   const std::filesystem::path out(path);
   if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());

@@ -7,9 +7,15 @@
 // (the proxies re-estimate its statistics), and layers take their module path as their name
 // (`layer1.0.conv1`, the torchvision state_dict key), so policies read as the user's model does.
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "graph/network.h"
+
+namespace torch::jit {
+struct Module;
+}
 
 namespace tightfit::models {
 
@@ -30,5 +36,28 @@ graph::Network import_torchscript(const std::string& path, graph::Shape input_sh
 /// forward(x) takes a batch of the network's input shape. InputError when `path` cannot be
 /// written.
 void export_torchscript(const graph::Network& net, const std::string& path);
+
+/// A stretch of nodes an exporter writes itself (an int8 backend's quantized layer with the
+/// BatchNorm and ReLU folded into it): `expression` computes node `last`'s value from earlier
+/// values v<id> and from module attributes (self.NAME) that `attributes` registers (`torch.X`
+/// names aten's ops, `quantized.X` LibTorch's quantized ones); the nodes in `nodes` (first one
+/// first) get no line and no parameters of their own.
+struct ExportPart {
+  std::vector<int> nodes;
+  int last = -1;
+  std::string expression;
+};
+struct ExportHooks {
+  std::vector<ExportPart> parts;
+  std::function<void(torch::jit::Module&)> attributes;
+};
+
+/// The module attribute name the export gives a node's tensor or object `key`
+/// ("layer1.0.conv1", "weight" -> "p_layer1_0_conv1__weight").
+std::string export_name(const graph::Node& node, const std::string& key);
+
+/// export_torchscript with `hooks`' parts in place of the nodes they cover.
+void export_torchscript(const graph::Network& net, const std::string& path,
+                        const ExportHooks& hooks);
 
 }  // namespace tightfit::models

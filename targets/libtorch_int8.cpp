@@ -42,6 +42,7 @@
 
 #include "core/errors.h"
 #include "graph/executor.h"
+#include "models/torchscript.h"
 #include "targets/int8.h"
 #include "targets/lowering.h"
 
@@ -198,8 +199,20 @@ class QEngineGuard {
 
 }  // namespace
 
+/// An int8 layer as the TorchScript export writes it.
+struct Int8Part {
+  std::vector<int> nodes;  ///< the conv/linear, then its folded BN and fused ReLU
+  int last = -1;           ///< the node whose value the layer computes
+  int input = -1;          ///< the fake_quant it reads
+  Grid in, out;
+  bool conv = true, relu = false;
+  c10::IValue packed;  ///< ConvPacked or LinearPacked
+};
+
 struct LibTorchInt8Model::Impl {
   std::vector<Step> steps;
+  std::vector<Int8Part> int8_parts;
+  int num_nodes = 0;
   int num_slots = 0;
   int output_slot = -1;
   graph::Shape in_shape;  ///< per sample
@@ -218,6 +231,7 @@ class Compiler {
     shapes_ = graph::infer_shapes(net_);
     impl_.in_shape = net_.input_shape();
     const int n = net_.size();
+    impl_.num_nodes = n;
     users_.assign(n, {});
     for (int i = 0; i < n; ++i)
       for (int in : net_.node(i).inputs) users_[in].push_back(i);
@@ -550,16 +564,29 @@ class Compiler {
       const Grid g = output_grid(last);
       const int src = slot_[plan->fq];
       TIGHTFIT_CHECK(src >= 0 && grid_[plan->fq], "int8 layer " << n.name << " reads no codes");
+      Int8Part part;
+      part.nodes = {id};
+      if (f.bn >= 0) part.nodes.push_back(f.bn);
+      if (relu) part.nodes.push_back(f.relu);
+      part.last = last;
+      part.input = plan->fq;
+      part.in = *grid_[plan->fq];
+      part.out = g;
+      part.conv = is_conv;
+      part.relu = relu;
       if (is_conv) {
         const ConvPacked packed =
             ops.conv_prepack.call(qweight, bias_t, stride, padding, dilation, a.groups);
         const auto& op = relu ? ops.conv_relu : ops.conv;
         add_step(id, [=](Slots& v) { v[dst] = op.call(v[src], packed, g.scale, g.zero_point); });
+        part.packed = packed;
       } else {
         const LinearPacked packed = ops.linear_prepack.call(qweight, bias_t);
         const auto& op = relu ? ops.linear_relu : ops.linear;
         add_step(id, [=](Slots& v) { v[dst] = op.call(v[src], packed, g.scale, g.zero_point); });
+        part.packed = packed;
       }
+      impl_.int8_parts.push_back(std::move(part));
       grid_[last] = g;
       ++impl_.int8_layers;
       return;
@@ -660,6 +687,42 @@ at::Tensor LibTorchInt8Model::forward(const at::Tensor& x) {
     out = v[im.output_slot];
   }
   return out.contiguous().clone();  // a normal tensor, not an inference one
+}
+
+void LibTorchInt8Model::export_torchscript(const graph::Network& net,
+                                           const std::string& path) const {
+  TIGHTFIT_CHECK(net.size() == impl_->num_nodes, "export of another network than the compiled one");
+  const auto number = [](double v) {
+    std::ostringstream os;
+    os.precision(17);
+    os << v;
+    std::string s = os.str();
+    return s.find_first_of(".eE") == std::string::npos ? s + ".0" : s;
+  };
+  // The dtype as its ScalarType number: the generated source has no `torch.quint8` constant.
+  const std::string quint8 = std::to_string(static_cast<int>(c10::ScalarType::QUInt8));
+  models::ExportHooks hooks;
+  for (const Int8Part& p : impl_->int8_parts) {
+    models::ExportPart part;
+    part.nodes = p.nodes;
+    part.last = p.last;
+    const std::string op = std::string(p.conv ? "conv2d" : "linear") + (p.relu ? "_relu" : "");
+    part.expression =
+        "quantized." + op + "(torch.quantize_per_tensor(v" + std::to_string(p.input) + ", " +
+        number(p.in.scale) + ", " + std::to_string(p.in.zero_point) + ", " + quint8 + "), self." +
+        models::export_name(net.node(p.nodes.front()), "packed") + ", " + number(p.out.scale) +
+        ", " + std::to_string(p.out.zero_point) + ").dequantize()";
+    hooks.parts.push_back(std::move(part));
+  }
+  hooks.attributes = [&](torch::jit::Module& module) {
+    for (const Int8Part& p : impl_->int8_parts) {
+      const auto type =
+          p.conv ? c10::getCustomClassType<ConvPacked>() : c10::getCustomClassType<LinearPacked>();
+      module.register_attribute(models::export_name(net.node(p.nodes.front()), "packed"), type,
+                                p.packed);
+    }
+  };
+  models::export_torchscript(net, path, hooks);
 }
 
 const std::string& LibTorchInt8Model::precision() const { return impl_->precision; }

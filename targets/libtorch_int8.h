@@ -42,6 +42,14 @@ class LibTorchInt8Model {
   /// True when this LibTorch has the onednn quantized engine.
   static bool supported();
 
+  /// Writes `net` (the network this model was compiled from) as TorchScript, as
+  /// models::export_torchscript does, except that every layer this model runs in int8 is the
+  /// same quantized op with the same packed weights and grids (quantize_per_tensor of its input
+  /// fake_quant's values, quantized::conv2d[_relu] / linear[_relu], dequantize), its folded BN
+  /// and fused ReLU included. Loaded with torch.backends.quantized.engine = "onednn" (Python) or
+  /// the ONEDNN quantized engine (C++), it computes what forward() computes.
+  void export_torchscript(const graph::Network& net, const std::string& path) const;
+
   struct Impl;  ///< compiled state (defined in the .cpp; public so its compiler can fill it)
 
  private:

@@ -4,11 +4,15 @@
 // [0, 127] (reduce_range); full-range 8-bit layers fall back to fp32.
 
 #include <ATen/Parallel.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <string>
 
@@ -257,4 +261,60 @@ TEST_CASE("cpu-libtorch reports unsupported precisions as failed measurements",
   CHECK_FALSE(m.ok());
   CHECK_THAT(m.error, Catch::Contains("c2.conv"));
   CHECK(at::get_num_threads() == threads_before);
+}
+
+TEST_CASE("an int8 export runs LibTorch's quantized ops as cpu-libtorch does, in C++ and Python",
+          "[targets][libtorch_int8][export]") {
+  // ResNet-8 with 8-bit activations: int8 layers landing on their fake_quant's grid and, before
+  // each residual add, on calibrated ones.
+  const auto c = test_support::quantized_8bit(zoo("resnet8"), kExactWeightBits);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({4, 1, 28, 28}, at::detail::createCPUGenerator(3));
+  targets::LibTorchInt8Model model(c.net, x);
+  REQUIRE(model.int8_layers() > 0);
+  const auto want = model.forward(x);
+  const double scale = want.abs().max().item<double>();
+  const auto dir = std::filesystem::temp_directory_path() / "tightfit_int8_export";
+  std::filesystem::create_directories(dir);
+  const auto file = (dir / "resnet8_int8.pt").string();
+  model.export_torchscript(c.net, file);
+
+  // C++: the onednn quantized engine re-packs the weights as the model did.
+  const at::QEngine previous = at::globalContext().qEngine();
+  at::globalContext().setQEngine(at::QEngine::ONEDNN);
+  auto module = torch::jit::load(file);
+  module.eval();
+  const auto got = module.forward({x}).toTensor();
+  at::globalContext().setQEngine(previous);
+  REQUIRE(got.sizes() == want.sizes());
+  CHECK((got - want).abs().max().item<double>() / scale < 1e-5);
+  // The int8 layers are quantized ops in the module's code, each with its packed weights.
+  const std::string code = module.get_method("forward").graph()->toString();
+  int64_t qconvs = 0;
+  for (size_t at = code.find("quantized::conv2d"); at != std::string::npos;
+       at = code.find("quantized::conv2d", at + 1))
+    ++qconvs;
+  CHECK(qconvs == model.int8_layers());
+
+  // Python, with the same engine.
+  const auto input = (dir / "input.bin").string(), output = (dir / "python_out.bin").string();
+  {
+    const auto xc = x.contiguous();
+    std::ofstream(input, std::ios::binary)
+        .write(reinterpret_cast<const char*>(xc.data_ptr<float>()),
+               static_cast<std::streamsize>(xc.numel() * sizeof(float)));
+  }
+  const std::string cmd =
+      "/usr/bin/python3 -c \"import torch, numpy; torch.backends.quantized.engine = 'onednn'; "
+      "m = torch.jit.load('" +
+      file + "').eval(); x = torch.from_numpy(numpy.fromfile('" + input +
+      "', dtype=numpy.float32).reshape(4, 1, 28, 28)); m(x).detach().numpy().tofile('" + output +
+      "')\"";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream in(output, std::ios::binary);
+  auto from_python = torch::empty(want.sizes(), torch::kFloat32);
+  in.read(reinterpret_cast<char*>(from_python.data_ptr<float>()),
+          static_cast<std::streamsize>(from_python.numel() * sizeof(float)));
+  REQUIRE(in.gcount() == static_cast<std::streamsize>(from_python.numel() * sizeof(float)));
+  CHECK((from_python - want).abs().max().item<double>() / scale < 1e-5);
 }
