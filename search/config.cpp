@@ -10,6 +10,7 @@
 #include "graph/serialize.h"
 #include "models/loader.h"
 #include "search/screen.h"
+#include "targets/libtorch_int8.h"
 
 namespace tightfit::search {
 
@@ -157,9 +158,16 @@ SearchConfig SearchConfig::from_json(const nlohmann::json& j, const std::string&
   c.export_format =
       read_section<OutputsSection>(j.value("outputs", nlohmann::json::object()), where + ".outputs")
           .export_format;
-  if (!c.export_format.empty() && c.export_format != "torchscript")
+  if (!c.export_format.empty() && c.export_format != "torchscript" &&
+      c.export_format != "torchscript-int8")
     throw ConfigError(where + ".outputs.export is '" + c.export_format +
-                      "'; valid: \"torchscript\" (or leave it out for .tfn files only)");
+                      "'; valid: \"torchscript\", \"torchscript-int8\" (int8 layers as LibTorch's "
+                      "quantized ops, as `tightfit export --int8`), or leave it out for .tfn files "
+                      "only");
+  if (c.export_format == "torchscript-int8" && !targets::LibTorchInt8Model::supported())
+    throw ConfigError(where +
+                      ".outputs.export is \"torchscript-int8\", but this LibTorch has no "
+                      "onednn quantized engine; use \"torchscript\"");
   return c;
 }
 

@@ -10,6 +10,7 @@
 #include "search/controller.h"
 #include "search/moo.h"
 #include "search/pareto.h"
+#include "targets/libtorch_int8.h"
 
 namespace tightfit::search {
 
@@ -94,7 +95,8 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
   const auto models = std::filesystem::path(dir) / "models";
   std::filesystem::create_directories(models);
   if (!session.config.finetune_front.is_null()) finetune_front(session, result, nets, models, say);
-  const bool torchscript = session.config.export_format == "torchscript";
+  const bool torchscript = !session.config.export_format.empty();
+  const bool int8 = session.config.export_format == "torchscript-int8";
   for (size_t k = 0; k < result.front.size(); ++k) {
     const std::string stem =
         (models / std::to_string(result.evaluations[result.front[k]].index)).string();
@@ -102,10 +104,15 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
     // recalibrates), so that the file scores what the run said.
     const graph::Network net = session.evaluator->evaluated_network(nets[k], session.net);
     graph::save_network(net, stem + ".tfn");
-    if (torchscript) models::export_torchscript(net, stem + ".pt");
+    if (int8)
+      targets::LibTorchInt8Model(net).export_torchscript(net, stem + ".pt");
+    else if (torchscript)
+      models::export_torchscript(net, stem + ".pt");
   }
   if (torchscript)
-    say("front exported as TorchScript: " + models.string() + "/<#>.pt (torch.jit.load)");
+    say("front exported as TorchScript" +
+        std::string(int8 ? " with LibTorch int8 ops (load with the onednn quantized engine)" : "") +
+        ": " + models.string() + "/<#>.pt (torch.jit.load)");
 }
 
 }  // namespace tightfit::search

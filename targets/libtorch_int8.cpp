@@ -199,19 +199,24 @@ class QEngineGuard {
 
 }  // namespace
 
-/// An int8 layer as the TorchScript export writes it.
-struct Int8Part {
+/// A conv/linear layer as this model runs it, for the TorchScript export: int8 (packed weights
+/// and grids) or fp32 (BN-folded float weights, channels-last output), so that the export
+/// computes what the model computes, float rounding included.
+struct LayerPart {
   std::vector<int> nodes;  ///< the conv/linear, then its folded BN and fused ReLU
   int last = -1;           ///< the node whose value the layer computes
-  int input = -1;          ///< the fake_quant it reads
-  Grid in, out;
+  int input = -1;          ///< int8: the fake_quant it reads; fp32: its input node
   bool conv = true, relu = false;
-  c10::IValue packed;  ///< ConvPacked or LinearPacked
+  c10::IValue packed;       ///< int8: ConvPacked or LinearPacked; fp32: none
+  Grid in, out;             ///< int8: input and output grids
+  at::Tensor weight, bias;  ///< fp32: folded
+  std::vector<int64_t> stride, padding, dilation;
+  int64_t groups = 1;
 };
 
 struct LibTorchInt8Model::Impl {
   std::vector<Step> steps;
-  std::vector<Int8Part> int8_parts;
+  std::vector<LayerPart> layer_parts;
   int num_nodes = 0;
   int num_slots = 0;
   int output_slot = -1;
@@ -564,16 +569,10 @@ class Compiler {
       const Grid g = output_grid(last);
       const int src = slot_[plan->fq];
       TIGHTFIT_CHECK(src >= 0 && grid_[plan->fq], "int8 layer " << n.name << " reads no codes");
-      Int8Part part;
-      part.nodes = {id};
-      if (f.bn >= 0) part.nodes.push_back(f.bn);
-      if (relu) part.nodes.push_back(f.relu);
-      part.last = last;
+      LayerPart part = layer_part(id, f);
       part.input = plan->fq;
       part.in = *grid_[plan->fq];
       part.out = g;
-      part.conv = is_conv;
-      part.relu = relu;
       if (is_conv) {
         const ConvPacked packed =
             ops.conv_prepack.call(qweight, bias_t, stride, padding, dilation, a.groups);
@@ -586,7 +585,7 @@ class Compiler {
         add_step(id, [=](Slots& v) { v[dst] = op.call(v[src], packed, g.scale, g.zero_point); });
         part.packed = packed;
       }
-      impl_.int8_parts.push_back(std::move(part));
+      impl_.layer_parts.push_back(std::move(part));
       grid_[last] = g;
       ++impl_.int8_layers;
       return;
@@ -599,6 +598,15 @@ class Compiler {
     const int src = float_slot(in);
     const std::vector<int64_t> st = stride.vec(), pad = padding.vec(), dil = dilation.vec();
     const int64_t groups = a.groups;
+    LayerPart part = layer_part(id, f);
+    part.input = in;
+    part.weight = weight;
+    part.bias = bias_t;
+    part.stride = st;
+    part.padding = pad;
+    part.dilation = dil;
+    part.groups = groups;
+    impl_.layer_parts.push_back(std::move(part));
     if (is_conv)
       add_step(id, [=](Slots& v) {
         at::Tensor y = at::conv2d(v[src], weight, bias_t, st, pad, dil, groups);
@@ -613,6 +621,18 @@ class Compiler {
         v[dst] = relu ? at::relu_(y) : y;
       });
     ++impl_.fp32_layers;
+  }
+
+  /// The export's record of layer `id` with what fuses into it.
+  LayerPart layer_part(int id, const Fusion& f) const {
+    LayerPart part;
+    part.nodes = {id};
+    if (f.bn >= 0) part.nodes.push_back(f.bn);
+    if (f.relu >= 0) part.nodes.push_back(f.relu);
+    part.last = f.last;
+    part.conv = net_.node(id).op == OpKind::kConv2d;
+    part.relu = f.relu >= 0;
+    return part;
   }
 
   void fake_quant(int id) {
@@ -701,25 +721,53 @@ void LibTorchInt8Model::export_torchscript(const graph::Network& net,
   };
   // The dtype as its ScalarType number: the generated source has no `torch.quint8` constant.
   const std::string quint8 = std::to_string(static_cast<int>(c10::ScalarType::QUInt8));
+  const auto ints = [](const std::vector<int64_t>& v) {
+    std::string out;
+    for (int64_t x : v) out += (out.empty() ? "" : ", ") + std::to_string(x);
+    return "[" + out + "]";
+  };
+  const auto name = [&](const LayerPart& p, const char* key) {
+    return models::export_name(net.node(p.nodes.front()), key);
+  };
   models::ExportHooks hooks;
-  for (const Int8Part& p : impl_->int8_parts) {
+  for (const LayerPart& p : impl_->layer_parts) {
     models::ExportPart part;
     part.nodes = p.nodes;
     part.last = p.last;
-    const std::string op = std::string(p.conv ? "conv2d" : "linear") + (p.relu ? "_relu" : "");
-    part.expression =
-        "quantized." + op + "(torch.quantize_per_tensor(v" + std::to_string(p.input) + ", " +
-        number(p.in.scale) + ", " + std::to_string(p.in.zero_point) + ", " + quint8 + "), self." +
-        models::export_name(net.node(p.nodes.front()), "packed") + ", " + number(p.out.scale) +
-        ", " + std::to_string(p.out.zero_point) + ").dequantize()";
+    const std::string in = "v" + std::to_string(p.input);
+    if (!p.packed.isNone()) {
+      const std::string op = std::string(p.conv ? "conv2d" : "linear") + (p.relu ? "_relu" : "");
+      part.expression = "quantized." + op + "(torch.quantize_per_tensor(" + in + ", " +
+                        number(p.in.scale) + ", " + std::to_string(p.in.zero_point) + ", " +
+                        quint8 + "), self." + name(p, "packed") + ", " + number(p.out.scale) +
+                        ", " + std::to_string(p.out.zero_point) + ").dequantize()";
+    } else {
+      const std::string w = "self." + name(p, "folded_weight"),
+                        b = "self." + name(p, "folded_bias");
+      std::string e = p.conv ? "torch.conv2d(" + in + ", " + w + ", " + b + ", " + ints(p.stride) +
+                                   ", " + ints(p.padding) + ", " + ints(p.dilation) + ", " +
+                                   std::to_string(p.groups) + ")"
+                             : "torch.linear(" + in + ", " + w + ", " + b + ")";
+      if (p.relu) e = "torch.relu(" + e + ")";
+      // The model keeps conv outputs channels-last (MemoryFormat 2): later float kernels then
+      // sum in the same order here.
+      if (p.conv)
+        e += ".contiguous(memory_format=" +
+             std::to_string(static_cast<int>(c10::MemoryFormat::ChannelsLast)) + ")";
+      part.expression = e;
+    }
     hooks.parts.push_back(std::move(part));
   }
   hooks.attributes = [&](torch::jit::Module& module) {
-    for (const Int8Part& p : impl_->int8_parts) {
+    for (const LayerPart& p : impl_->layer_parts) {
+      if (p.packed.isNone()) {
+        module.register_parameter(name(p, "folded_weight"), p.weight, false);
+        module.register_parameter(name(p, "folded_bias"), p.bias, false);
+        continue;
+      }
       const auto type =
           p.conv ? c10::getCustomClassType<ConvPacked>() : c10::getCustomClassType<LinearPacked>();
-      module.register_attribute(models::export_name(net.node(p.nodes.front()), "packed"), type,
-                                p.packed);
+      module.register_attribute(name(p, "packed"), type, p.packed);
     }
   };
   models::export_torchscript(net, path, hooks);

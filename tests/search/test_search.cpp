@@ -18,6 +18,8 @@
 #include "search/controller.h"
 #include "search/pareto.h"
 #include "search/strategy.h"
+#include "targets/int8.h"
+#include "targets/libtorch_int8.h"
 
 using namespace tightfit;
 
@@ -315,6 +317,35 @@ TEST_CASE("outputs.export writes every front member as TorchScript computing wha
     CHECK((got - want).abs().max().item<double>() / want.abs().max().item<double>() < 1e-4);
     CHECK(r.evaluations[i].params == net.num_params());
   }
+  // "torchscript-int8": int8 layers as LibTorch's quantized ops, computing what cpu-libtorch's
+  // int8 model computes (how many run in int8 depends on the CPU: VNNI or not).
+  std::filesystem::remove_all(dir);
+  auto int8_json = config_json;
+  // Every member but the baseline has 8-bit weights and inputs.
+  int8_json["space"] = {
+      {"kind", "joint"}, {"keep", {0.5, 1.0}}, {"weight_bits", {8}}, {"act_bits", {8}}};
+  int8_json["outputs"]["export"] = "torchscript-int8";
+  const auto r8 = search::run_search(search::SearchConfig::from_json(int8_json, "test"), opts);
+  REQUIRE(!r8.front.empty());
+  const at::QEngine previous = at::globalContext().qEngine();
+  at::globalContext().setQEngine(at::QEngine::ONEDNN);
+  int64_t int8_layers = 0;
+  for (size_t i : r8.front) {
+    const auto stem = dir / "models" / std::to_string(r8.evaluations[i].index);
+    INFO(stem.string());
+    const auto net = graph::load_network(stem.string() + ".tfn");
+    targets::LibTorchInt8Model model(net);
+    int8_layers += model.int8_layers();
+    const auto want = model.forward(x);
+    auto module = torch::jit::load(stem.string() + ".pt");
+    module.eval();
+    const auto got = module.forward({x}).toTensor();
+    CHECK((got - want).abs().max().item<double>() / want.abs().max().item<double>() < 1e-5);
+  }
+  at::globalContext().setQEngine(previous);
+  // With VNNI every 8-bit layer fed by 8-bit activations runs in int8; without it, 8-bit
+  // weights on full-range inputs stay fp32.
+  if (targets::cpu_has_vnni()) CHECK(int8_layers > 0);
   // Any other format is a config error.
   config_json["outputs"]["export"] = "onnx";
   CHECK_THROWS_WITH(search::SearchConfig::from_json(config_json, "test"),
