@@ -26,8 +26,7 @@ double budget_excess(const Evaluation& e, const Budget& b, double baseline_accur
   return worst;
 }
 
-void check_budget_reachable(const Session& session, CandidateScorer& scorer) {
-  const Budget& budget = session.config.budget;
+void check_budget_reachable(const Session& session, CandidateScorer& scorer, const Budget& budget) {
   if (budget.latency_ms <= 0 && budget.size_bytes <= 0 && budget.flops <= 0) return;
   const auto& keep = session.config.space.keep;
   const auto& bits = session.config.space.weight_bits;

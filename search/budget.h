@@ -14,9 +14,9 @@ bool within_budget(const Evaluation& e, const Budget& b, double baseline_accurac
 /// How far `e` is from meeting `b`: the largest relative excess over any limit (0 when met).
 double budget_excess(const Evaluation& e, const Budget& b, double baseline_accuracy);
 
-/// InputError when even the most compressed uniform network of the space misses the budget's
+/// InputError when even the most compressed uniform network of the space misses `budget`'s
 /// latency, size or FLOPs (pruning, bits and rank only ever lower them here, so nothing can meet
-/// it); costs that network with `scorer`.
-void check_budget_reachable(const Session& session, CandidateScorer& scorer);
+/// it); costs that network with `scorer`. `budget` is the run's, relative limits resolved.
+void check_budget_reachable(const Session& session, CandidateScorer& scorer, const Budget& budget);
 
 }  // namespace tightfit::search

@@ -1,6 +1,7 @@
 #include "search/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/hash.h"
@@ -184,6 +185,30 @@ Budget Budget::from_json(const nlohmann::json& j, const std::string& where) {
     throw ConfigError(where +
                       " limits must be positive (accuracy_drop a fraction below 1), e.g. "
                       "{\"latency_ms\": 0.5}");
+  for (const auto& [key, v] :
+       {std::pair<const char*, double>{"latency_fraction", b.latency_fraction},
+        {"size_fraction", b.size_fraction},
+        {"flops_fraction", b.flops_fraction}})
+    if (v < 0 || v > 1)
+      throw ConfigError(where + "." + key + " is " + nlohmann::json(v).dump() +
+                        "; a fraction of the uncompressed network's figure must be in (0, 1] "
+                        "(0.5: half of it)");
+  return b;
+}
+
+Budget Budget::resolved(double base_latency_ms, int64_t base_size_bytes, int64_t base_flops) const {
+  Budget b = *this;
+  const auto stricter = [](double limit, double relative) {
+    return limit > 0 ? std::min(limit, relative) : relative;
+  };
+  if (latency_fraction > 0) b.latency_ms = stricter(latency_ms, latency_fraction * base_latency_ms);
+  if (size_fraction > 0)
+    b.size_bytes = static_cast<int64_t>(
+        stricter(static_cast<double>(size_bytes),
+                 std::floor(size_fraction * static_cast<double>(base_size_bytes))));
+  if (flops_fraction > 0)
+    b.flops = static_cast<int64_t>(stricter(
+        static_cast<double>(flops), std::floor(flops_fraction * static_cast<double>(base_flops))));
   return b;
 }
 
@@ -193,6 +218,9 @@ nlohmann::json Budget::to_json() const {
   if (size_bytes > 0) j["size_bytes"] = size_bytes;
   if (flops > 0) j["flops"] = flops;
   if (accuracy_drop > 0) j["accuracy_drop"] = accuracy_drop;
+  if (latency_fraction > 0) j["latency_fraction"] = latency_fraction;
+  if (size_fraction > 0) j["size_fraction"] = size_fraction;
+  if (flops_fraction > 0) j["flops_fraction"] = flops_fraction;
   return j;
 }
 

@@ -21,6 +21,12 @@ struct Budget {
   int64_t size_bytes = 0;
   int64_t flops = 0;
   double accuracy_drop = 0;  ///< below the uncompressed network's accuracy, in [0, 1]
+  /// Limits relative to the uncompressed network on the same target and cost model, in (0, 1]
+  /// ("twice as fast": latency_fraction 0.5); with an absolute limit on the same quantity, the
+  /// stricter one holds.
+  double latency_fraction = 0;
+  double size_fraction = 0;
+  double flops_fraction = 0;
 
   template <typename Fields>
   void fields(Fields& f) {
@@ -28,8 +34,19 @@ struct Budget {
     f("size_bytes", size_bytes);
     f("flops", flops);
     f("accuracy_drop", accuracy_drop);
+    f("latency_fraction", latency_fraction);
+    f("size_fraction", size_fraction);
+    f("flops_fraction", flops_fraction);
   }
-  bool any() const { return latency_ms > 0 || size_bytes > 0 || flops > 0 || accuracy_drop > 0; }
+  bool any() const {
+    return latency_ms > 0 || size_bytes > 0 || flops > 0 || accuracy_drop > 0 || relative();
+  }
+  /// Whether a limit is relative (needs the uncompressed network's costs).
+  bool relative() const { return latency_fraction > 0 || size_fraction > 0 || flops_fraction > 0; }
+  /// The absolute limits for an uncompressed network of these costs: each fraction times the
+  /// network's own figure, or the absolute limit where that is stricter. The fractions stay set
+  /// (for the record); within_budget reads the absolute limits only.
+  Budget resolved(double base_latency_ms, int64_t base_size_bytes, int64_t base_flops) const;
   static Budget from_json(const nlohmann::json& j, const std::string& where);
   /// The limits that are set (0 means none).
   nlohmann::json to_json() const;

@@ -106,7 +106,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     screener = std::make_unique<Screener>(ScreenConfig::from_json(config.screen, "screen"),
                                           session.points);
   EvalCache cache(session, stats, say);
-  check_budget_reachable(session, scorer);
+  check_budget_reachable(session, scorer, config.budget);  // absolute limits: before any work
   if (config.model_path.empty())
     say("model '" + config.model_zoo + "' has random weights: accuracies mean little");
   JournalObserver journal(folder.open_journal(), stats);
@@ -136,6 +136,17 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   result.baseline = batches.evaluate({policies::Policy{}}, -1, "baseline").front();
   if (!result.baseline.ok())
     throw InputError("the uncompressed network cannot be evaluated: " + result.baseline.error);
+  // Relative limits become absolute on the baseline's own figures (same target, same cost).
+  result.budget = config.budget.resolved(result.baseline.latency_ms, result.baseline.size_bytes,
+                                         result.baseline.flops);
+  if (result.budget.relative())
+    say("budget " + result.budget.to_json().dump() + " (relative limits on the uncompressed " +
+        "network's figures)");
+  if (result.budget.relative()) {
+    const RunStats kept = stats;  // the check's costing is set-up, not search work
+    check_budget_reachable(session, scorer, result.budget);
+    stats = kept;
+  }
   int64_t next_index = 0;
   for (const auto& p : uniforms) batches.evaluate({p}, next_index++, "uniform");
   for (;;) {

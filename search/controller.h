@@ -32,6 +32,7 @@ struct SearchResult {
   std::vector<Evaluation> evaluations;  ///< in evaluation order
   std::vector<size_t> front;            ///< indices into `evaluations`, by latency
   nlohmann::json best;                  ///< budget runs: best under budget or the closest
+  Budget budget;  ///< the config's budget with relative limits resolved on the baseline
   int64_t replayed = 0;                 ///< evaluations read back from the journal (--resume)
   RunStats stats;
   nlohmann::json context;

@@ -126,7 +126,7 @@ void write_outputs(const SearchConfig& config, SearchResult& result, const std::
                         {"uniform", uniform},
                         {"context", result.context}};
   if (config.budget.any()) {
-    result.best = best_under_budget(result.evaluations, config.budget, result.baseline.accuracy);
+    result.best = best_under_budget(result.evaluations, result.budget, result.baseline.accuracy);
     result.best["context"] = result.context;
     doc["best"] = result.best;
     write_file_atomic((out / "best.json").string(), result.best.dump(2) + "\n");

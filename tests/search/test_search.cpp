@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -350,5 +351,47 @@ TEST_CASE("outputs.export writes every front member as TorchScript computing wha
   config_json["outputs"]["export"] = "onnx";
   CHECK_THROWS_WITH(search::SearchConfig::from_json(config_json, "test"),
                     Catch::Contains("outputs.export is 'onnx'"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("relative budgets are fractions of the uncompressed network's own figures",
+          "[search][e2e][budget]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_search_relative_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto config_json = nlohmann::json::parse(R"({
+      "seed": 5, "model": {"zoo": "vgg_small"},
+      "strategy": {"name": "random", "evaluations": 6},
+      "evaluator": {"name": "subset", "validation_images": 100},
+      "target": {"name": "analytic-roofline"},
+      "budget": {"latency_fraction": 0.5, "size_fraction": 0.6, "size_bytes": 100000000,
+                 "flops_fraction": 0.9, "flops": 1000}})");
+  // The flops limit: the absolute 1000 is stricter than 90%, and no candidate meets it.
+  search::RunOptions opts;
+  opts.out_dir = dir.string();
+  opts.progress = false;
+  // Nothing in the space reaches 1000 FLOPs: refused once the baseline gives the figures.
+  CHECK_THROWS_WITH(search::run_search(search::SearchConfig::from_json(config_json, "test"), opts),
+                    Catch::Contains("cannot be met") && Catch::Contains("\"flops\":1000"));
+  std::filesystem::remove_all(dir);
+  config_json["budget"].erase("flops");
+  const auto r = search::run_search(search::SearchConfig::from_json(config_json, "test"), opts);
+  const auto& b = r.baseline;
+  // Each relative limit resolved on the baseline; the absolute size limit is the looser one.
+  CHECK(r.budget.latency_ms == Approx(0.5 * b.latency_ms));
+  CHECK(r.budget.size_bytes ==
+        static_cast<int64_t>(std::floor(0.6 * static_cast<double>(b.size_bytes))));
+  CHECK(r.budget.flops == static_cast<int64_t>(std::floor(0.9 * static_cast<double>(b.flops))));
+  const auto best = nlohmann::json::parse(std::ifstream(dir / "best.json"));
+  CHECK(best["budget"]["latency_fraction"] == 0.5);
+  CHECK(best["budget"]["latency_ms"].get<double>() == Approx(0.5 * b.latency_ms));
+  if (best["met"].get<bool>()) {
+    CHECK(best["best"]["latency_ms"].get<double>() <= 0.5 * b.latency_ms);
+    CHECK(best["best"]["size_bytes"].get<int64_t>() <= r.budget.size_bytes);
+  }
+  // A fraction outside (0, 1] is a config error naming the key.
+  config_json["budget"]["latency_fraction"] = 1.5;
+  CHECK_THROWS_WITH(search::SearchConfig::from_json(config_json, "test"),
+                    Catch::Contains("budget.latency_fraction is 1.5"));
   std::filesystem::remove_all(dir);
 }
