@@ -27,6 +27,9 @@ struct Evaluation {
   double measured_latency_ms = 0;           ///< "lut" front members: measured end to end at the end
   /// Front members of a run with "finetune_front": accuracy after that fine-tune (< 0: none).
   double finetuned_accuracy = -1;
+  /// Front members and the baseline: conv/linear layers that run in int8 on the target in its
+  /// precision (-1: not known, or the target cannot say).
+  int64_t int8_layers = -1;
   bool cached = false;      ///< a copy of an earlier evaluation of the same candidate
   double eval_seconds = 0;  ///< wall time spent on this candidate
   std::string error;        ///< non-empty: the candidate failed (and why)

@@ -92,6 +92,18 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
   std::vector<policies::CompressedNetwork> nets;
   for (size_t i : result.front) nets.push_back(session.apply(result.evaluations[i].policy));
   if (!session.cost->times_on_target()) measure_front(session, result, nets, say);
+  // What runs in int8 on the target (compiled, not timed; a member that fails to compile is
+  // left unknown).
+  const auto int8_layers = [&](const policies::CompressedNetwork& c) -> int64_t {
+    try {
+      return session.target->int8_layers(c, session.config.measure);
+    } catch (const std::exception&) {
+      return -1;
+    }
+  };
+  for (size_t k = 0; k < result.front.size(); ++k)
+    result.evaluations[result.front[k]].int8_layers = int8_layers(nets[k]);
+  result.baseline.int8_layers = int8_layers(session.apply(policies::Policy{}));
   const auto models = std::filesystem::path(dir) / "models";
   std::filesystem::create_directories(models);
   if (!session.config.finetune_front.is_null()) finetune_front(session, result, nets, models, say);

@@ -45,6 +45,7 @@ nlohmann::json front_entry(const Evaluation& e) {
     if (e.measured_latency_ms > 0) j["measured_latency_ms"] = e.measured_latency_ms;
   }
   if (e.finetuned_accuracy >= 0) j["finetuned_accuracy"] = e.finetuned_accuracy;
+  if (e.int8_layers >= 0) j["int8_layers"] = e.int8_layers;
   return j;
 }
 
@@ -91,7 +92,8 @@ std::string front_table(const SearchResult& r) {
        << std::setw(10) << e.latency_spread_ms << std::setprecision(1) << std::setw(11)
        << static_cast<double>(e.size_bytes) / 1024.0 << std::setw(10)
        << static_cast<double>(e.flops) / 1e6 << std::setprecision(2) << std::setw(10)
-       << mean_keep(e.policy, channels) << std::setw(8) << e.policy.weight_bits.size() << '\n';
+       << mean_keep(e.policy, channels) << std::setw(8)
+       << (e.int8_layers >= 0 ? std::to_string(e.int8_layers) : std::string("-")) << '\n';
   };
   const size_t channels = r.context.contains("decision_points")
                               ? r.context["decision_points"]["channels"].get<size_t>()

@@ -58,4 +58,10 @@ Measurement LibTorchCpuTarget::measure(const policies::CompressedNetwork& c,
   return m;
 }
 
+int64_t LibTorchCpuTarget::int8_layers(const policies::CompressedNetwork& c,
+                                       const MeasureOptions& opts) const {
+  if (opts.precision != "int8" || !LibTorchInt8Model::supported()) return 0;
+  return LibTorchInt8Model(c.net).int8_layers();
+}
+
 }  // namespace tightfit::targets

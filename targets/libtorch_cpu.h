@@ -16,6 +16,8 @@ class LibTorchCpuTarget : public Target {
   /// Runs `c` in opts.precision; the Measurement's precision says what ran ("fp32", "int8" or
   /// "int8+fp32" when some conv/linear layers cannot run in int8).
   Measurement measure(const policies::CompressedNetwork& c, const MeasureOptions& opts) override;
+  int64_t int8_layers(const policies::CompressedNetwork& c,
+                      const MeasureOptions& opts) const override;
 };
 
 }  // namespace tightfit::targets

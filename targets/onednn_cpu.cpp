@@ -48,4 +48,10 @@ Measurement OneDnnCpuTarget::measure(const policies::CompressedNetwork& c,
   return m;
 }
 
+int64_t OneDnnCpuTarget::int8_layers(const policies::CompressedNetwork& c,
+                                     const MeasureOptions& opts) const {
+  if (opts.precision != "int8") return 0;
+  return OneDnnEngine(c.net, 1, opts.precision).int8_layers();
+}
+
 }  // namespace tightfit::targets

@@ -13,6 +13,8 @@ class OneDnnCpuTarget : public Target {
   std::string name() const override { return "cpu-onednn"; }
   Capabilities capabilities() const override;
   Measurement measure(const policies::CompressedNetwork& c, const MeasureOptions& opts) override;
+  int64_t int8_layers(const policies::CompressedNetwork& c,
+                      const MeasureOptions& opts) const override;
 };
 
 }  // namespace tightfit::targets

@@ -85,6 +85,12 @@ class Target {
   virtual Capabilities capabilities() const = 0;
   /// Times `c` under the process-wide measurement lock (invariant 3).
   virtual Measurement measure(const policies::CompressedNetwork& c, const MeasureOptions& opts) = 0;
+  /// How many of `c`'s conv/linear layers run in int8 when `c` runs in `opts.precision` here
+  /// (compiled, not timed); -1 when the target cannot say (modelled and remote targets).
+  virtual int64_t int8_layers(const policies::CompressedNetwork& /*c*/,
+                              const MeasureOptions& /*opts*/) const {
+    return -1;
+  }
 };
 
 /// What a target may use besides its own config section (a remote target's connection settings

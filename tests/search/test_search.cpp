@@ -17,10 +17,12 @@
 #include "policies/compress.h"
 #include "search/config.h"
 #include "search/controller.h"
+#include "search/outputs.h"
 #include "search/pareto.h"
 #include "search/strategy.h"
 #include "targets/int8.h"
 #include "targets/libtorch_int8.h"
+#include "targets/onednn_engine.h"
 
 using namespace tightfit;
 
@@ -393,5 +395,43 @@ TEST_CASE("relative budgets are fractions of the uncompressed network's own figu
   config_json["budget"]["latency_fraction"] = 1.5;
   CHECK_THROWS_WITH(search::SearchConfig::from_json(config_json, "test"),
                     Catch::Contains("budget.latency_fraction is 1.5"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the front's int8 column counts the layers that run in int8 on the target",
+          "[search][e2e][int8]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_search_int8_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto config_json = nlohmann::json::parse(R"({
+      "seed": 2, "model": {"zoo": "vgg_small"},
+      "space": {"kind": "joint", "keep": [0.75, 1.0], "weight_bits": [8], "act_bits": [8]},
+      "strategy": {"name": "random", "evaluations": 2}, "baselines": {"keep": [1.0]},
+      "evaluator": {"name": "subset", "validation_images": 50},
+      "target": {"name": "cpu-onednn", "precision": "int8", "warmup_runs": 1, "min_repeats": 3,
+                 "min_time_ms": 1}})");
+  search::RunOptions opts;
+  opts.out_dir = dir.string();
+  opts.progress = false;
+  const auto r = search::run_search(search::SearchConfig::from_json(config_json, "test"), opts);
+  REQUIRE(!r.front.empty());
+  CHECK(r.baseline.int8_layers == 0);
+  int64_t most = 0;
+  for (size_t i : r.front) {
+    const auto& e = r.evaluations[i];
+    INFO("member " << e.index << ": " << e.policy.to_json().dump());
+    const auto net =
+        graph::load_network((dir / "models" / (std::to_string(e.index) + ".tfn")).string());
+    // What the engine compiles in int8: the first layer (signed pixels in) runs in fp32, and
+    // without VNNI so do 8-bit weights on full-range inputs.
+    CHECK(e.int8_layers == targets::OneDnnEngine(net, 1, "int8").int8_layers());
+    CHECK(e.int8_layers < static_cast<int64_t>(e.policy.weight_bits.size()));
+    most = std::max(most, e.int8_layers);
+  }
+  // Every candidate but the baseline is 8-bit throughout; one of them is the fastest, so on
+  // the front.
+  if (targets::cpu_has_vnni()) CHECK(most > 0);
+  const std::string table = search::front_table(r);
+  CHECK_THAT(table, Catch::Contains("int8"));
   std::filesystem::remove_all(dir);
 }
