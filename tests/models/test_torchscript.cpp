@@ -321,8 +321,15 @@ void check_export(const std::string& name, const std::string& factorized,
 
 TEST_CASE("exported networks load in LibTorch and in Python and compute what tightfit computes",
           "[models][torchscript][export]") {
+  check_export("resnet18", "fc", "layer1.0.conv2");
   check_export("mobilenet_v2", "classifier.1", "features.2.conv.2");
   // Squeeze-and-excitation gates, hardsigmoid; chunk, concatenation and channel shuffle.
   check_export("mobilenet_v3_small", "classifier.3", "");
   check_export("shufflenet_v2_x0_5", "fc", "");
+}
+
+TEST_CASE("exports of the large imported networks load in Python with tightfit's outputs",
+          "[models][torchscript][export][slow]") {
+  check_export("resnet50", "fc", "layer1.0.conv2");
+  check_export("vgg11_bn", "classifier.6", "features.4");
 }
