@@ -44,6 +44,15 @@ Split split_training_set(const ImageSet& full, ImageSet test, const SplitOptions
   return split;
 }
 
+void check_normalization_pair(const std::optional<std::vector<double>>& mean,
+                              const std::optional<std::vector<double>>& std,
+                              const std::string& where) {
+  if (mean.has_value() != std.has_value())
+    throw ConfigError(where +
+                      ": give mean and std together (or neither: measured per channel on "
+                      "the training images)");
+}
+
 void set_normalization(Split& split, const std::optional<std::vector<double>>& mean,
                        const std::optional<std::vector<double>>& std, const std::string& where) {
   const ImageSet& t = split.train;

@@ -57,6 +57,10 @@ struct SplitOptions {
 /// std is not > 0.
 void set_normalization(Split& split, const std::optional<std::vector<double>>& mean,
                        const std::optional<std::vector<double>>& std, const std::string& where);
+/// ConfigError, naming `where`, unless mean and std are given together or not at all.
+void check_normalization_pair(const std::optional<std::vector<double>>& mean,
+                              const std::optional<std::vector<double>>& std,
+                              const std::string& where);
 
 /// `train` split into train and validation as `opts` says (a seeded permutation, each part kept
 /// in file order), with `test` as the test set. ConfigError when validation_count does not fit.

@@ -229,13 +229,6 @@ std::vector<std::string> image_folder_classes(const std::string& dir) {
   return classes;
 }
 
-ImageSet read_image_folder(const std::string& dir, const std::vector<std::string>& classes,
-                           const ImageFolderOptions& opts) {
-  const Listing l = list_images(dir, classes);
-  if (l.files.empty()) throw InputError("image folder '" + dir + "' holds no .jpg or .png images");
-  return decode_all(l, opts);
-}
-
 ImageFolder ImageFolder::from_json(const nlohmann::json& j, const std::string& where) {
   auto f = read_section<ImageFolder>(j, where);
   if (f.root_.empty())
@@ -244,10 +237,7 @@ ImageFolder ImageFolder::from_json(const nlohmann::json& j, const std::string& w
   if (f.opts_.crop < 1 || f.opts_.resize < f.opts_.crop || f.opts_.resize > 4096)
     throw ConfigError(where + ": crop must be >= 1 and resize in [crop, 4096] (e.g. resize 73, " +
                       "crop 64)");
-  if (f.mean_.has_value() != f.std_.has_value())
-    throw ConfigError(where +
-                      ": give mean and std together (or neither: measured per channel on "
-                      "the training images)");
+  check_normalization_pair(f.mean_, f.std_, where);
   f.where_ = where;
   if (f.validation_ != "split" && f.validation_ != "val")
     throw ConfigError(where + ".validation is '" + f.validation_ +

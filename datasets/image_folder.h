@@ -22,11 +22,6 @@ struct ImageFolderOptions {
   int64_t crop = 64;    ///< square center crop
 };
 
-/// The classes (sorted folder names) and images of ROOT/`part`, decoded and transformed.
-/// InputError naming the file for an image that is corrupt, truncated or of another format.
-ImageSet read_image_folder(const std::string& dir, const std::vector<std::string>& classes,
-                           const ImageFolderOptions& opts);
-
 /// The sorted class folders of `dir`; InputError when there are none or more than 256.
 std::vector<std::string> image_folder_classes(const std::string& dir);
 

@@ -89,10 +89,7 @@ TensorFile TensorFile::from_json(const nlohmann::json& j, const std::string& whe
   if (t.train_.empty())
     throw ConfigError(where + ".train is missing: the tensor file of the training images (" +
                       kHowToSave + ")");
-  if (t.mean_.has_value() != t.std_.has_value())
-    throw ConfigError(where +
-                      ": give mean and std together (or neither: measured per channel on "
-                      "the training images)");
+  check_normalization_pair(t.mean_, t.std_, where);
   t.where_ = where;
   return t;
 }

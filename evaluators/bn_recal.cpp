@@ -42,13 +42,24 @@ BnRecalEvaluator::BnRecalEvaluator(BnRecalConfig config, const datasets::Split& 
                                    std::string name)
     : config_(config), data_(data), name_(std::move(name)) {}
 
-AccuracyResult score_subset(const graph::Network& net, const BnRecalConfig& config,
-                            const datasets::Split& data) {
+namespace {
+
+/// `net` ready to score as `config` says: BatchNorm recalibrated when it asks for batches.
+graph::Executor prepared(const graph::Network& net, const BnRecalConfig& config,
+                         const datasets::Split& data) {
   at::set_num_threads(config.threads);
-  torch::NoGradGuard no_grad;
   graph::Executor ex(net);
   if (config.bn_batches > 0)
     recalibrate_bn(ex, data, config.bn_batches, config.batch_size, config.seed);
+  return ex;
+}
+
+}  // namespace
+
+AccuracyResult score_subset(const graph::Network& net, const BnRecalConfig& config,
+                            const datasets::Split& data) {
+  torch::NoGradGuard no_grad;
+  graph::Executor ex = prepared(net, config, data);
   const auto e =
       models::evaluate(ex, data.validation, data.mean, data.std, config.validation_images);
   AccuracyResult r;
@@ -80,10 +91,7 @@ graph::Network BnRecalEvaluator::evaluated_network(const policies::CompressedNet
                                                    const graph::Network& /*original*/) {
   graph::Network net = candidate.net;
   if (config_.bn_batches == 0) return net;
-  at::set_num_threads(config_.threads);
-  graph::Executor ex(net);
-  recalibrate_bn(ex, data_, config_.bn_batches, config_.batch_size, config_.seed);
-  ex.write_back(net);
+  prepared(net, config_, data_).write_back(net);
   return net;
 }
 

@@ -25,6 +25,36 @@ Tensor from_torch(const at::Tensor& src) {
   return out;
 }
 
+at::Tensor activation(OpKind op, const at::Tensor& x) {
+  switch (op) {
+    case OpKind::kReLU:
+      return torch::relu(x);
+    case OpKind::kReLU6:
+      return torch::clamp(x, 0.0, 6.0);
+    case OpKind::kHardswish:
+      return torch::hardswish(x);
+    case OpKind::kHardsigmoid:
+      return torch::hardsigmoid(x);
+    case OpKind::kSigmoid:
+      return torch::sigmoid(x);
+    case OpKind::kSiLU:
+      return torch::silu(x);
+    case OpKind::kGELU:
+      return torch::gelu(x);
+    case OpKind::kTanh:
+      return torch::tanh(x);
+    default:
+      TIGHTFIT_CHECK(false, op_name(op) << " is not an activation");
+      return x;
+  }
+}
+
+at::Tensor channel_shuffle(const at::Tensor& x, int64_t groups) {
+  return x.reshape({x.size(0), groups, x.size(1) / groups, x.size(2), x.size(3)})
+      .transpose(1, 2)
+      .reshape(x.sizes());
+}
+
 struct Executor::Impl {
   struct Op {
     OpKind op;
@@ -124,28 +154,14 @@ std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
         break;
       }
       case OpKind::kReLU:
-        y = torch::relu(in);
-        break;
       case OpKind::kReLU6:
-        y = torch::clamp(in, 0.0, 6.0);
-        break;
       case OpKind::kHardswish:
-        y = torch::hardswish(in);
-        break;
       case OpKind::kHardsigmoid:
-        y = torch::hardsigmoid(in);
-        break;
       case OpKind::kSigmoid:
-        y = torch::sigmoid(in);
-        break;
       case OpKind::kSiLU:
-        y = torch::silu(in);
-        break;
       case OpKind::kGELU:
-        y = torch::gelu(in);
-        break;
       case OpKind::kTanh:
-        y = torch::tanh(in);
+        y = graph::activation(op.op, in);
         break;
       case OpKind::kMul:
         y = in * values[op.inputs.at(1)];
@@ -153,13 +169,9 @@ std::vector<at::Tensor> Executor::forward_all(const at::Tensor& x) {
       case OpKind::kSlice:
         y = in.slice(1, a.begin, a.end);
         break;
-      case OpKind::kChannelShuffle: {
-        const int64_t c = in.size(1);
-        y = in.reshape({in.size(0), a.groups, c / a.groups, in.size(2), in.size(3)})
-                .transpose(1, 2)
-                .reshape(in.sizes());
+      case OpKind::kChannelShuffle:
+        y = graph::channel_shuffle(in, a.groups);  // qualified: at::channel_shuffle by ADL
         break;
-      }
       case OpKind::kAdd:
         y = in;
         for (size_t k = 1; k < op.inputs.size(); ++k) y = y + values[op.inputs[k]];

@@ -76,6 +76,12 @@ class Executor {
   bool training_ = false;
 };
 
+/// Activation node `op` (is_activation) applied to `x`, as every LibTorch backend computes it.
+at::Tensor activation(OpKind op, const at::Tensor& x);
+/// PyTorch's channel shuffle of an N x C x H x W tensor: output channel j*g + k is input channel
+/// k*(C/g) + j.
+at::Tensor channel_shuffle(const at::Tensor& x, int64_t groups);
+
 /// Converts between graph tensors and torch tensors (always copies).
 at::Tensor to_torch(const Tensor& t);
 Tensor from_torch(const at::Tensor& t);

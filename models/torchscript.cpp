@@ -402,16 +402,15 @@ class Translator {
       return unsupported(n, kind + " (not along channels)");
     const int64_t channels = shapes_.at(x)[0];
     std::vector<int64_t> sizes;
-    if (kind.find("chunk") != std::string::npos) {
-      const int64_t chunks = static_cast<int64_t>(scalar(n->input(1)));
-      if (chunks < 1) return unsupported(n, kind + " (computed chunk count)");
-      const int64_t size = (channels + chunks - 1) / chunks;  // torch.chunk's rule
-      for (int64_t c = 0; c < channels; c += size) sizes.push_back(std::min(size, channels - c));
-    } else if (kind.find("with_sizes") != std::string::npos) {
+    if (kind.find("with_sizes") != std::string::npos) {
       sizes = ints(n->input(1));
     } else {
-      const int64_t size = static_cast<int64_t>(scalar(n->input(1)));
-      if (size < 1) return unsupported(n, kind + " (computed split size)");
+      // chunk(k): pieces of ceil(C / k) channels (torch.chunk's rule); split(s): pieces of s.
+      const bool chunk = kind.find("chunk") != std::string::npos;
+      const double given = scalar(n->input(1));  // NaN when computed
+      if (!(given >= 1)) return unsupported(n, kind + " (computed " + (chunk ? "count)" : "size)"));
+      const auto arg = static_cast<int64_t>(given);
+      const int64_t size = chunk ? (channels + arg - 1) / arg : arg;
       for (int64_t c = 0; c < channels; c += size) sizes.push_back(std::min(size, channels - c));
     }
     std::vector<std::array<int64_t, 2>> ranges;
@@ -635,13 +634,6 @@ class Translator {
   std::map<std::string, Unsupported> unsupported_;
 };
 
-/// A TorchScript identifier for a node's parameter: "p_layer1_0_conv1__weight".
-std::string param_name(const Node& n, const std::string& key) {
-  std::string id;
-  for (char c : n.name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return "p_" + id + "__" + key;
-}
-
 /// Names the generated source may use: `torch` (aten's ops, as the default resolver has it) and
 /// `quantized` (LibTorch's quantized ops, which Python spells torch.ops.quantized).
 struct ExportResolver : torch::jit::Resolver {
@@ -661,15 +653,6 @@ std::string ints_text(const std::array<int64_t, 2>& v) {
   return "[" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + "]";
 }
 
-std::string float_text(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  std::string s = os.str();
-  if (s.find_first_of(".eE") == std::string::npos) s += ".0";  // a float literal for TorchScript
-  return s;
-}
-
 /// The TorchScript expression computing node `n` from the values v<input ids>.
 std::string expression(const Node& n, const std::function<std::string(const char*)>& param) {
   const Attrs& a = n.attrs;
@@ -687,7 +670,7 @@ std::string expression(const Node& n, const std::function<std::string(const char
     case OpKind::kBatchNorm:
       return "torch.batch_norm(" + in(0) + ", " + param("weight") + ", " + param("bias") + ", " +
              param("running_mean") + ", " + param("running_var") + ", self.training, " +
-             float_text(a.momentum) + ", " + float_text(a.eps) + ", False)";
+             export_float(a.momentum) + ", " + export_float(a.eps) + ", False)";
     case OpKind::kReLU:
       return "torch.relu(" + in(0) + ")";
     case OpKind::kReLU6:
@@ -734,9 +717,9 @@ std::string expression(const Node& n, const std::function<std::string(const char
     case OpKind::kFlatten:
       return "torch.flatten(" + in(0) + ", 1)";
     case OpKind::kDropout:
-      return "torch.dropout(" + in(0) + ", " + float_text(a.p) + ", self.training)";
+      return "torch.dropout(" + in(0) + ", " + export_float(a.p) + ", self.training)";
     case OpKind::kFakeQuant:
-      return "torch.fake_quantize_per_tensor_affine(" + in(0) + ", " + float_text(a.q_scale) +
+      return "torch.fake_quantize_per_tensor_affine(" + in(0) + ", " + export_float(a.q_scale) +
              ", " + std::to_string(a.q_zero_point) + ", " + std::to_string(a.q_min) + ", " +
              std::to_string(a.q_max) + ")";
     case OpKind::kInput:
@@ -749,7 +732,18 @@ std::string expression(const Node& n, const std::function<std::string(const char
 }  // namespace
 
 std::string export_name(const graph::Node& node, const std::string& key) {
-  return param_name(node, key);
+  std::string id;
+  for (char c : node.name) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return "p_" + id + "__" + key;
+}
+
+std::string export_float(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  std::string s = os.str();
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";  // a float literal for TorchScript
+  return s;
 }
 
 void export_torchscript(const graph::Network& net, const std::string& path) {
@@ -781,9 +775,9 @@ void export_torchscript(const graph::Network& net, const std::string& path,
           torch::from_blob(const_cast<float*>(t.data.data()), t.shape, torch::kFloat32).clone();
       // Learnable weights are parameters; BatchNorm's running statistics are buffers.
       const bool buffer = key == "running_mean" || key == "running_var";
-      module.register_parameter(param_name(n, key), value, buffer);
+      module.register_parameter(export_name(n, key), value, buffer);
     }
-    const auto param = [&](const char* key) { return "self." + param_name(n, key); };
+    const auto param = [&](const char* key) { return "self." + export_name(n, key); };
     src << "    v" << i << " = " << expression(n, param) << "\n";
   }
   src << "    return v" << net.output() << "\n";

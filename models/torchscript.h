@@ -55,6 +55,8 @@ struct ExportHooks {
 /// The module attribute name the export gives a node's tensor or object `key`
 /// ("layer1.0.conv1", "weight" -> "p_layer1_0_conv1__weight").
 std::string export_name(const graph::Node& node, const std::string& key);
+/// `v` as a TorchScript float literal that reads back as the same double.
+std::string export_float(double v);
 
 /// export_torchscript with `hooks`' parts in place of the nodes they cover.
 void export_torchscript(const graph::Network& net, const std::string& path,

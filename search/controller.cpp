@@ -139,10 +139,9 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   // Relative limits become absolute on the baseline's own figures (same target, same cost).
   result.budget = config.budget.resolved(result.baseline.latency_ms, result.baseline.size_bytes,
                                          result.baseline.flops);
-  if (result.budget.relative())
+  if (result.budget.relative()) {
     say("budget " + result.budget.to_json().dump() + " (relative limits on the uncompressed " +
         "network's figures)");
-  if (result.budget.relative()) {
     const RunStats kept = stats;  // the check's costing is set-up, not search work
     check_budget_reachable(session, scorer, result.budget);
     stats = kept;

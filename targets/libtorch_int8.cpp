@@ -378,30 +378,19 @@ class Compiler {
             false);
       }
       case OpKind::kReLU:
-        return unary(
-            id, [](const at::Tensor& x) { return at::relu(x); }, true);
       case OpKind::kReLU6:
-        // clamp commutes with rounding to a grid: exact on quantized values too.
-        return unary(
-            id, [](const at::Tensor& x) { return at::clamp(x, 0.0, 6.0); }, true);
       case OpKind::kHardswish:
-        return unary(
-            id, [](const at::Tensor& x) { return at::hardswish(x); }, false);
       case OpKind::kHardsigmoid:
-        return unary(
-            id, [](const at::Tensor& x) { return at::hardsigmoid(x); }, false);
       case OpKind::kSigmoid:
-        return unary(
-            id, [](const at::Tensor& x) { return at::sigmoid(x); }, false);
       case OpKind::kSiLU:
-        return unary(
-            id, [](const at::Tensor& x) { return at::silu(x); }, false);
       case OpKind::kGELU:
+      case OpKind::kTanh: {
+        // relu and clamp commute with rounding to a grid: exact on quantized values too.
+        const OpKind op = n.op;
+        const bool on_quantized = op == OpKind::kReLU || op == OpKind::kReLU6;
         return unary(
-            id, [](const at::Tensor& x) { return at::gelu(x); }, false);
-      case OpKind::kTanh:
-        return unary(
-            id, [](const at::Tensor& x) { return at::tanh(x); }, false);
+            id, [op](const at::Tensor& x) { return graph::activation(op, x); }, on_quantized);
+      }
       case OpKind::kSlice: {
         const int64_t begin = a.begin, end = a.end;
         return unary(
@@ -410,13 +399,7 @@ class Compiler {
       case OpKind::kChannelShuffle: {
         const int64_t groups = a.groups;
         return unary(
-            id,
-            [=](const at::Tensor& x) {
-              return x.reshape({x.size(0), groups, x.size(1) / groups, x.size(2), x.size(3)})
-                  .transpose(1, 2)
-                  .reshape(x.sizes());
-            },
-            false);
+            id, [groups](const at::Tensor& x) { return graph::channel_shuffle(x, groups); }, false);
       }
       case OpKind::kMaxPool: {
         const std::vector<int64_t> k{a.kernel[0], a.kernel[1]}, s{a.stride[0], a.stride[1]},
@@ -712,13 +695,6 @@ at::Tensor LibTorchInt8Model::forward(const at::Tensor& x) {
 void LibTorchInt8Model::export_torchscript(const graph::Network& net,
                                            const std::string& path) const {
   TIGHTFIT_CHECK(net.size() == impl_->num_nodes, "export of another network than the compiled one");
-  const auto number = [](double v) {
-    std::ostringstream os;
-    os.precision(17);
-    os << v;
-    std::string s = os.str();
-    return s.find_first_of(".eE") == std::string::npos ? s + ".0" : s;
-  };
   // The dtype as its ScalarType number: the generated source has no `torch.quint8` constant.
   const std::string quint8 = std::to_string(static_cast<int>(c10::ScalarType::QUInt8));
   const auto ints = [](const std::vector<int64_t>& v) {
@@ -738,9 +714,10 @@ void LibTorchInt8Model::export_torchscript(const graph::Network& net,
     if (!p.packed.isNone()) {
       const std::string op = std::string(p.conv ? "conv2d" : "linear") + (p.relu ? "_relu" : "");
       part.expression = "quantized." + op + "(torch.quantize_per_tensor(" + in + ", " +
-                        number(p.in.scale) + ", " + std::to_string(p.in.zero_point) + ", " +
-                        quint8 + "), self." + name(p, "packed") + ", " + number(p.out.scale) +
-                        ", " + std::to_string(p.out.zero_point) + ").dequantize()";
+                        models::export_float(p.in.scale) + ", " + std::to_string(p.in.zero_point) +
+                        ", " + quint8 + "), self." + name(p, "packed") + ", " +
+                        models::export_float(p.out.scale) + ", " +
+                        std::to_string(p.out.zero_point) + ").dequantize()";
     } else {
       const std::string w = "self." + name(p, "folded_weight"),
                         b = "self." + name(p, "folded_bias");
