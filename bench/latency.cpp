@@ -238,8 +238,8 @@ int main(int argc, char** argv) {
         for (int k = 1; k < kCalibrationPoints; ++k)
           calibration.push_back(search_space.sample_one_precision(rng));
         auto& onednn = *targets.at("cpu-onednn");
-        latency_models::build_table(table, net, space.keep, space.channel_multiple, calibration,
-                                    onednn, layer_opts, small_opts, {});
+        latency_models::build_table(table, net, search_space.reach(), calibration, onednn,
+                                    layer_opts, small_opts, {});
         std::vector<policies::Policy> check;
         for (int k = 0; k < a.policies; ++k)
           check.push_back(search_space.sample_one_precision(rng));

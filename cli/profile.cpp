@@ -95,12 +95,13 @@ int cmd_profile(const ProfileArgs& a) {
                  static_cast<long long>(space.channel_multiple));
   }
 
-  const auto keys = latency_models::reachable_layer_keys(net, space.keep, space.channel_multiple);
+  const search::SearchSpace search_space(policies::decision_points(net), space);
+  const auto reach = search_space.reach();
   std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
-               a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, keys.size());
+               a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads,
+               latency_models::reachable_layer_keys(net, reach).size());
   // Calibration on the uncompressed network and random policies, measured end to end; the
   // check's policies are drawn after them from the same generator.
-  const search::SearchSpace search_space(policies::decision_points(net), space);
   std::mt19937_64 rng(a.seed);
   std::vector<policies::Policy> calibration = {policies::Policy{}};
   for (int k = 1; k < a.calibration_points; ++k)
@@ -108,8 +109,7 @@ int cmd_profile(const ProfileArgs& a) {
   // A live progress bar on a terminal; a line per tenth in a log file.
   const bool live = ::isatty(STDERR_FILENO);
   latency_models::build_table(
-      table, net, space.keep, space.channel_multiple, calibration, *target, opts, opts,
-      [&](size_t done, size_t total) {
+      table, net, reach, calibration, *target, opts, opts, [&](size_t done, size_t total) {
         table.save(a.out);  // resumable: every entry is on disk as soon as it is measured
         constexpr int kBarWidth = 30;
         const int filled = static_cast<int>(kBarWidth * done / std::max<size_t>(1, total));

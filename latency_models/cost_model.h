@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "latency_models/channel_curve.h"
+#include "latency_models/reach.h"
 #include "policies/compress.h"
 #include "targets/target.h"
 
@@ -61,9 +63,10 @@ struct CostContext {
   targets::Target* target = nullptr;  ///< where latency is measured or was profiled
   targets::MeasureOptions measure;    ///< the measurement protocol of the run
   const graph::Network* net = nullptr;
-  std::string model;             ///< how the config names the network (path or zoo name)
-  std::vector<double> keep;      ///< keep fractions the search space reaches
-  int64_t channel_multiple = 1;  ///< rounding of kept channels
+  std::string model;  ///< how the config names the network (path or zoo name)
+  SpaceReach reach;   ///< what the search space lets the layers become
+  /// Latency curves already measured (to resolve "auto"): a table profiled now keeps them.
+  std::vector<ChannelCurve> channel_curves;
   /// Policies whose whole-network times calibrate a new table (the identity first).
   std::function<std::vector<policies::Policy>()> calibration_policies;
   std::function<void(const std::string&)> say;  ///< progress on stderr

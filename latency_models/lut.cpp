@@ -12,6 +12,7 @@
 #include "graph/channels.h"
 #include "graph/hash.h"
 #include "policies/compress.h"
+#include "policies/lowrank.h"
 
 namespace tightfit::latency_models {
 
@@ -355,10 +356,22 @@ std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
 
 }  // namespace
 
-std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
-                                           const std::vector<double>& keep, int64_t multiple) {
+namespace {
+
+/// The keys of the factors policies::factorize makes of layer `k` at rank fraction `rank`
+/// (the key itself when the factorization is not applied).
+std::vector<LayerKey> factor_keys(const LayerKey& k, double rank) {
+  std::vector<policies::LowRankReport> reports;
+  const auto factored = policies::factorize(layer_network(k), {{kLayerNode, rank}},
+                                            policies::LowRankConfig{}, reports);
+  return layer_keys(factored);
+}
+
+}  // namespace
+
+std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const SpaceReach& reach) {
   const auto ca = graph::analyze_channels(net);
-  const auto counts = reachable_counts(ca, keep, multiple);
+  const auto counts = reachable_counts(ca, reach.keep, reach.channel_multiple);
   const auto base_keys = layer_keys(net);
   std::vector<LayerKey> keys;
   size_t layer = 0;
@@ -370,6 +383,7 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
     const auto outs = layout_counts(ca.layouts[i], counts);
     const bool depthwise =
         base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
+    const auto ranks = reach.rank.find(node.name);
     for (int64_t in : ins)
       for (int64_t out : outs) {
         if (depthwise && in != out) continue;
@@ -378,6 +392,10 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
         k.out_channels = out;
         if (depthwise) k.groups = in;
         keys.push_back(k);
+        if (ranks == reach.rank.end()) continue;
+        for (double r : ranks->second)
+          if (r < 1.0)
+            for (auto& f : factor_keys(k, r)) keys.push_back(std::move(f));
       }
   }
   return keys;
@@ -426,13 +444,13 @@ LutContext LutContext::of(const std::string& target, const targets::MeasureOptio
   return {target, opts.precision, opts.threads, opts.batch, model, graph::structure_hash(net)};
 }
 
-void build_table(LookupTable& table, const graph::Network& net, const std::vector<double>& keep,
-                 int64_t multiple, const std::vector<policies::Policy>& calibration,
-                 targets::Target& target, const targets::MeasureOptions& layer_opts,
+void build_table(LookupTable& table, const graph::Network& net, const SpaceReach& reach,
+                 const std::vector<policies::Policy>& calibration, targets::Target& target,
+                 const targets::MeasureOptions& layer_opts,
                  const targets::MeasureOptions& network_opts, const ProfileProgress& on_entry) {
-  profile(table, reachable_layer_keys(net, keep, multiple), target, layer_opts, on_entry);
+  profile(table, reachable_layer_keys(net, reach), target, layer_opts, on_entry);
   policies::ApplyOptions apply_opts;
-  apply_opts.channel_multiple = multiple;
+  apply_opts.channel_multiple = reach.channel_multiple;
   std::vector<policies::CompressedNetwork> networks;
   for (const auto& p : calibration) networks.push_back(policies::apply(net, p, apply_opts));
   calibrate_on(table, networks, target, network_opts);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "latency_models/channel_curve.h"
+#include "latency_models/reach.h"
 #include "policies/compress.h"
 #include "targets/target.h"
 
@@ -34,12 +35,13 @@ struct LayerKey {
 /// The conv/linear layers of `net` as LUT keys (in node order).
 std::vector<LayerKey> layer_keys(const graph::Network& net);
 
-/// Every conv/linear configuration `net` can take when each channel group keeps one of `keep`
-/// (fractions, rounded to `multiple` as policies::channels_to_keep does): each layer with each
-/// reachable input and output channel count (depthwise: both tied to one group). Duplicates are
-/// possible; profile() measures each key once.
-std::vector<LayerKey> reachable_layer_keys(const graph::Network& net,
-                                           const std::vector<double>& keep, int64_t multiple);
+/// Every conv/linear configuration `net` can take within `reach`: each layer with each input and
+/// output channel count its channel groups reach (keep fractions rounded to the multiple as
+/// policies::channels_to_keep does; depthwise: both tied to one group), and for a layer that
+/// may be factorized, the factors policies::factorize makes of each of those at each rank (each
+/// factor its own key; the tucker2 factorization a search applies). Duplicates are possible;
+/// profile() measures each key once.
+std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const SpaceReach& reach);
 
 /// Name of the layer node in layer_network(): time it with MeasureOptions::kernel = this.
 inline constexpr const char* kLayerNode = "layer";
@@ -125,12 +127,12 @@ void calibrate_on(LookupTable& table, const std::vector<policies::CompressedNetw
 using ProfileProgress = std::function<void(size_t done, size_t total)>;
 
 /// The one way a table is made (`tightfit profile`, a search with a missing table, the latency
-/// bench): every layer configuration `net` reaches with `keep` fractions rounded to `multiple`
-/// that `table` lacks is timed on `target` with `layer_opts`; then the table is calibrated on
-/// `calibration` (policies applied to `net`, measured end to end with `network_opts`).
-void build_table(LookupTable& table, const graph::Network& net, const std::vector<double>& keep,
-                 int64_t multiple, const std::vector<policies::Policy>& calibration,
-                 targets::Target& target, const targets::MeasureOptions& layer_opts,
+/// bench): every layer configuration `net` reaches within `reach` that `table` lacks is timed on
+/// `target` with `layer_opts`; then the table is calibrated on `calibration` (policies applied
+/// to `net`, measured end to end with `network_opts`).
+void build_table(LookupTable& table, const graph::Network& net, const SpaceReach& reach,
+                 const std::vector<policies::Policy>& calibration, targets::Target& target,
+                 const targets::MeasureOptions& layer_opts,
                  const targets::MeasureOptions& network_opts, const ProfileProgress& on_entry);
 
 /// How well a table predicts whole networks it was not calibrated on.

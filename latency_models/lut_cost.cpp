@@ -30,10 +30,14 @@ TableCost::TableCost(const std::string& path, const CostContext& context) : path
   }
   if (context.say) context.say("profiling a latency table into " + path + " (missing)");
   table_ = LookupTable(expected);
+  if (!context.channel_curves.empty()) {
+    table_.channel_curves() = context.channel_curves;
+    table_.set_preferred_channel_multiple(preferred_multiple(context.channel_curves));
+  }
   targets::MeasureOptions layer_opts = context.measure;
   layer_opts.min_time_ms = std::min(layer_opts.min_time_ms, kSearchLayerMs);
-  build_table(table_, *context.net, context.keep, context.channel_multiple,
-              context.calibration_policies(), *context.target, layer_opts, context.measure, {});
+  build_table(table_, *context.net, context.reach, context.calibration_policies(), *context.target,
+              layer_opts, context.measure, {});
   const std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
   table_.save(path);

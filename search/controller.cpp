@@ -75,6 +75,8 @@ nlohmann::json run_context(const Session& s, const Strategy& strategy) {
   c["model"] = s.model_name();
   c["evaluator"] = {{"name", s.evaluator->name()}, {"settings", s.evaluator->settings()}};
   c["strategy"] = strategy.name();
+  c["channel_multiple"] = s.channel_multiple;
+  if (!s.channel_multiple_source.is_null()) c["channel_multiple_auto"] = s.channel_multiple_source;
   c["decision_points"] = {{"channels", s.points.channels.size()},
                           {"layers", s.points.layers.size()}};
   c["started"] = now_utc();
@@ -97,6 +99,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
   session.load_data();
   session.open_evaluator();
   RunStats stats;
+  session.resolve_channel_multiple(say);
   CandidateScorer scorer(session, stats);
   session.open_cost_model(say);
   auto strategy = make_strategy(config.strategy, config.strategy_config, session.space, config.seed,

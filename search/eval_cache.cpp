@@ -57,7 +57,7 @@ nlohmann::json cache_context(const Session& s) {
           {"target", s.target->name()},
           {"measure", s.config.measure.to_json()},
           {"machine", {{"cpu", machine.at("cpu")}, {"isa", machine.at("isa")}}},
-          {"space_multiple", s.config.space.channel_multiple},
+          {"space_multiple", s.channel_multiple},
           {"latency_cost", s.cost->name()},
           {"table", s.cost->fingerprint()},
           {"tightfit", TIGHTFIT_VERSION}};

@@ -146,6 +146,9 @@ FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOption
   for (const auto& s : specs)
     if (s.name == "predictor") evaluators::PredictorConfig::from_json(s.config, "predictor");
   session.load_data();
+  session.resolve_channel_multiple([&](const std::string& msg) {
+    if (opts.progress) std::fprintf(stderr, "[fidelity] %s\n", msg.c_str());
+  });
   const auto proxies = open_proxies(specs, session);
   evaluators::FinetuneEvaluator reference(opts.reference, session.data);
 

@@ -13,6 +13,7 @@
 
 #include "datasets/fashion_mnist.h"
 #include "evaluators/evaluator.h"
+#include "latency_models/channel_curve.h"
 #include "latency_models/cost_model.h"
 #include "policies/compress.h"
 #include "search/config.h"
@@ -25,7 +26,9 @@ namespace tightfit::search {
 using Say = std::function<void(const std::string&)>;
 
 struct Session {
-  /// Loads the network the config names and builds its search space.
+  /// Loads the network the config names and builds its search space. A space whose
+  /// channel_multiple is "auto" is built with a multiple of 1 for the config checks until
+  /// resolve_channel_multiple() runs.
   explicit Session(const SearchConfig& config);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -39,10 +42,16 @@ struct Session {
                  int64_t calibration_batch_size = evaluators::kCalibrationBatchSize);
   /// The config's accuracy evaluator on the data (load_data() first).
   void open_evaluator();
+  /// `"channel_multiple": "auto"` made a number (nothing to do for a number): the preferred
+  /// multiple of the cost model's latency table when it has one, else of latency curves of the
+  /// network's largest layers measured now on the target (opened when it is not); the space is
+  /// rebuilt on it. Before apply() and open_cost_model().
+  void resolve_channel_multiple(const Say& say);
   /// The config's cost model (open_target() first); a missing latency table is profiled.
   void open_cost_model(const Say& say);
 
-  /// `policy` applied to the network with the run's channel rounding and calibration batches.
+  /// `policy` applied to the network with the run's channel rounding and calibration batches;
+  /// a ConfigError while the channel multiple is still "auto".
   policies::CompressedNetwork apply(const policies::Policy& policy) const;
   /// How the config names the network: its file or its zoo name.
   std::string model_name() const;
@@ -54,6 +63,13 @@ struct Session {
   datasets::Split data;
   policies::Calibration calibration;
   policies::ApplyOptions apply_opts;
+  /// The multiple kept channels are rounded to: the config's, or what "auto" resolved to
+  /// (kAutoChannelMultiple until then).
+  int64_t channel_multiple = kAutoChannelMultiple;
+  /// How "auto" was resolved, for the results' context (null for a number in the config).
+  nlohmann::json channel_multiple_source;
+  /// Latency curves measured to resolve "auto" (a latency table profiled by this run keeps them).
+  std::vector<latency_models::ChannelCurve> channel_curves;
   std::unique_ptr<targets::Target> target;
   std::unique_ptr<evaluators::AccuracyEvaluator> evaluator;
   std::unique_ptr<latency_models::CostModel> cost;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <set>
 #include <utility>
 
 #include "core/json.h"
@@ -298,9 +299,9 @@ nlohmann::json SpaceConfig::to_json() const {
 int64_t SpaceConfig::resolved_channel_multiple(const std::string& where) const {
   if (channel_multiple == kAutoChannelMultiple)
     throw ConfigError(where +
-                      ".channel_multiple is \"auto\", which only `tightfit profile` "
-                      "resolves (from measured latency curves); give a number instead, e.g. the "
-                      "multiple profile printed");
+                      ".channel_multiple is \"auto\" and has not been resolved from measured "
+                      "latency curves here; give a number instead, e.g. the multiple "
+                      "`tightfit profile` printed");
   return channel_multiple;
 }
 
@@ -451,6 +452,19 @@ policies::Policy SearchSpace::uniform(double keep, int bits, int act_bits) const
   if (act_bits != kFloatBits)
     for (const auto& l : points_.layers) p.act_bits[l.name] = act_bits;
   return p;
+}
+
+latency_models::SpaceReach SearchSpace::reach() const {
+  latency_models::SpaceReach r;
+  r.channel_multiple = config_.resolved_channel_multiple("space");
+  std::set<double> keep;
+  for (const auto& slot : slots_) {
+    if (slot.dim == Dim::kKeep) keep.insert(slot.values.begin(), slot.values.end());
+    if (slot.dim == Dim::kRank && *std::min_element(slot.values.begin(), slot.values.end()) < 1.0)
+      r.rank[slot.point] = slot.values;
+  }
+  r.keep.assign(keep.begin(), keep.end());
+  return r;
 }
 
 policies::Policy SearchSpace::sample_one_precision(std::mt19937_64& rng) const {

@@ -21,12 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "latency_models/reach.h"
 #include "policies/policy.h"
 
 namespace tightfit::search {
 
 /// `"channel_multiple": "auto"`: the multiple the target's measured latency curves prefer
-/// (latency_models/channel_curve.h). Only `tightfit profile` measures them and resolves it.
+/// (latency_models/channel_curve.h), resolved by `tightfit profile` and by a search (Session)
+/// before a space is built on it.
 inline constexpr int64_t kAutoChannelMultiple = 0;
 
 /// What a space lets vary: "joint" (every dimension listed), "pruning" (keep), "quantization"
@@ -137,6 +139,9 @@ class SearchSpace {
   /// The same keep fraction, weight bits and input bits on every decision point, ignoring the
   /// space's lists.
   policies::Policy uniform(double keep, int bits, int act_bits = 32) const;
+  /// What the space's policies can make of the layers, for a latency table to cover: every keep
+  /// fraction of any channel group, the channel multiple, and each layer's ranks.
+  latency_models::SpaceReach reach() const;
 
  private:
   struct Slot {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "core/errors.h"
 #include "graph/hash.h"
@@ -128,4 +129,54 @@ TEST_CASE("a table reports its own accuracy and keeps it in its file", "[latency
   CHECK(back.accuracy()["calibration_rmspe"].get<double>() == Approx(rmspe));
   CHECK(back.accuracy()["check"]["rmspe"].get<double>() == Approx(0.05));
   std::filesystem::remove(path);
+}
+
+TEST_CASE("a table built for a space with ranks covers every factorized layer it reaches",
+          "[latency_models][lut]") {
+  // The roofline target sums its layers: a table that covers a factorized network's layers
+  // reproduces its time exactly, whatever the keep fractions and ranks.
+  const auto net = models::make_model("resnet8", models::default_options("resnet8"));
+  const auto points = policies::decision_points(net);
+  auto target = latency_models::make_target("analytic-roofline");
+  const targets::MeasureOptions opts;
+  latency_models::SpaceReach reach;
+  reach.keep = {0.5, 0.75, 1.0};
+  reach.channel_multiple = 4;
+  const std::vector<double> ranks = {1.0, 0.5, 0.25};
+  for (const auto& l : points.layers) reach.rank[l.name] = ranks;
+
+  std::mt19937_64 rng(7);
+  const auto draw = [&] {
+    policies::Policy p;
+    for (const auto& c : points.channels)
+      p.keep[c.id] = reach.keep[std::uniform_int_distribution<size_t>(0, 2)(rng)];
+    for (const auto& l : points.layers)
+      if (const double r = ranks[std::uniform_int_distribution<size_t>(0, 2)(rng)]; r < 1.0)
+        p.rank[l.name] = r;
+    return p;
+  };
+  policies::ApplyOptions apply_opts;
+  apply_opts.channel_multiple = reach.channel_multiple;
+
+  // Without the ranks in its reach a table has no entry for the factors.
+  latency_models::LookupTable whole({"analytic-roofline", "fp32", 1, 1, "resnet8", ""});
+  auto no_rank = reach;
+  no_rank.rank.clear();
+  latency_models::build_table(whole, net, no_rank, {policies::Policy{}}, *target, opts, opts, {});
+  policies::Policy factorized;
+  factorized.rank[points.layers.at(1).name] = 0.5;
+  CHECK_THROWS_WITH(whole.layer_sum_ms(policies::apply(net, factorized, apply_opts).net),
+                    Catch::Contains("no entry for layer"));
+
+  latency_models::LookupTable table({"analytic-roofline", "fp32", 1, 1, "resnet8", ""});
+  latency_models::build_table(table, net, reach, {policies::Policy{}, draw(), draw()}, *target,
+                              opts, opts, {});
+  CHECK(table.entries().size() > whole.entries().size());
+  int factorized_layers = 0;
+  for (int k = 0; k < 20; ++k) {
+    const auto c = policies::apply(net, draw(), apply_opts);
+    for (const auto& report : c.lowrank) factorized_layers += report.applied;
+    CHECK(table.layer_sum_ms(c.net) == Approx(target->measure(c, opts).median_ms).epsilon(1e-9));
+  }
+  CHECK(factorized_layers > 20);  // the policies really factorized layers
 }

@@ -1,0 +1,20 @@
+#pragma once
+// What a search space lets a network's layers become, as far as latency tables care: the
+// channel counts pruning reaches and the factors low-rank factorization splits layers into.
+// A table made for a space holds an entry for every layer configuration its reach allows.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tightfit::latency_models {
+
+struct SpaceReach {
+  std::vector<double> keep = {1.0};  ///< keep fractions of every prunable channel group
+  int64_t channel_multiple = 1;      ///< kept channels rounded to this multiple
+  /// layer -> the rank fractions it can take (< 1 factorizes it); layers not named stay whole.
+  std::map<std::string, std::vector<double>> rank;
+};
+
+}  // namespace tightfit::latency_models
