@@ -6,24 +6,18 @@
 
 namespace tightfit::search {
 
-bool within_budget(const Evaluation& e, const Budget& b, double baseline_accuracy) {
-  return e.ok() && (b.latency_ms <= 0 || e.latency_ms <= b.latency_ms) &&
-         (b.size_bytes <= 0 || e.size_bytes <= b.size_bytes) &&
-         (b.flops <= 0 || e.flops <= b.flops) &&
-         (b.accuracy_drop <= 0 || baseline_accuracy - e.accuracy <= b.accuracy_drop);
+Limits limits_of(const Budget& b, double baseline_accuracy) {
+  Limits l;
+  l.latency_ms = b.latency_ms;
+  l.size_bytes = b.size_bytes;
+  l.flops = b.flops;
+  l.accuracy_drop = b.accuracy_drop;
+  l.baseline_accuracy = baseline_accuracy;
+  return l;
 }
 
-double budget_excess(const Evaluation& e, const Budget& b, double baseline_accuracy) {
-  double worst = 0;
-  auto over = [&](double value, double limit) {
-    if (limit > 0) worst = std::max(worst, (value - limit) / limit);
-  };
-  over(e.latency_ms, b.latency_ms);
-  over(static_cast<double>(e.size_bytes), static_cast<double>(b.size_bytes));
-  over(static_cast<double>(e.flops), static_cast<double>(b.flops));
-  if (b.accuracy_drop > 0)
-    worst = std::max(worst, (baseline_accuracy - e.accuracy - b.accuracy_drop) / b.accuracy_drop);
-  return worst;
+bool within_budget(const Evaluation& e, const Budget& b, double baseline_accuracy) {
+  return limits_of(b, baseline_accuracy).met(e);
 }
 
 void check_budget_reachable(const Session& session, CandidateScorer& scorer, const Budget& budget) {

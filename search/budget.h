@@ -8,11 +8,13 @@
 
 namespace tightfit::search {
 
-/// True when `e` meets every limit of `b` (`baseline_accuracy` for the accuracy drop).
-bool within_budget(const Evaluation& e, const Budget& b, double baseline_accuracy);
+/// The limits `b` sets on evaluations (its absolute ones: resolve relative ones first), with
+/// the accuracy drop below `baseline_accuracy`.
+Limits limits_of(const Budget& b, double baseline_accuracy);
 
-/// How far `e` is from meeting `b`: the largest relative excess over any limit (0 when met).
-double budget_excess(const Evaluation& e, const Budget& b, double baseline_accuracy);
+/// True when `e` succeeded and meets every limit of `b` (`baseline_accuracy` for the accuracy
+/// drop).
+bool within_budget(const Evaluation& e, const Budget& b, double baseline_accuracy);
 
 /// InputError when even the most compressed uniform network of the space misses `budget`'s
 /// latency, size or FLOPs (pruning, bits and rank only ever lower them here, so nothing can meet

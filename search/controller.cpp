@@ -149,6 +149,7 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
     check_budget_reachable(session, scorer, result.budget);
     stats = kept;
   }
+  strategy->set_limits(limits_of(result.budget, result.baseline.accuracy));
   int64_t next_index = 0;
   for (const auto& p : uniforms) batches.evaluate({p}, next_index++, "uniform");
   for (;;) {

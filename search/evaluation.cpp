@@ -1,6 +1,23 @@
 #include "search/evaluation.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace tightfit::search {
+
+double Limits::excess(const Evaluation& e) const {
+  if (!e.ok()) return std::numeric_limits<double>::infinity();
+  double worst = 0;
+  auto over = [&](double value, double limit) {
+    if (limit > 0) worst = std::max(worst, (value - limit) / limit);
+  };
+  over(e.latency_ms, latency_ms);
+  over(static_cast<double>(e.size_bytes), static_cast<double>(size_bytes));
+  over(static_cast<double>(e.flops), static_cast<double>(flops));
+  if (accuracy_drop > 0)
+    worst = std::max(worst, (baseline_accuracy - e.accuracy - accuracy_drop) / accuracy_drop);
+  return worst;
+}
 
 nlohmann::json Evaluation::to_json() const {
   nlohmann::json j = {{"index", index},

@@ -41,4 +41,21 @@ struct Evaluation {
   static Evaluation from_json(const nlohmann::json& j);
 };
 
+/// What an evaluation must meet to count as within a run's budget (0 or less: no limit): the
+/// budget's absolute limits, relative ones resolved, and its accuracy drop as an accuracy floor.
+struct Limits {
+  double latency_ms = 0;
+  int64_t size_bytes = 0;
+  int64_t flops = 0;
+  double accuracy_drop = 0;  ///< allowed below baseline_accuracy
+  double baseline_accuracy = 0;
+
+  bool any() const { return latency_ms > 0 || size_bytes > 0 || flops > 0 || accuracy_drop > 0; }
+  /// How far `e` misses the limits: the largest relative excess over any of them (latency over
+  /// its limit / limit, ...; the accuracy's shortfall below the floor / accuracy_drop); 0 when
+  /// `e` meets them all, infinity when it failed. Deb's constraint violation.
+  double excess(const Evaluation& e) const;
+  bool met(const Evaluation& e) const { return excess(e) == 0; }
+};
+
 }  // namespace tightfit::search

@@ -61,7 +61,7 @@ nlohmann::json best_under_budget(const std::vector<Evaluation>& evaluations, con
           (e.accuracy == best->accuracy && e.latency_ms < best->latency_ms))
         best = &e;
     } else {
-      const double excess = budget_excess(e, b, baseline_accuracy);
+      const double excess = limits_of(b, baseline_accuracy).excess(e);
       if (!closest || excess < closest_excess) closest = &e, closest_excess = excess;
     }
   }

@@ -33,21 +33,24 @@ EvolutionConfig EvolutionConfig::from_json(const nlohmann::json& j, const std::s
 EvolutionStrategy::EvolutionStrategy(EvolutionConfig config, const SearchSpace& space,
                                      uint64_t seed, CostPredictor cost)
     : config_(config), space_(space), rng_(seed), proposals_(space) {
-  if (!cost || !config_.constrained()) return;
+  if (!cost) return;
   proposals_.set_filter([this, cost = std::move(cost)](const policies::Policy& p) {
+    if (!constrained()) return true;  // costing a policy compresses it: only when it matters
     const PredictedCost c = cost(p);
-    return !(config_.max_flops && c.flops > *config_.max_flops) &&
-           !(config_.max_size_bytes && c.size_bytes > *config_.max_size_bytes) &&
-           !(config_.max_latency_ms && c.latency_ms >= 0 && c.latency_ms > *config_.max_latency_ms);
+    return admits(own_limits(), c) && admits(limits_, c);
   });
 }
 
+Limits EvolutionStrategy::own_limits() const {
+  Limits l;
+  l.latency_ms = config_.max_latency_ms.value_or(0);
+  l.size_bytes = config_.max_size_bytes.value_or(0);
+  l.flops = config_.max_flops.value_or(0);
+  return l;
+}
+
 double EvolutionStrategy::fitness(const Evaluation& e) const {
-  constexpr double kRejected = -std::numeric_limits<double>::infinity();
-  if (!e.ok()) return kRejected;
-  if (config_.max_latency_ms && e.latency_ms > *config_.max_latency_ms) return kRejected;
-  if (config_.max_size_bytes && e.size_bytes > *config_.max_size_bytes) return kRejected;
-  if (config_.max_flops && e.flops > *config_.max_flops) return kRejected;
+  if (!own_limits().met(e) || !limits_.met(e)) return -std::numeric_limits<double>::infinity();
   return e.accuracy;
 }
 
@@ -115,7 +118,7 @@ void EvolutionStrategy::tell(const std::vector<Evaluation>& results) {
   for (const auto& c : generation_.members())
     if (fitness(c.result) > -std::numeric_limits<double>::infinity()) pool.push_back(c);
   const auto k = std::min(pool.size(), static_cast<size_t>(config_.parents));
-  if (!config_.constrained()) {
+  if (!constrained()) {
     top_.clear();
     std::vector<std::vector<double>> points;
     for (const auto& c : pool)

@@ -5,7 +5,9 @@
 // topped up with random samples when those run dry. Fitness is the accuracy; budgets are enforced
 // by rejection: a candidate over a budget (or one that failed) has fitness -inf and never becomes a
 // parent. MetaPruning checks its FLOPs budget before evaluating; here budgets are checked on what
-// tell() reports, since latency is only known once measured.
+// tell() reports, since latency is only known once measured, and with a cost predictor also
+// before: proposals predicted over a budget are never asked for. The budgets are the config's
+// own max_* and the run's budget (set_limits; its accuracy drop counts in the fitness).
 //
 // Without any budget, "the most accurate" would breed only the largest networks. The top-k are
 // then chosen by non-dominated rank over (accuracy, latency, size), ties broken by crowding
@@ -46,7 +48,7 @@ struct EvolutionConfig {
     f("max_attempts", max_attempts);
     f("init", init);
   }
-  /// Whether any budget is set; without one, parents are ranked by Pareto front, not accuracy.
+  /// Whether the config sets a budget of its own.
   bool constrained() const { return max_latency_ms || max_size_bytes || max_flops; }
 
   static EvolutionConfig from_json(const nlohmann::json& j, const std::string& where);
@@ -63,7 +65,7 @@ class EvolutionStrategy : public Strategy {
   void tell(const std::vector<Evaluation>& results) override;
 
   const EvolutionConfig& config() const { return config_; }
-  /// Accuracy when `e` succeeded and meets every budget, else -infinity.
+  /// Accuracy when `e` succeeded and meets every budget (its own and the run's), else -infinity.
   double fitness(const Evaluation& e) const;
   /// The current parents (top-k), best first; all within budget. Without a budget, "best" is
   /// by Pareto rank, then crowding.
@@ -75,6 +77,11 @@ class EvolutionStrategy : public Strategy {
 
  private:
   void next_generation();
+  /// The config's own budgets as limits.
+  Limits own_limits() const;
+  /// Whether any budget is set, the config's or the run's; without one, parents are ranked by
+  /// Pareto front, not accuracy.
+  bool constrained() const { return config_.constrained() || limits_.any(); }
 
   EvolutionConfig config_;
   const SearchSpace& space_;

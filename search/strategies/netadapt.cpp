@@ -51,6 +51,12 @@ NetAdaptStrategy::NetAdaptStrategy(NetAdaptConfig config, const SearchSpace& spa
   target_ms_ = current_latency_ms_;
 }
 
+void NetAdaptStrategy::set_limits(const Limits& limits) {
+  Strategy::set_limits(limits);
+  if (config_.final_latency_ms <= 0 && limits.latency_ms > 0)
+    config_.final_latency_ms = limits.latency_ms;
+}
+
 void NetAdaptStrategy::stop(const std::string& reason) {
   done_ = true;
   stop_reason_ = reason;

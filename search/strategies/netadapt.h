@@ -54,6 +54,8 @@ class NetAdaptStrategy : public Strategy {
   /// proposal of the last one was told. Empty when done.
   std::vector<policies::Policy> ask(size_t n) override;
   void tell(const std::vector<Evaluation>& results) override;
+  /// The run's latency limit becomes the final latency when the config sets none.
+  void set_limits(const Limits& limits) override;
 
   const NetAdaptConfig& config() const { return config_; }
   /// Predicted latency of the uncompressed start policy, ms.

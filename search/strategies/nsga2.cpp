@@ -96,41 +96,55 @@ void Nsga2Strategy::tell(const std::vector<Evaluation>& results) {
   generation_.tell(results);
   if (!generation_.complete()) return;
 
-  // Environmental selection over parents + children; failed candidates only fill what is left.
+  // Environmental selection over parents + children by Deb's constrained domination: the
+  // candidates within the run's budget first, by non-dominated sorting and crowding; then those
+  // over it, the smaller excess first; failed ones only fill what is left.
   std::vector<Candidate> pool = population_;
   for (const auto& c : generation_.members()) pool.push_back(c);
-  std::vector<size_t> ok, failed;
+  std::vector<size_t> feasible, infeasible, failed;
+  std::vector<double> excess(pool.size());
   std::vector<std::vector<double>> points;
   for (size_t i = 0; i < pool.size(); ++i) {
-    if (pool[i].result.ok()) {
-      ok.push_back(i);
-      points.push_back(objectives(pool[i].result));
-    } else {
+    excess[i] = limits_.excess(pool[i].result);
+    if (!pool[i].result.ok()) {
       failed.push_back(i);
+    } else if (excess[i] > 0) {
+      infeasible.push_back(i);
+    } else {
+      feasible.push_back(i);
+      points.push_back(objectives(pool[i].result));
     }
   }
+  std::stable_sort(infeasible.begin(), infeasible.end(),
+                   [&](size_t a, size_t b) { return excess[a] < excess[b]; });
   const size_t n = std::min(pool.size(), static_cast<size_t>(config_.population));
   std::vector<Candidate> survivors;
   if (!points.empty())
     for (size_t s : nsga2_select(points, std::min(n, points.size())))
-      survivors.push_back(pool[ok[s]]);
+      survivors.push_back(pool[feasible[s]]);
+  const size_t within = survivors.size();
+  for (size_t i = 0; i < infeasible.size() && survivors.size() < n; ++i)
+    survivors.push_back(pool[infeasible[i]]);
+  const size_t over = survivors.size() - within;
   for (size_t i = 0; i < failed.size() && survivors.size() < n; ++i)
     survivors.push_back(pool[failed[i]]);
   population_ = std::move(survivors);
 
-  // Rank and crowding among the survivors, for the tournaments of the next generation.
+  // Rank and crowding for the tournaments of the next generation: survivors within budget by
+  // their fronts; each one over it a rank of its own after those, in order of excess; failed
+  // ones last.
   std::vector<std::vector<double>> kept;
-  for (const auto& c : population_)
-    if (c.result.ok()) kept.push_back(objectives(c.result));
+  for (size_t i = 0; i < within; ++i) kept.push_back(objectives(population_[i].result));
   const auto ranking = kept.empty() ? CrowdedRanking{} : crowded_ranking(kept);
+  const size_t fronts =
+      kept.empty() ? 0 : *std::max_element(ranking.rank.begin(), ranking.rank.end()) + 1;
   rank_.assign(population_.size(), std::numeric_limits<size_t>::max());
   crowding_.assign(population_.size(), 0.0);
-  for (size_t i = 0, k = 0; i < population_.size(); ++i)
-    if (population_[i].result.ok()) {
-      rank_[i] = ranking.rank[k];
-      crowding_[i] = ranking.crowding[k];
-      ++k;
-    }
+  for (size_t i = 0; i < within; ++i) {
+    rank_[i] = ranking.rank[i];
+    crowding_[i] = ranking.crowding[i];
+  }
+  for (size_t k = 0; k < over; ++k) rank_[within + k] = fronts + k;
 }
 
 }  // namespace tightfit::search

@@ -5,8 +5,11 @@
 // (lower non-domination rank, then larger crowding distance) by uniform crossover (with
 // probability crossover_prob, else a copy of the first) and per-gene mutation. Survivors are
 // chosen by nsga2_select over parents + children. Objectives are minimized: -accuracy,
-// latency_ms, size_bytes, flops, as configured. A failed evaluation is dominated by everything:
-// it is ranked after every successful one and survives only to fill the population.
+// latency_ms, size_bytes, flops, as configured. Under the run's budget (set_limits), selection
+// and tournaments follow Deb's constrained domination: a candidate within the budget beats one
+// over it, and of two over it the smaller excess (Limits::excess) wins. A failed evaluation is
+// dominated by everything: it is ranked after every successful one and survives only to fill
+// the population.
 
 #include <random>
 

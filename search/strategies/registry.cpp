@@ -45,7 +45,10 @@ void register_builtin_strategies(StrategyRegistry& r) {
     return std::make_unique<NetAdaptStrategy>(config, c.space, c.latency);
   });
   r.add("nsga2", factory<Nsga2Strategy, Nsga2Config>());
-  r.add("random", factory<RandomStrategy, RandomConfig>());
+  r.add("random", [](const nlohmann::json& j, const StrategyContext& c) {
+    return std::make_unique<RandomStrategy>(RandomConfig::from_json(j, "strategy"), c.space, c.seed,
+                                            c.cost);
+  });
 }
 
 const StrategyRegistry& registry() {
@@ -55,6 +58,12 @@ const StrategyRegistry& registry() {
 }  // namespace
 
 std::vector<std::string> strategy_names() { return registry().names(); }
+
+bool admits(const Limits& limits, const PredictedCost& cost) {
+  return !(limits.flops > 0 && cost.flops > limits.flops) &&
+         !(limits.size_bytes > 0 && cost.size_bytes > limits.size_bytes) &&
+         !(limits.latency_ms > 0 && cost.latency_ms >= 0 && cost.latency_ms > limits.latency_ms);
+}
 
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const nlohmann::json& config,
                                         const SearchSpace& space, uint64_t seed,

@@ -14,6 +14,7 @@
 #include "search/moo.h"
 #include "search/strategies/evolution.h"
 #include "search/strategies/nsga2.h"
+#include "search/strategies/random.h"
 #include "search/strategy.h"
 #include "tests/search/resnet8.h"
 
@@ -508,5 +509,92 @@ TEST_CASE("evolution without a budget keeps parents along the front and beats ra
     CHECK(s.best()->accuracy == best);
     auto random = search::make_strategy("random", {{"evaluations", 200}}, space, seed);
     CHECK(hv(evs) > hv(drive(*random, 8)));
+  }
+}
+
+TEST_CASE("the run's budget steers every strategy while it searches", "[search][budget]") {
+  const auto space = make_space(nullptr);
+  search::Limits limits;  // a latency limit about a third of the way up the synthetic range
+  limits.latency_ms = 0.35;
+  const search::CostPredictor cost = [](const policies::Policy& p) {
+    const auto e = synthetic(p);
+    search::PredictedCost c;
+    c.latency_ms = e.latency_ms;
+    c.size_bytes = e.size_bytes;
+    c.flops = e.flops;
+    return c;
+  };
+  const auto share_within = [&](const std::vector<search::Evaluation>& evs) {
+    return static_cast<double>(std::count_if(evs.begin(), evs.end(),
+                                             [&](const auto& e) { return limits.met(e); })) /
+           static_cast<double>(evs.size());
+  };
+
+  SECTION("random redraws proposals predicted over the budget") {
+    auto free = search::make_strategy("random", {{"evaluations", 60}}, space, 5, {}, cost);
+    const auto unconstrained = drive(*free, 6);
+    auto s = search::make_strategy("random", {{"evaluations", 60}}, space, 5, {}, cost);
+    s->set_limits(limits);
+    const auto constrained = drive(*s, 6);
+    REQUIRE(constrained.size() == 60);
+    CHECK(share_within(unconstrained) < 0.5);
+    CHECK(share_within(constrained) == 1.0);
+    CHECK(dynamic_cast<search::RandomStrategy&>(*s).rejected_before_evaluation() > 0);
+    // Without a cost predictor nothing can be known before evaluation: plain random.
+    auto blind = search::make_strategy("random", {{"evaluations", 60}}, space, 5);
+    blind->set_limits(limits);
+    CHECK(keys(drive(*blind, 6)) == keys(unconstrained));
+  }
+
+  SECTION("nsga2 ranks by Deb's constrained domination") {
+    const nlohmann::json config = {
+        {"population", 20}, {"generations", 8}, {"objectives", {"accuracy", "latency"}}};
+    search::Nsga2Strategy free(search::Nsga2Config::from_json(config, "strategy"), space, 2);
+    drive(free, 10);
+    search::Nsga2Strategy s(search::Nsga2Config::from_json(config, "strategy"), space, 2);
+    s.set_limits(limits);
+    const auto evs = drive(s, 10);
+    // Survivors within the budget come first, those over it after, by excess.
+    const auto pop = s.population();
+    bool over_seen = false;
+    double last_excess = 0;
+    for (const auto& e : pop) {
+      const double x = limits.excess(e);
+      if (x > 0) {
+        CHECK(x >= last_excess);
+        over_seen = true, last_excess = x;
+      } else {
+        CHECK_FALSE(over_seen);
+      }
+    }
+    CHECK(share_within(pop) > share_within(free.population()));
+    CHECK(share_within(pop) == 1.0);  // enough candidates meet the budget to fill it
+    // Accuracy within the budget improves on what the first generation found there.
+    const auto best_within = [&](auto begin, auto end) {
+      double best = 0;
+      for (auto it = begin; it != end; ++it)
+        if (limits.met(*it)) best = std::max(best, it->accuracy);
+      return best;
+    };
+    CHECK(best_within(evs.begin() + 20, evs.end()) > best_within(evs.begin(), evs.begin() + 20));
+  }
+
+  SECTION("evolution rejects by the run's budget, its accuracy drop included") {
+    auto with_drop = limits;
+    with_drop.accuracy_drop = 0.5;
+    with_drop.baseline_accuracy = 0.9;  // accuracy floor 0.4
+    search::EvolutionStrategy s(search::EvolutionConfig::from_json(kSmallEvolution, "strategy"),
+                                space, 3, cost);
+    s.set_limits(with_drop);
+    const auto all = drive(s, 5);
+    for (const auto& e : all) CHECK(e.latency_ms <= limits.latency_ms);  // rejected before
+    CHECK(s.rejected_before_evaluation() > 0);
+    for (const auto& p : s.parents()) CHECK(with_drop.met(p));
+    search::Evaluation low = synthetic({});
+    low.latency_ms = 0.1;
+    low.accuracy = 0.3;  // fast enough, but below the accuracy floor
+    CHECK(s.fitness(low) == -std::numeric_limits<double>::infinity());
+    low.accuracy = 0.45;
+    CHECK(s.fitness(low) == Approx(0.45));
   }
 }
