@@ -122,11 +122,27 @@ void parse_plugins(const nlohmann::json& j, const std::string& where, SearchConf
 /// finetune_front and screen: optional sections kept as written, checked by their own parsers.
 void parse_optional(const nlohmann::json& j, const std::string& where, SearchConfig& c) {
   if (j.contains("finetune_front")) {
-    c.finetune_front = j.at("finetune_front");
-    if (!c.finetune_front.is_object())
-      throw ConfigError(where + ".finetune_front must be an object of finetune settings, e.g. " +
-                        "{\"steps\": 500, \"distill\": true}");
-    evaluators::FinetuneConfig::from_json(c.finetune_front, where + ".finetune_front");
+    const auto& section = j.at("finetune_front");
+    if (section.is_null()) {
+      c.front_top_k = 0;
+    } else if (!section.is_object()) {
+      throw ConfigError(where + ".finetune_front must be an object of finetune settings and " +
+                        "\"top_k\", e.g. {\"top_k\": 5, \"steps\": 50}, or null for none");
+    } else {
+      nlohmann::json settings = kFrontFinetuneDefaults;
+      settings.update(section);
+      if (settings.contains("top_k")) {
+        c.front_top_k = get_or<int64_t>(settings, "top_k", 0, where + ".finetune_front");
+        if (c.front_top_k < 0)
+          throw ConfigError(where + ".finetune_front.top_k is " + std::to_string(c.front_top_k) +
+                            "; give the number of front members to fine-tune (0 for none)");
+        settings.erase("top_k");
+      }
+      const auto parsed =
+          evaluators::FinetuneConfig::from_json(settings, where + ".finetune_front");
+      if (parsed.steps == 0) c.front_top_k = 0;
+      c.finetune_front = settings;
+    }
   }
   if (j.contains("screen")) {
     c.screen = j.at("screen");

@@ -52,6 +52,12 @@ struct Budget {
   nlohmann::json to_json() const;
 };
 
+/// The front fine-tune a search runs unless told otherwise: the 5 members the proxy scores
+/// highest, 20 steps of 64 images each, scored on 1000 validation images.
+inline constexpr int64_t kFrontTopK = 5;
+inline const nlohmann::json kFrontFinetuneDefaults = {
+    {"steps", 20}, {"train_batch_size", 64}, {"validation_images", 1000}};
+
 struct SearchConfig {
   uint64_t seed = 1;                      ///< drives every random choice of the run (invariant 5)
   std::string model_path;                 ///< tightfit network file (from `tightfit train`)
@@ -82,10 +88,15 @@ struct SearchConfig {
   /// Uniform baselines evaluated first: the same keep fraction everywhere, at full precision,
   /// and each of these fractions again with 8-bit weights when the space has 8 bits.
   std::vector<double> baseline_keep = {0.25, 0.5, 0.75};
-  /// "finetune_front": every front member fine-tuned at the end with this `finetune` evaluator
-  /// config (null: none). Its accuracy is recorded beside the proxy's, and the proxy's rank
-  /// agreement with it over the front is reported (context "front_fidelity").
-  nlohmann::json finetune_front;
+  /// "finetune_front": the proxy's fidelity, on by default. The front_top_k front members the
+  /// proxy scores highest are fine-tuned briefly at the end with `finetune_front` (`finetune`
+  /// evaluator settings over kFrontFinetuneDefaults); their accuracy after is recorded beside
+  /// the proxy's, and the proxy's rank agreement with it (Kendall's tau, Spearman's rho) is
+  /// reported (context "front_fidelity"). "top_k" in the section sets k; top_k 0, steps 0 or
+  /// null turn it off.
+  int64_t front_top_k = kFrontTopK;
+  nlohmann::json finetune_front = kFrontFinetuneDefaults;
+  bool front_fidelity() const { return front_top_k > 0; }
   /// "screen": a learned accuracy predictor pre-screens search candidates (search/screen.h);
   /// null: off.
   nlohmann::json screen;

@@ -47,19 +47,28 @@ void measure_front(const Session& session, SearchResult& result,
   }
 }
 
-/// Fine-tunes every front member: its accuracy after, its network, and how well the proxy's
-/// ranking of the front agrees with the fine-tuned accuracies.
+/// Fine-tunes the front members the proxy scores highest (config front_top_k): their accuracy
+/// after, their networks, and how well the proxy's ranking of them agrees with the fine-tuned
+/// accuracies.
 void finetune_front(const Session& session, SearchResult& result,
                     const std::vector<policies::CompressedNetwork>& nets,
                     const std::filesystem::path& models, const Say& say) {
   evaluators::FinetuneEvaluator tune(
       evaluators::FinetuneConfig::from_json(session.config.finetune_front, "finetune_front"),
       session.data);
+  // Front positions, the most accurate first (ties: the earlier evaluation).
+  std::vector<size_t> order(result.front.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  const auto accuracy = [&](size_t k) { return result.evaluations[result.front[k]].accuracy; };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return accuracy(a) > accuracy(b); });
+  order.resize(std::min(order.size(), static_cast<size_t>(session.config.front_top_k)));
   std::vector<double> proxy, tuned;
-  for (size_t k = 0; k < result.front.size(); ++k) {
+  for (size_t n = 0; n < order.size(); ++n) {
+    const size_t k = order[n];
     auto& e = result.evaluations[result.front[k]];
-    say("fine-tuning front member " + std::to_string(k + 1) + "/" +
-        std::to_string(result.front.size()) + " (evaluation " + std::to_string(e.index) + ")");
+    say("fine-tuning front member " + std::to_string(n + 1) + "/" + std::to_string(order.size()) +
+        " (evaluation " + std::to_string(e.index) + ") to check the proxy's ranking");
     evaluators::AccuracyResult r;
     try {
       const auto network = tune.tune(nets[k], session.net);
@@ -78,7 +87,8 @@ void finetune_front(const Session& session, SearchResult& result,
     proxy.push_back(e.accuracy);
     tuned.push_back(r.accuracy);
   }
-  nlohmann::json fidelity = {{"finetune", tune.settings()}, {"n", proxy.size()}};
+  nlohmann::json fidelity = {
+      {"finetune", tune.settings()}, {"top_k", session.config.front_top_k}, {"n", proxy.size()}};
   if (proxy.size() >= 2) fidelity.update(evaluators::rank_agreement(proxy, tuned).to_json());
   result.context["front_fidelity"] = fidelity;
 }
@@ -106,7 +116,7 @@ void finalize_front(const Session& session, SearchResult& result, const std::str
   result.baseline.int8_layers = int8_layers(session.apply(policies::Policy{}));
   const auto models = std::filesystem::path(dir) / "models";
   std::filesystem::create_directories(models);
-  if (!session.config.finetune_front.is_null()) finetune_front(session, result, nets, models, say);
+  if (session.config.front_fidelity()) finetune_front(session, result, nets, models, say);
   const bool torchscript = !session.config.export_format.empty();
   const bool int8 = session.config.export_format == "torchscript-int8";
   for (size_t k = 0; k < result.front.size(); ++k) {

@@ -104,6 +104,15 @@ std::string front_table(const SearchResult& r) {
   row("baseline", r.baseline, channels);
   for (size_t i : r.front)
     row("#" + std::to_string(r.evaluations[i].index), r.evaluations[i], channels);
+  if (const auto f = r.context.find("front_fidelity");
+      f != r.context.end() && f->value("kendall_tau", nlohmann::json()).is_number() &&
+      f->value("spearman_rho", nlohmann::json()).is_number()) {
+    os << std::setprecision(2) << "proxy fidelity: Kendall's tau "
+       << (*f)["kendall_tau"].get<double>() << ", Spearman's rho "
+       << (*f)["spearman_rho"].get<double>() << " between the proxy's accuracy and "
+       << "the fine-tuned one of the " << f->value("n", 0) << " most accurate front members ("
+       << (*f)["finetune"].value("steps", 0) << " fine-tuning steps each; finetune_front)\n";
+  }
   return os.str();
 }
 

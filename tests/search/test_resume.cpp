@@ -59,6 +59,7 @@ TEST_CASE("a search killed with SIGKILL 5 times and resumed equals an uninterrup
       {"space",
        {{"keep", {0.25, 0.5, 0.75, 1.0}}, {"weight_bits", {32, 8}}, {"channel_multiple", 8}}},
       {"strategy", {{"name", "random"}, {"evaluations", 24}, {"ask_batch", 3}}},
+      {"finetune_front", nullptr},  // the front fine-tune is not what is tested here
       {"evaluator",
        {{"name", "bn-recal"},
         {"bn_batches", 2},
@@ -144,6 +145,7 @@ TEST_CASE("a journal is never overwritten, and a changed config cannot resume it
       {"seed", 3},
       {"model", {{"zoo", "vgg_small"}}},
       {"strategy", {{"name", "random"}, {"evaluations", 2}}},
+      {"finetune_front", nullptr},  // the front fine-tune is not what is tested here
       {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 0}, {"validation_images", 64}}},
       {"target", {{"name", "cpu-onednn"}, {"min_time_ms", 1}, {"min_repeats", 3}}},
       {"baselines", {{"keep", nlohmann::json::array()}}}};
@@ -180,6 +182,7 @@ TEST_CASE("a shared evaluation cache answers a second run without evaluating aga
       {"seed", 5},
       {"model", {{"zoo", "vgg_small"}}},
       {"strategy", {{"name", "random"}, {"evaluations", 4}}},
+      {"finetune_front", nullptr},  // the front fine-tune is not what is tested here
       {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 64}}},
       {"target", {{"name", "analytic-roofline"}}},
       {"baselines", {{"keep", {0.5}}}},
@@ -226,6 +229,7 @@ TEST_CASE("the evaluation cache is keyed by everything that changes a result",
       {"model", {{"zoo", "vgg_small"}}},
       {"data", {{"dir", (dir / "fm").string()}}},
       {"strategy", {{"name", "random"}, {"evaluations", 3}}},
+      {"finetune_front", nullptr},  // the front fine-tune is not what is tested here
       {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 64}}},
       {"target", {{"name", "analytic-roofline"}}},
       {"cost",
@@ -296,6 +300,7 @@ TEST_CASE("a second search on a locked run folder stops at once, naming the hold
       {"seed", 9},
       {"model", {{"zoo", "vgg_small"}}},
       {"strategy", {{"name", "random"}, {"evaluations", 30}}},
+      {"finetune_front", nullptr},  // the front fine-tune is not what is tested here
       {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 256}}},
       {"target", {{"name", "analytic-roofline"}}},
       {"baselines", {{"keep", {0.5}}}}};
@@ -344,6 +349,7 @@ TEST_CASE("two searches started at the same instant on one folder: one runs, one
       {"seed", 4},
       {"model", {{"zoo", "vgg_small"}}},
       {"strategy", {{"name", "random"}, {"evaluations", 6}}},
+      {"finetune_front", nullptr},  // the front fine-tune is not what is tested here
       {"evaluator", {{"name", "bn-recal"}, {"bn_batches", 1}, {"validation_images", 64}}},
       {"target", {{"name", "analytic-roofline"}}},
       {"baselines", {{"keep", {0.5}}}}};

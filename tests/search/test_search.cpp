@@ -75,6 +75,30 @@ TEST_CASE("random strategy proposes distinct valid policies, reproducibly", "[se
                     Catch::Contains("valid strategies: evolution, netadapt, nsga2, random"));
 }
 
+TEST_CASE("the front fine-tune is on by default and configured by top_k and steps",
+          "[search][config]") {
+  const auto parse = [](const nlohmann::json& section) {
+    nlohmann::json j = {{"model", {{"zoo", "resnet8"}}}};
+    if (!section.is_discarded()) j["finetune_front"] = section;
+    return search::SearchConfig::from_json(j, "test");
+  };
+  const auto defaults = parse(nlohmann::json::value_t::discarded);
+  CHECK(defaults.front_fidelity());
+  CHECK(defaults.front_top_k == 5);
+  CHECK(defaults.finetune_front["steps"] == 20);
+  const auto set = parse({{"top_k", 2}, {"steps", 7}, {"lr", 0.02}});
+  CHECK(set.front_top_k == 2);
+  CHECK(set.finetune_front["steps"] == 7);
+  CHECK(set.finetune_front["validation_images"] == 1000);  // the defaults stay under
+  CHECK_FALSE(set.finetune_front.contains("top_k"));
+  CHECK_FALSE(parse({{"top_k", 0}}).front_fidelity());
+  CHECK_FALSE(parse({{"steps", 0}}).front_fidelity());
+  CHECK_FALSE(parse(nullptr).front_fidelity());
+  CHECK_THROWS_WITH(parse({{"top_k", -1}}), Catch::Contains("finetune_front.top_k is -1"));
+  CHECK_THROWS_WITH(parse({{"top_k", 1.5}}), Catch::Contains("top_k"));
+  CHECK_THROWS_WITH(parse(3), Catch::Contains("or null for none"));
+}
+
 TEST_CASE("search config is parsed strictly", "[search][config]") {
   const auto ok = nlohmann::json::parse(R"({"model": {"zoo": "vgg_small"},
       "strategy": {"name": "random", "evaluations": 5, "ask_batch": 2},
@@ -169,6 +193,34 @@ TEST_CASE("a small search writes a journal and a consistent front", "[search][e2
   CHECK(stats.other() >= 0);
   CHECK(stats.overhead_share() == Approx(stats.engine() / stats.evaluation()));
   CHECK(front["context"]["run_stats"]["computed"] == computed);
+
+  // The proxy's fidelity, on by default: the most accurate front members (up to 5) fine-tuned,
+  // each accuracy after recorded and its network written, and the rank agreement reported.
+  std::vector<double> accuracies;
+  for (size_t i : r.front) accuracies.push_back(r.evaluations[i].accuracy);
+  std::sort(accuracies.rbegin(), accuracies.rend());
+  const size_t k = std::min<size_t>(5, r.front.size());
+  const auto& fidelity = front["context"]["front_fidelity"];
+  CHECK(fidelity["top_k"] == 5);
+  CHECK(fidelity["n"] == k);
+  CHECK(fidelity["finetune"]["steps"] == 20);
+  size_t tuned = 0;
+  for (size_t i : r.front) {
+    const auto& e = r.evaluations[i];
+    const bool top = e.accuracy >= accuracies[k - 1];
+    INFO("member " << e.index << " accuracy " << e.accuracy);
+    if (e.accuracy > accuracies[k - 1]) CHECK(e.finetuned_accuracy >= 0);
+    if (!top) CHECK(e.finetuned_accuracy < 0);
+    if (e.finetuned_accuracy >= 0) {
+      ++tuned;
+      CHECK(std::filesystem::exists(dir / "models" / (std::to_string(e.index) + ".finetuned.tfn")));
+    }
+  }
+  CHECK(tuned == k);
+  if (k >= 2) {
+    CHECK(fidelity["kendall_tau"].is_number());
+    CHECK_THAT(search::front_table(r), Catch::Contains("proxy fidelity: Kendall's tau"));
+  }
 
   // Invariant 5: the same seed gives the same policies and accuracies (latency aside).
   opts.out_dir = (dir / "again").string();
