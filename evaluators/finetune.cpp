@@ -55,13 +55,14 @@ models::TrainResult finetune_compressed(policies::CompressedNetwork& c, const da
   opts.masks = c.masks;
   opts.weight_bits.clear();
   opts.weight_quantizers.clear();
-  const policies::QuantConfig& q = c.policy.quantization;
-  // The executor's own grid is symmetric per channel from the range: the default scheme below
-  // 16 bits. Every other scheme trains through the policy's quantizer itself.
-  const bool executor_grid =
-      q.scheme == "symmetric" && q.granularity == "per_channel" && q.calibration == "minmax";
   for (const auto& [layer, bits] : c.weight_bits) {
     if (bits >= 32) continue;
+    // The layer's own scheme (a factor has its original layer's). The executor's own grid is
+    // symmetric per channel from the range: the default scheme below 16 bits. Every other
+    // scheme trains through the policy's quantizer itself.
+    const policies::QuantConfig q = c.policy.quantization_of(c.layers.at(layer).origin);
+    const bool executor_grid =
+        q.scheme == "symmetric" && q.granularity == "per_channel" && q.calibration == "minmax";
     if (executor_grid && bits < 16) {
       opts.weight_bits[layer] = bits;
     } else if (q.scheme == "kmeans" && bits < 16) {

@@ -104,9 +104,13 @@ double rmse(const std::vector<double>& a, const std::vector<double>& b) {
 // ---------------------------------------------------------------------------------------------
 // PolicyEncoder
 
-PolicyEncoder::PolicyEncoder(const policies::DecisionPoints& points) : points_(points) {}
+PolicyEncoder::PolicyEncoder(const policies::DecisionPoints& points, MethodChoices methods)
+    : points_(points), methods_(std::move(methods)) {}
 
-size_t PolicyEncoder::size() const { return points_.channels.size() + 4 * points_.layers.size(); }
+size_t PolicyEncoder::size() const {
+  return points_.channels.size() * (1 + methods_.criteria.size()) +
+         points_.layers.size() * (4 + methods_.schemes.size() + methods_.factorizations.size());
+}
 
 std::vector<std::string> PolicyEncoder::feature_names() const {
   std::vector<std::string> names;
@@ -115,6 +119,12 @@ std::vector<std::string> PolicyEncoder::feature_names() const {
   for (const auto& l : points_.layers)
     for (const char* dim : {"/weight_bits", "/act_bits", "/rank", "/sparsity"})
       names.push_back(l.name + dim);
+  for (const auto& c : points_.channels)
+    for (const auto& m : methods_.criteria) names.push_back(c.id + "/criterion=" + m);
+  for (const auto& l : points_.layers) {
+    for (const auto& m : methods_.schemes) names.push_back(l.name + "/scheme=" + m);
+    for (const auto& m : methods_.factorizations) names.push_back(l.name + "/factorization=" + m);
+  }
   return names;
 }
 
@@ -149,6 +159,14 @@ std::vector<float> PolicyEncoder::encode(const policies::Policy& policy) const {
     f.push_back(static_cast<float>(std::min(rank, 1.0)));
     auto s = policy.sparsity.find(l.name);
     f.push_back(static_cast<float>(s == policy.sparsity.end() ? 0.0 : s->second));
+  }
+  const auto one_hot = [&](const std::vector<std::string>& names, const std::string& chosen) {
+    for (const auto& n : names) f.push_back(n == chosen ? 1.0f : 0.0f);
+  };
+  for (const auto& c : points_.channels) one_hot(methods_.criteria, policy.criterion_of(c.id));
+  for (const auto& l : points_.layers) {
+    one_hot(methods_.schemes, policy.quantization_of(l.name).scheme);
+    one_hot(methods_.factorizations, policy.factorization_of(l.name).conv);
   }
   return f;
 }

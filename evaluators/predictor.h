@@ -24,23 +24,34 @@ namespace tightfit::evaluators {
 /// The rank fraction is the policy's rank value for rank_by "fraction" and "energy" (an energy
 /// share, which grows with the rank kept) and rank / full rank for "count"; keep_count is read as
 /// a share of the group's channels.
-/// Global choices (criterion, quantization scheme, factorization method) are not encoded: a
-/// predictor is fitted within one search, where they are fixed.
+/// Methods chosen per decision point (a search space's method genes) follow, one-hot: per group
+/// the criterion, then per layer the quantization scheme and the conv factorization, each over
+/// the names `methods` lists for it (none when its list is empty: a method fixed in a search
+/// needs no feature).
+struct MethodChoices {
+  std::vector<std::string> criteria;        ///< per channel group
+  std::vector<std::string> schemes;         ///< per layer
+  std::vector<std::string> factorizations;  ///< per layer
+};
+
 class PolicyEncoder {
  public:
-  explicit PolicyEncoder(const policies::DecisionPoints& points);
+  explicit PolicyEncoder(const policies::DecisionPoints& points, MethodChoices methods = {});
 
   /// The features of `policy` (size() values). Throws ConfigError when the policy names a point
   /// this network does not have or a value out of range (policies::validate).
   std::vector<float> encode(const policies::Policy& policy) const;
-  /// Number of features: channel groups + 4 x layers.
+  /// Number of features: channel groups x (1 + criteria) + layers x (4 + schemes +
+  /// factorizations).
   size_t size() const;
   /// "<group>/keep", "<layer>/weight_bits", "<layer>/act_bits", "<layer>/rank",
-  /// "<layer>/sparsity", in encode()'s order.
+  /// "<layer>/sparsity", then "<group>/criterion=<name>", "<layer>/scheme=<name>",
+  /// "<layer>/factorization=<name>", in encode()'s order.
   std::vector<std::string> feature_names() const;
 
  private:
   policies::DecisionPoints points_;
+  MethodChoices methods_;
 };
 
 struct PredictorConfig {

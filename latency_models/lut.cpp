@@ -358,12 +358,14 @@ std::set<int64_t> layout_counts(const graph::ChannelLayout& layout,
 
 namespace {
 
-/// The keys of the factors policies::factorize makes of layer `k` at rank fraction `rank`
-/// (the key itself when the factorization is not applied).
-std::vector<LayerKey> factor_keys(const LayerKey& k, double rank) {
+/// The keys of the factors policies::factorize makes of layer `k` at rank fraction `rank` with
+/// conv factorization `method` (the key itself when the factorization is not applied).
+std::vector<LayerKey> factor_keys(const LayerKey& k, double rank, const std::string& method) {
   std::vector<policies::LowRankReport> reports;
-  const auto factored = policies::factorize(layer_network(k), {{kLayerNode, rank}},
-                                            policies::LowRankConfig{}, reports);
+  policies::LowRankConfig config;
+  config.conv = method;
+  const auto factored =
+      policies::factorize(layer_network(k), {{kLayerNode, rank}}, config, reports);
   return layer_keys(factored);
 }
 
@@ -384,6 +386,10 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const Spac
     const bool depthwise =
         base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
     const auto ranks = reach.rank.find(node.name);
+    const auto methods = reach.factorization.find(node.name);
+    const std::vector<std::string> factorizations = methods == reach.factorization.end()
+                                                        ? std::vector<std::string>{"tucker2"}
+                                                        : methods->second;
     for (int64_t in : ins)
       for (int64_t out : outs) {
         if (depthwise && in != out) continue;
@@ -394,8 +400,9 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const Spac
         keys.push_back(k);
         if (ranks == reach.rank.end()) continue;
         for (double r : ranks->second)
-          if (r < 1.0)
-            for (auto& f : factor_keys(k, r)) keys.push_back(std::move(f));
+          for (const auto& method : factorizations)
+            if (r < 1.0)
+              for (auto& f : factor_keys(k, r, method)) keys.push_back(std::move(f));
       }
   }
   return keys;

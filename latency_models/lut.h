@@ -38,8 +38,8 @@ std::vector<LayerKey> layer_keys(const graph::Network& net);
 /// Every conv/linear configuration `net` can take within `reach`: each layer with each input and
 /// output channel count its channel groups reach (keep fractions rounded to the multiple as
 /// policies::channels_to_keep does; depthwise: both tied to one group), and for a layer that
-/// may be factorized, the factors policies::factorize makes of each of those at each rank (each
-/// factor its own key; the tucker2 factorization a search applies). Duplicates are possible;
+/// may be factorized, the factors policies::factorize makes of each of those at each rank with
+/// each of its factorizations (each factor its own key). Duplicates are possible;
 /// profile() measures each key once.
 std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const SpaceReach& reach);
 

@@ -15,6 +15,8 @@ struct SpaceReach {
   int64_t channel_multiple = 1;      ///< kept channels rounded to this multiple
   /// layer -> the rank fractions it can take (< 1 factorizes it); layers not named stay whole.
   std::map<std::string, std::vector<double>> rank;
+  /// layer -> the conv factorizations ("tucker2", "spatial") its ranks may use; absent: tucker2.
+  std::map<std::string, std::vector<std::string>> factorization;
 };
 
 }  // namespace tightfit::latency_models

@@ -35,7 +35,6 @@ graph::Tensor select(const graph::Tensor& t, size_t dim, const std::vector<int64
   return out;
 }
 
-
 /// Copy of `t` keeping rows `rows` of dimension 0 and `cols` of dimension 1 (sorted, unique), in
 /// one pass: no intermediate tensor.
 graph::Tensor select_both(const graph::Tensor& t, const std::vector<int64_t>& rows,
@@ -87,11 +86,18 @@ graph::Network prune_channels(const graph::Network& net, const graph::ChannelAna
 
   static const Calibration kNoData;
   const Calibration& calibration = opts.calibration ? *opts.calibration : kNoData;
-  const auto scores = channel_importance(policy.criterion, net, ca, calibration, opts.seed);
+  // Each criterion the pruned groups use scores the network once.
+  std::map<std::string, std::vector<std::vector<double>>> scores;
   for (int g : to_prune) {
-    const auto& score = scores.at(g);
+    const std::string& criterion = policy.criterion_of(ca.groups[g].id);
+    if (!scores.count(criterion))
+      scores[criterion] = channel_importance(criterion, net, ca, calibration, opts.seed);
+  }
+  for (int g : to_prune) {
+    const std::string& criterion = policy.criterion_of(ca.groups[g].id);
+    const auto& score = scores.at(criterion).at(g);
     TIGHTFIT_CHECK(static_cast<int64_t>(score.size()) == ca.groups[g].channels,
-                   "criterion " << policy.criterion << " scored " << score.size() << " channels");
+                   "criterion " << criterion << " scored " << score.size() << " channels");
     std::vector<int64_t> order(score.size());
     std::iota(order.begin(), order.end(), 0);
     // Stable: ties keep the lower index, so the result is deterministic.
@@ -278,9 +284,9 @@ void quantize_weights(graph::Network& work, CompressedNetwork& result, uint64_t 
     info.weights = w.numel();
     int64_t code_bits = info.weights * 32;
     if (info.weight_bits < 32) {
-      const auto q = quantize_weight(w, info.weight_bits, policy.quantization, seed);
-      info.scheme =
-          info.weight_bits == 16 ? policy.quantization.float16 : policy.quantization.scheme;
+      const QuantConfig quantization = policy.quantization_of(info.origin);
+      const auto q = quantize_weight(w, info.weight_bits, quantization, seed);
+      info.scheme = info.weight_bits == 16 ? quantization.float16 : quantization.scheme;
       code_bits = q.code_bits;
       info.metadata_bytes = q.metadata_bytes;
     }
@@ -335,7 +341,11 @@ bool needs_calibration(const Policy& policy) {
     if (bits < 32) return true;
   bool prunes = !policy.keep_count.empty();
   for (const auto& [id, f] : policy.keep) prunes = prunes || f < 1.0;
-  return prunes && criterion_needs_data(policy.criterion);
+  if (!prunes) return false;
+  if (criterion_needs_data(policy.criterion)) return true;
+  for (const auto& [id, c] : policy.criteria)
+    if (criterion_needs_data(c)) return true;
+  return false;
 }
 
 int64_t sparse_index_bits(int64_t rows, int64_t cols, int64_t nonzeros) {
@@ -350,14 +360,21 @@ CompressedNetwork apply(const graph::Network& net, const Policy& policy, const A
   const graph::ChannelAnalysis ca = graph::analyze_channels(net);
   validate(policy, decision_points(net, ca));
   if (needs_calibration(policy) && (!opts.calibration || opts.calibration->empty()))
-    throw ConfigError("this policy needs calibration data (criterion '" + policy.criterion +
-                      "' or activation bits); give the command a data set (--data-dir)");
+    throw ConfigError("this policy needs calibration data (a data-driven criterion or " +
+                      std::string("activation bits); give the command a data set (--data-dir)"));
   CompressedNetwork result;
   result.policy = policy;
 
   graph::Network work = prune_channels(net, ca, policy, opts, result);
-  if (!policy.rank.empty())
-    work = factorize(work, policy.rank, policy.factorization, result.lowrank);
+  // Layers factorized alike are factorized together, one method at a time.
+  std::map<std::string, std::map<std::string, double>> ranks_by_method;
+  for (const auto& [layer, r] : policy.rank)
+    ranks_by_method[policy.factorization_of(layer).conv][layer] = r;
+  for (const auto& [method, ranks] : ranks_by_method) {
+    LowRankConfig config = policy.factorization;
+    config.conv = method;
+    work = factorize(work, ranks, config, result.lowrank);
+  }
   apply_sparsity(work, policy, result);
 
   // Step 4: weight quantization, then size accounting per conv/linear layer.

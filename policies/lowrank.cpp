@@ -37,7 +37,6 @@ namespace tightfit::policies {
 
 namespace {
 
-const std::vector<std::string> kConvMethods = {"tucker2", "spatial"};
 const std::vector<std::string> kRankBy = {"fraction", "count", "energy"};
 /// Layers named in an "unknown layer" message; big networks have hundreds.
 constexpr size_t kListedLayers = 12;
@@ -47,8 +46,9 @@ bool one_of(const std::string& v, const std::vector<std::string>& valid) {
 }
 
 void check_values(const LowRankConfig& c, const std::string& where) {
-  if (!one_of(c.conv, kConvMethods))
-    throw ConfigError(where + ".conv is '" + c.conv + "'; valid values: " + join(kConvMethods));
+  if (!one_of(c.conv, kConvFactorizations))
+    throw ConfigError(where + ".conv is '" + c.conv +
+                      "'; valid values: " + join(kConvFactorizations));
   if (!one_of(c.rank_by, kRankBy))
     throw ConfigError(where + ".rank_by is '" + c.rank_by + "'; valid values: " + join(kRankBy));
 }

@@ -20,6 +20,9 @@
 
 namespace tightfit::policies {
 
+/// How a convolution can be factorized (LowRankConfig::conv); linear layers always use SVD.
+inline const std::vector<std::string> kConvFactorizations = {"tucker2", "spatial"};
+
 struct LowRankConfig {
   std::string conv = "tucker2";      ///< tucker2 | spatial
   std::string rank_by = "fraction";  ///< fraction (0,1] | count (>= 1) | energy (0,1]

@@ -14,8 +14,9 @@ namespace tightfit::policies {
 namespace {
 
 const std::vector<std::string> kPolicyKeys = {
-    "criterion",  "sparsity_scope", "quantization", "factorization", "keep",
-    "keep_count", "weight_bits",    "act_bits",     "rank",          "sparsity"};
+    "criterion",  "sparsity_scope", "quantization",  "factorization", "keep",
+    "keep_count", "weight_bits",    "act_bits",      "rank",          "sparsity",
+    "criteria",   "schemes",        "factorizations"};
 const std::vector<std::string> kSparsityScopes = {"layer", "global"};
 
 template <typename T>
@@ -30,6 +31,25 @@ std::map<std::string, T> read_map(const nlohmann::json& j, const std::string& ke
     const std::string name = where + "." + key + "." + it.key();
     if (!it->is_number()) throw ConfigError(name + " must be " + what);
     out[it.key()] = json_value<T>(*it, name);
+  }
+  return out;
+}
+
+/// {name: one of `valid`}; a value outside `valid` is a ConfigError listing them.
+std::map<std::string, std::string> read_names(const nlohmann::json& j, const std::string& key,
+                                              const std::string& where,
+                                              const std::vector<std::string>& valid) {
+  std::map<std::string, std::string> out;
+  if (!j.contains(key)) return out;
+  const auto& m = j.at(key);
+  if (!m.is_object())
+    throw ConfigError(where + "." + key + " must be an object {name: one of " + join(valid) + "}");
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    const std::string name = where + "." + key + "." + it.key();
+    if (!it->is_string() ||
+        std::find(valid.begin(), valid.end(), it->get<std::string>()) == valid.end())
+      throw ConfigError(name + " is " + it->dump() + "; valid values: " + join(valid));
+    out[it.key()] = it->get<std::string>();
   }
   return out;
 }
@@ -50,6 +70,23 @@ std::string ints(const std::vector<int>& v) {
 
 }  // namespace
 
+const std::string& Policy::criterion_of(const std::string& id) const {
+  const auto it = criteria.find(id);
+  return it == criteria.end() ? criterion : it->second;
+}
+
+QuantConfig Policy::quantization_of(const std::string& name) const {
+  QuantConfig q = quantization;
+  if (const auto it = schemes.find(name); it != schemes.end()) q.scheme = it->second;
+  return q;
+}
+
+LowRankConfig Policy::factorization_of(const std::string& name) const {
+  LowRankConfig f = factorization;
+  if (const auto it = factorizations.find(name); it != factorizations.end()) f.conv = it->second;
+  return f;
+}
+
 nlohmann::json Policy::to_json() const {
   nlohmann::json j = {{"keep", keep}, {"weight_bits", weight_bits}};
   // Only what differs from the defaults, so that simple policies stay simple to read.
@@ -57,6 +94,9 @@ nlohmann::json Policy::to_json() const {
   if (!act_bits.empty()) j["act_bits"] = act_bits;
   if (!rank.empty()) j["rank"] = rank;
   if (!sparsity.empty()) j["sparsity"] = sparsity;
+  if (!criteria.empty()) j["criteria"] = criteria;
+  if (!schemes.empty()) j["schemes"] = schemes;
+  if (!factorizations.empty()) j["factorizations"] = factorizations;
   const Policy defaults;
   if (criterion != defaults.criterion) j["criterion"] = criterion;
   if (sparsity_scope != defaults.sparsity_scope) j["sparsity_scope"] = sparsity_scope;
@@ -91,6 +131,9 @@ Policy Policy::from_json(const nlohmann::json& j, const std::string& where) {
   if (std::find(criteria.begin(), criteria.end(), p.criterion) == criteria.end())
     throw ConfigError(where + ".criterion '" + p.criterion +
                       "' is unknown; valid criteria: " + join(criteria));
+  p.criteria = read_names(j, "criteria", where, criteria);
+  p.schemes = read_names(j, "schemes", where, quant_scheme_names());
+  p.factorizations = read_names(j, "factorizations", where, kConvFactorizations);
   if (std::find(kSparsityScopes.begin(), kSparsityScopes.end(), p.sparsity_scope) ==
       kSparsityScopes.end())
     throw ConfigError(where + ".sparsity_scope '" + p.sparsity_scope +
@@ -111,6 +154,9 @@ std::string Policy::key() const {
   for (const auto& [id, r] : rank) os << "r:" << id << '=' << r << ';';
   for (const auto& [id, s] : sparsity)
     if (s > 0) os << "s:" << id << '=' << s << ';';
+  for (const auto& [id, c] : criteria) os << "c:" << id << '=' << c << ';';
+  for (const auto& [id, q] : schemes) os << "q:" << id << '=' << q << ';';
+  for (const auto& [id, f] : factorizations) os << "f:" << id << '=' << f << ';';
   const Policy defaults;
   if (criterion != defaults.criterion) os << "criterion=" << criterion << ';';
   if (sparsity_scope != defaults.sparsity_scope) os << "scope=" << sparsity_scope << ';';
@@ -181,10 +227,20 @@ void validate(const Policy& policy, const DecisionPoints& dp) {
       throw ConfigError("policy keep_count for '" + id + "' is " + std::to_string(n) +
                         "; it must be in [1, " + std::to_string(g.channels) + "]");
   }
+  for (const auto& [id, c] : policy.criteria) {
+    group(id, "sets the criterion of");
+    // ThiNet refits the consumers of every pruned group at once, from one reconstruction.
+    if (c == "thinet" || (policy.criterion == "thinet" && c != "thinet"))
+      throw ConfigError("policy criterion for '" + id + "' is " + c +
+                        " but thinet refits every pruned group together; use thinet as the "
+                        "policy's criterion for all groups, or per-group criteria without it");
+  }
+  for (const auto& [name, scheme] : policy.schemes) layer(name, "sets the scheme of");
+  for (const auto& [name, method] : policy.factorizations) layer(name, "sets the factorization of");
   for (const auto& [name, bits] : policy.weight_bits) {
     layer(name, "sets weight bits of");
     if (bits == 32) continue;
-    check_weight_bits(bits, policy.quantization, name);
+    check_weight_bits(bits, policy.quantization_of(name), name);
   }
   for (const auto& [name, bits] : policy.act_bits) {
     layer(name, "sets activation bits of");

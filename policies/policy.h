@@ -11,7 +11,11 @@
 //    "factorization": {"conv": "tucker2", "rank_by": "fraction"},
 //    "keep": {group: fraction}, "keep_count": {group: channels},
 //    "weight_bits": {layer: bits}, "act_bits": {layer: bits},
-//    "rank": {layer: value}, "sparsity": {layer: fraction}}
+//    "rank": {layer: value}, "sparsity": {layer: fraction},
+//    "criteria": {group: criterion}, "schemes": {layer: scheme},
+//    "factorizations": {layer: "tucker2" | "spatial"}}
+// The last three choose the method per decision point (a search's method genes); a point they do
+// not name uses the global choice ("criterion", "quantization.scheme", "factorization.conv").
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -33,10 +37,21 @@ struct Policy {
   std::map<std::string, double> rank;         ///< layer -> rank, read per factorization.rank_by
   std::map<std::string, double> sparsity;     ///< layer -> share of weights zeroed, [0, 1)
 
+  std::map<std::string, std::string> criteria;        ///< group -> criterion (over `criterion`)
+  std::map<std::string, std::string> schemes;         ///< layer -> weight quantization scheme
+  std::map<std::string, std::string> factorizations;  ///< layer -> conv factorization
+
   std::string criterion = "l1";          ///< channel importance (policies/importance.h)
   std::string sparsity_scope = "layer";  ///< layer: per-layer threshold; global: one threshold
   QuantConfig quantization;
   LowRankConfig factorization;
+
+  /// The criterion that ranks the channels of group `id`: its own or the global one.
+  const std::string& criterion_of(const std::string& id) const;
+  /// The quantization of layer `name`'s weights: the global config with the layer's own scheme.
+  QuantConfig quantization_of(const std::string& name) const;
+  /// How layer `name` is factorized: the global config with the layer's own conv method.
+  LowRankConfig factorization_of(const std::string& name) const;
 
   nlohmann::json to_json() const;
   /// Strict: unknown keys and wrong types are ConfigErrors that name `where` (a file or path).

@@ -106,8 +106,8 @@ SearchResult run_search(const SearchConfig& config, const RunOptions& opts) {
                                 scorer.latency_predictor(), scorer.cost_predictor());
   std::unique_ptr<Screener> screener;
   if (!config.screen.is_null())
-    screener = std::make_unique<Screener>(ScreenConfig::from_json(config.screen, "screen"),
-                                          session.points);
+    screener =
+        std::make_unique<Screener>(ScreenConfig::from_json(config.screen, "screen"), session.space);
   EvalCache cache(session, stats, say);
   check_budget_reachable(session, scorer, config.budget);  // absolute limits: before any work
   if (config.model_path.empty())

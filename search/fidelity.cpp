@@ -13,6 +13,7 @@
 #include "evaluators/evaluator.h"
 #include "evaluators/predictor.h"
 #include "policies/compress.h"
+#include "search/screen.h"
 #include "search/session.h"
 #include "search/strategies/genetic.h"
 #include "targets/target.h"
@@ -41,13 +42,13 @@ evaluators::RankAgreement agreement(const std::vector<double>& a, const std::vec
 
 /// Out-of-fold predictions of `reference` from the policies' encodings (NaN where the reference
 /// failed): each fold predicted by a predictor fitted on the others. Returns ms per candidate.
-double predictor_scores(const nlohmann::json& config, const policies::DecisionPoints& points,
+double predictor_scores(const nlohmann::json& config, const SearchSpace& space,
                         const std::vector<policies::Policy>& policies,
                         const std::vector<double>& reference, std::vector<double>& out) {
   auto pc = evaluators::PredictorConfig::from_json(config, "predictor");
   const int64_t folds = std::max<int64_t>(2, pc.folds);
   pc.folds = 0;  // each fold's model is fitted without a nested cross-validation
-  const evaluators::PolicyEncoder encoder(points);
+  const evaluators::PolicyEncoder encoder(space.points(), method_choices(space));
   std::vector<size_t> ok;
   for (size_t i = 0; i < reference.size(); ++i)
     if (!std::isnan(reference[i])) ok.push_back(i);
@@ -188,7 +189,7 @@ FidelityResult measure_fidelity(const SearchConfig& config, const FidelityOption
     auto& pf = r.proxies[p];
     if (!proxies[p])
       pf.ms_per_candidate =
-          predictor_scores(specs[p].config, session.points, r.policies, r.reference, pf.accuracy);
+          predictor_scores(specs[p].config, session.space, r.policies, r.reference, pf.accuracy);
     else
       pf.ms_per_candidate = n ? proxy_ms[p] / static_cast<double>(n) : 0.0;
     for (double a : pf.accuracy) pf.failed += std::isnan(a) ? 1 : 0;

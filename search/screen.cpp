@@ -19,8 +19,14 @@ nlohmann::json ScreenConfig::to_json() const { return write_section(*this); }
 
 bool is_real_score(const Evaluation& e) { return e.scored() && e.kind != "baseline"; }
 
-Screener::Screener(ScreenConfig config, const policies::DecisionPoints& points)
-    : config_(std::move(config)), encoder_(points) {}
+evaluators::MethodChoices method_choices(const SearchSpace& space) {
+  return {space.method_names(SearchSpace::Dim::kCriterion),
+          space.method_names(SearchSpace::Dim::kScheme),
+          space.method_names(SearchSpace::Dim::kFactorization)};
+}
+
+Screener::Screener(ScreenConfig config, const SearchSpace& space)
+    : config_(std::move(config)), encoder_(space.points(), method_choices(space)) {}
 
 void Screener::refit(const std::vector<Evaluation>& history) {
   std::vector<const Evaluation*> real;

@@ -19,6 +19,7 @@
 
 #include "evaluators/predictor.h"
 #include "search/evaluation.h"
+#include "search/space.h"
 
 namespace tightfit::search {
 
@@ -38,9 +39,13 @@ struct ScreenConfig {
   nlohmann::json to_json() const;
 };
 
+/// The method genes of `space` as a policy encoder one-hot encodes them.
+evaluators::MethodChoices method_choices(const SearchSpace& space);
+
 class Screener {
  public:
-  Screener(ScreenConfig config, const policies::DecisionPoints& points);
+  /// Encodes policies over `space`'s decision points and method genes.
+  Screener(ScreenConfig config, const SearchSpace& space);
   /// The predicted accuracy of `candidate` (its cost known) when it should not be scored, given
   /// the run's evaluations so far; nullopt when it should be scored (or nothing is fitted yet).
   std::optional<double> screen(const Evaluation& candidate, const std::vector<Evaluation>& history);

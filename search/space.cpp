@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "policies/compress.h"
+#include "policies/importance.h"
 
 namespace tightfit::search {
 
@@ -96,6 +97,46 @@ void check_override_layers(const policies::DecisionPoints& points, const SpaceCo
                         some_names(layer_names) + " (see `tightfit info --model ...`)");
 }
 
+/// A method list: not empty, no repeats, every name one of `valid`.
+void check_names(const std::vector<std::string>& names, const std::vector<std::string>& valid,
+                 const std::string& where) {
+  require_non_empty(names, where);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (std::find(valid.begin(), valid.end(), names[i]) == valid.end())
+      throw ConfigError(where + " has '" + names[i] + "'; valid values: " + join(valid));
+    if (std::find(names.begin(), names.begin() + i, names[i]) != names.begin() + i)
+      throw ConfigError(where + " lists '" + names[i] + "' twice");
+  }
+}
+
+/// ThiNet refits the consumers of every pruned group at once: it can be the criterion of every
+/// policy, not one choice among others.
+void check_thinet(const std::vector<std::string>& names, const std::string& where) {
+  if (names.size() > 1 && std::find(names.begin(), names.end(), "thinet") != names.end())
+    throw ConfigError(where + " lists thinet among other criteria; thinet refits every pruned " +
+                      "group together, so it can only be the space's one criterion " +
+                      "(\"criterion\": [\"thinet\"])");
+}
+
+/// Whether quantization scheme `scheme` takes `bits`-bit weights.
+bool scheme_takes(const std::string& scheme, int bits) {
+  if (bits >= 16) return true;  // float formats, whatever the scheme
+  policies::QuantConfig q;
+  q.scheme = scheme;
+  try {
+    policies::check_weight_bits(bits, q, "");
+    return true;
+  } catch (const ConfigError&) {
+    return false;
+  }
+}
+
+/// The method a policy uses where no gene chooses: the space's one listed method, or the
+/// policy's default when it lists several.
+std::string global_method(const std::vector<std::string>& names, const std::string& fallback) {
+  return names.size() == 1 ? names.front() : fallback;
+}
+
 /// Which dimensions a space of this kind lets vary.
 struct VariedDims {
   bool keep, bits, rank, sparsity;
@@ -133,6 +174,19 @@ std::vector<double> keep_values(const policies::ChannelDecision& c, const SpaceC
     values.push_back(n >= c.channels ? 1.0 : f);
   }
   return ordered(values, SearchSpace::Dim::kKeep);
+}
+
+/// The criteria a channel group may be ranked by: an override of a layer producing it, else the
+/// space's list; one name when the group is never pruned (the choice would change nothing).
+std::vector<std::string> group_criteria(const policies::ChannelDecision& c,
+                                        const SpaceConfig& config,
+                                        const std::vector<double>& keep) {
+  std::vector<std::string> names = config.criterion;
+  for (const auto& layer : c.layers)
+    if (const auto* lo = find_override(config, layer); lo && lo->criterion) names = *lo->criterion;
+  const bool pruned = std::any_of(keep.begin(), keep.end(), [](double k) { return k < 1.0; });
+  if (!pruned) names.resize(1);
+  return names;
 }
 
 /// The value lists a layer asks for, before what the layer cannot take is dropped.
@@ -185,15 +239,13 @@ struct LayerValues {
 LayerValues layer_values(const policies::LayerDecision& l, const SpaceConfig& config,
                          const VariedDims& vary, bool pinned, bool pin_acts) {
   const RequestedValues want = requested_values(l.name, config, vary, pinned, pin_acts);
-  const policies::QuantConfig default_quant;
+  const auto* lo = find_override(config, l.name);
+  const auto& schemes = lo && lo->scheme ? *lo->scheme : config.scheme;
   std::vector<double> w;
-  for (int b : want.weight_bits) {
-    try {
-      if (b != kFloatBits) policies::check_weight_bits(b, default_quant, l.name);
+  for (int b : want.weight_bits)  // bit-widths no listed scheme takes are dropped
+    if (std::any_of(schemes.begin(), schemes.end(),
+                    [&](const std::string& scheme) { return scheme_takes(scheme, b); }))
       w.push_back(b);
-    } catch (const ConfigError&) {
-    }
-  }
   std::vector<double> r;
   for (double v : want.rank) {
     const bool factorizable = l.full_rank > 0;
@@ -221,6 +273,12 @@ std::string dim_name(SearchSpace::Dim dim) {
       return "rank";
     case SearchSpace::Dim::kSparsity:
       return "sparsity";
+    case SearchSpace::Dim::kCriterion:
+      return "criterion";
+    case SearchSpace::Dim::kScheme:
+      return "scheme";
+    case SearchSpace::Dim::kFactorization:
+      return "factorization";
   }
   return "?";
 }
@@ -257,6 +315,10 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
   check_sparsity(c.sparsity, where + ".sparsity");
   if (c.pin_first_last_bits != 0)
     check_bits({c.pin_first_last_bits}, policies::kWeightBits, where + ".pin_first_last_bits");
+  check_names(c.criterion, policies::criterion_names(), where + ".criterion");
+  check_thinet(c.criterion, where + ".criterion");
+  check_names(c.scheme, policies::quant_scheme_names(), where + ".scheme");
+  check_names(c.factorization, policies::kConvFactorizations, where + ".factorization");
 
   if (const auto it = j.find("overrides"); it != j.end()) {
     if (!it->is_object())
@@ -278,6 +340,19 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
         if (lo.act_bits) check_bits(*lo.act_bits, policies::kActivationBits, w + ".act_bits");
         if (lo.rank) check_fractions(*lo.rank, w + ".rank");
         if (lo.sparsity) check_sparsity(*lo.sparsity, w + ".sparsity");
+        if (lo.criterion) {
+          check_names(*lo.criterion, policies::criterion_names(), w + ".criterion");
+          if (std::find(lo.criterion->begin(), lo.criterion->end(), "thinet") !=
+              lo.criterion->end())
+            throw ConfigError(w + ".criterion lists thinet; thinet refits every pruned group " +
+                              "together, so it can only be the space's one criterion");
+        }
+        if (lo.criterion && c.criterion == std::vector<std::string>{"thinet"})
+          throw ConfigError(w + ".criterion is set but the space's criterion is thinet, which " +
+                            "refits every pruned group together; drop one of the two");
+        if (lo.scheme) check_names(*lo.scheme, policies::quant_scheme_names(), w + ".scheme");
+        if (lo.factorization)
+          check_names(*lo.factorization, policies::kConvFactorizations, w + ".factorization");
       }
       c.overrides[o.key()] = std::move(lo);
     }
@@ -311,8 +386,11 @@ SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig con
   check_override_layers(points_, config_);
   const VariedDims vary = varied_dims(config_.kind);
 
-  for (const auto& c : points_.channels)
-    slots_.push_back({Dim::kKeep, c.id, keep_values(c, config_, vary.keep, multiple)});
+  for (const auto& c : points_.channels) {
+    auto keep = keep_values(c, config_, vary.keep, multiple);
+    slots_.push_back({Dim::kCriterion, c.id, {}, group_criteria(c, config_, keep)});
+    slots_.push_back({Dim::kKeep, c.id, std::move(keep), {}});
+  }
 
   const bool pin_acts = vary.bits && has_non_float(config_.act_bits);
   for (size_t i = 0; i < points_.layers.size(); ++i) {
@@ -320,11 +398,26 @@ SearchSpace::SearchSpace(const policies::DecisionPoints& points, SpaceConfig con
     const bool pinned =
         config_.pin_first_last_bits > 0 && vary.bits && (i == 0 || i + 1 == points_.layers.size());
     const LayerValues v = layer_values(l, config_, vary, pinned, pin_acts);
-    slots_.push_back({Dim::kWeightBits, l.name, v.weight_bits});
-    slots_.push_back({Dim::kActBits, l.name, v.act_bits});
-    slots_.push_back({Dim::kRank, l.name, v.rank});
-    slots_.push_back({Dim::kSparsity, l.name, v.sparsity});
+    // A method gene only where the method is used: schemes for layers that may be quantized
+    // to integers, factorizations for convolutions that may be factorized.
+    const auto* lo = find_override(config_, l.name);
+    std::vector<std::string> schemes = lo && lo->scheme ? *lo->scheme : config_.scheme;
+    if (!std::any_of(v.weight_bits.begin(), v.weight_bits.end(), [](double b) { return b < 16; }))
+      schemes.resize(1);
+    std::vector<std::string> methods =
+        lo && lo->factorization ? *lo->factorization : config_.factorization;
+    if (l.op != "conv2d" ||
+        !std::any_of(v.rank.begin(), v.rank.end(), [](double r) { return r < 1.0; }))
+      methods.resize(1);
+    slots_.push_back({Dim::kWeightBits, l.name, v.weight_bits, {}});
+    slots_.push_back({Dim::kActBits, l.name, v.act_bits, {}});
+    slots_.push_back({Dim::kRank, l.name, v.rank, {}});
+    slots_.push_back({Dim::kSparsity, l.name, v.sparsity, {}});
+    slots_.push_back({Dim::kScheme, l.name, {}, std::move(schemes)});
+    slots_.push_back({Dim::kFactorization, l.name, {}, std::move(methods)});
   }
+  for (auto& slot : slots_)  // a method's values are the indices of its names
+    for (size_t k = 0; k < slot.names.size(); ++k) slot.values.push_back(static_cast<double>(k));
 
   gene_of_slot_.assign(slots_.size(), -1);
   for (size_t s = 0; s < slots_.size(); ++s)
@@ -355,11 +448,31 @@ double SearchSpace::gene_value(size_t gene, int choice) const {
   return slots_.at(genes_.at(gene)).values.at(static_cast<size_t>(choice));
 }
 
+std::string SearchSpace::gene_name_value(size_t gene, int choice) const {
+  const auto& slot = slots_.at(genes_.at(gene));
+  return slot.names.empty() ? "" : slot.names.at(static_cast<size_t>(choice));
+}
+
+std::vector<std::string> SearchSpace::method_names(Dim dim) const {
+  std::set<std::string> names;
+  for (size_t g : genes_)
+    if (slots_[g].dim == dim) names.insert(slots_[g].names.begin(), slots_[g].names.end());
+  return {names.begin(), names.end()};
+}
+
+void SearchSpace::set_global_methods(policies::Policy& p) const {
+  p.criterion = global_method(config_.criterion, p.criterion);
+  p.quantization.scheme = global_method(config_.scheme, p.quantization.scheme);
+  p.factorization.conv = global_method(config_.factorization, p.factorization.conv);
+}
+
 policies::Policy SearchSpace::decode(const Genome& genome) const {
   TIGHTFIT_CHECK(genome.size() == genes_.size(),
                  "genome has " << genome.size() << " genes, the space " << genes_.size());
   policies::Policy p;
+  set_global_methods(p);
   std::vector<std::pair<std::string, double>> sparsities;
+  std::vector<std::pair<const Slot*, std::string>> methods;  // applied once the values are known
   for (size_t s = 0; s < slots_.size(); ++s) {
     const auto& slot = slots_[s];
     const int g = gene_of_slot_[s];
@@ -383,10 +496,37 @@ policies::Policy SearchSpace::decode(const Genome& genome) const {
       case Dim::kSparsity:
         if (v > 0.0) sparsities.emplace_back(slot.point, v);
         break;
+      case Dim::kCriterion:
+      case Dim::kScheme:
+      case Dim::kFactorization:
+        methods.emplace_back(&slot, slot.names[static_cast<size_t>(choice)]);
+        break;
     }
   }
   for (const auto& [layer, s] : sparsities)
     if (!p.rank.count(layer)) p.sparsity[layer] = s;
+  // A method is named only where the policy uses it and it differs from the global one, so
+  // policies that build the same network have the same key.
+  for (const auto& [slot, name] : methods) {
+    const std::string& id = slot->point;
+    if (slot->dim == Dim::kCriterion) {
+      const bool pruned = p.keep.count(id) && p.keep.at(id) < 1.0;
+      if (pruned && name != p.criterion) p.criteria[id] = name;
+    } else if (slot->dim == Dim::kScheme) {
+      const auto bits = p.weight_bits.find(id);
+      if (bits == p.weight_bits.end() || bits->second >= 16) continue;
+      std::string scheme = name;  // a scheme that cannot take these bits: the first listed that can
+      if (!scheme_takes(scheme, bits->second))
+        for (const auto& other : slot->names)
+          if (scheme_takes(other, bits->second)) {
+            scheme = other;
+            break;
+          }
+      if (scheme != p.quantization.scheme) p.schemes[id] = scheme;
+    } else if (p.rank.count(id) && name != p.factorization.conv) {
+      p.factorizations[id] = name;
+    }
+  }
   return p;
 }
 
@@ -430,6 +570,11 @@ Genome SearchSpace::uniform_genome(double keep, int weight_bits, int act_bits, d
       case Dim::kSparsity:
         want = sparsity;
         break;
+      case Dim::kCriterion:
+      case Dim::kScheme:
+      case Dim::kFactorization:
+        want = 0;  // the first listed method
+        break;
     }
     size_t best = 0;  // ties go to the less compressing value
     for (size_t c = 1; c < slot.values.size(); ++c)
@@ -445,6 +590,7 @@ policies::Policy SearchSpace::sample(std::mt19937_64& rng) const {
 
 policies::Policy SearchSpace::uniform(double keep, int bits, int act_bits) const {
   policies::Policy p;
+  set_global_methods(p);
   if (keep < 1.0)
     for (const auto& c : points_.channels) p.keep[c.id] = keep;
   if (bits != kFloatBits)
@@ -462,6 +608,7 @@ latency_models::SpaceReach SearchSpace::reach() const {
     if (slot.dim == Dim::kKeep) keep.insert(slot.values.begin(), slot.values.end());
     if (slot.dim == Dim::kRank && *std::min_element(slot.values.begin(), slot.values.end()) < 1.0)
       r.rank[slot.point] = slot.values;
+    if (slot.dim == Dim::kFactorization) r.factorization[slot.point] = slot.names;
   }
   r.keep.assign(keep.begin(), keep.end());
   return r;
@@ -471,6 +618,7 @@ policies::Policy SearchSpace::sample_one_precision(std::mt19937_64& rng) const {
   policies::Policy p = sample(rng);
   p.weight_bits.clear();
   p.act_bits.clear();
+  p.schemes.clear();
   return p;
 }
 

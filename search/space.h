@@ -43,6 +43,9 @@ struct LayerOverride {
   std::optional<std::vector<int>> act_bits;
   std::optional<std::vector<double>> rank;
   std::optional<std::vector<double>> sparsity;
+  std::optional<std::vector<std::string>> criterion;  ///< for the groups this layer produces
+  std::optional<std::vector<std::string>> scheme;
+  std::optional<std::vector<std::string>> factorization;
 
   template <typename Fields>
   void fields(Fields& f) {
@@ -51,6 +54,9 @@ struct LayerOverride {
     f("act_bits", act_bits);
     f("rank", rank);
     f("sparsity", sparsity);
+    f("criterion", criterion);
+    f("scheme", scheme);
+    f("factorization", factorization);
   }
   nlohmann::json to_json() const;
 };
@@ -61,7 +67,13 @@ struct SpaceConfig {
   std::vector<int> act_bits = {32};        ///< allowed bit-widths of layer inputs
   std::vector<double> rank = {1.0};        ///< fractions of the full rank; 1.0 = not factorized
   std::vector<double> sparsity = {0.0};    ///< shares of weights zeroed, [0, 1)
-  std::string kind = "joint";              ///< one of kSpaceKinds
+  /// Methods as genes: the channel criteria a pruned group may be ranked by, the schemes a
+  /// quantized layer's weights may use, the factorizations a factorized conv may take. One
+  /// value: the method of every policy; several: a gene per decision point that uses it.
+  std::vector<std::string> criterion = {"l1"};
+  std::vector<std::string> scheme = {"symmetric"};
+  std::vector<std::string> factorization = {"tucker2"};
+  std::string kind = "joint";  ///< one of kSpaceKinds
   /// Kept channels rounded to this multiple; kAutoChannelMultiple ("auto" in JSON) until resolved.
   int64_t channel_multiple = 8;
   /// layer name -> override; "exclude" in JSON for {exclude: true}.
@@ -79,6 +91,9 @@ struct SpaceConfig {
     f("act_bits", act_bits);
     f("rank", rank);
     f("sparsity", sparsity);
+    f("criterion", criterion);
+    f("scheme", scheme);
+    f("factorization", factorization);
     f("kind", kind);
     f("pin_first_last_bits", pin_first_last_bits);
   }
@@ -93,8 +108,17 @@ using Genome = std::vector<int>;
 
 class SearchSpace {
  public:
-  /// The dimensions of a slot.
-  enum class Dim { kKeep, kWeightBits, kActBits, kRank, kSparsity };
+  /// The dimensions of a slot: five numeric ones and three methods (a choice among names).
+  enum class Dim {
+    kKeep,
+    kWeightBits,
+    kActBits,
+    kRank,
+    kSparsity,
+    kCriterion,
+    kScheme,
+    kFactorization
+  };
 
   /// A config whose channel_multiple is still "auto", an override naming an unknown layer, or a
   /// space where nothing can vary is a ConfigError.
@@ -109,8 +133,14 @@ class SearchSpace {
   /// "<decision point>/<dimension>", e.g. "layer1.0.conv1/weight_bits".
   std::string gene_name(size_t gene) const;
   Dim gene_dim(size_t gene) const;
-  /// The value choice `choice` of `gene` stands for (a fraction or a bit-width).
+  /// The value choice `choice` of `gene` stands for (a fraction or a bit-width; for a method,
+  /// the index of its name).
   double gene_value(size_t gene, int choice) const;
+  /// The method name choice `choice` of a method gene stands for ("" for numeric genes).
+  std::string gene_name_value(size_t gene, int choice) const;
+  /// Every method of `dim` (kCriterion, kScheme, kFactorization) that some gene chooses among,
+  /// sorted; empty when no gene varies it.
+  std::vector<std::string> method_names(Dim dim) const;
 
   /// The policy a genome encodes. A layer both factorized and sparsified keeps only its rank
   /// (policies reject both on one layer).
@@ -133,8 +163,8 @@ class SearchSpace {
 
   /// decode(sample_genome(rng)).
   policies::Policy sample(std::mt19937_64& rng) const;
-  /// sample() without weight and activation bits: the whole networks a latency table, which
-  /// holds one precision, is calibrated and checked on.
+  /// sample() without weight and activation bits (nor schemes): the whole networks a latency
+  /// table, which holds one precision, is calibrated and checked on.
   policies::Policy sample_one_precision(std::mt19937_64& rng) const;
   /// The same keep fraction, weight bits and input bits on every decision point, ignoring the
   /// space's lists.
@@ -146,9 +176,12 @@ class SearchSpace {
  private:
   struct Slot {
     Dim dim;
-    std::string point;           ///< group id or layer name
-    std::vector<double> values;  ///< least compression first; size >= 1
+    std::string point;               ///< group id or layer name
+    std::vector<double> values;      ///< least compression first; size >= 1
+    std::vector<std::string> names;  ///< methods: the name of each value (values are 0, 1, ...)
   };
+  /// The global method fields of every policy of the space (a method listed alone).
+  void set_global_methods(policies::Policy& p) const;
 
   policies::DecisionPoints points_;
   SpaceConfig config_;

@@ -131,8 +131,10 @@ TEST_CASE("a table reports its own accuracy and keeps it in its file", "[latency
   std::filesystem::remove(path);
 }
 
-TEST_CASE("a table built for a space with ranks covers every factorized layer it reaches",
-          "[latency_models][lut]") {
+TEST_CASE(
+    "a table built for a space with ranks covers every factorized layer it reaches, "
+    "whichever factorization",
+    "[latency_models][lut]") {
   // The roofline target sums its layers: a table that covers a factorized network's layers
   // reproduces its time exactly, whatever the keep fractions and ranks.
   const auto net = models::make_model("resnet8", models::default_options("resnet8"));
@@ -143,7 +145,10 @@ TEST_CASE("a table built for a space with ranks covers every factorized layer it
   reach.keep = {0.5, 0.75, 1.0};
   reach.channel_multiple = 4;
   const std::vector<double> ranks = {1.0, 0.5, 0.25};
-  for (const auto& l : points.layers) reach.rank[l.name] = ranks;
+  for (const auto& l : points.layers) {
+    reach.rank[l.name] = ranks;
+    reach.factorization[l.name] = {"tucker2", "spatial"};
+  }
 
   std::mt19937_64 rng(7);
   const auto draw = [&] {
@@ -151,8 +156,10 @@ TEST_CASE("a table built for a space with ranks covers every factorized layer it
     for (const auto& c : points.channels)
       p.keep[c.id] = reach.keep[std::uniform_int_distribution<size_t>(0, 2)(rng)];
     for (const auto& l : points.layers)
-      if (const double r = ranks[std::uniform_int_distribution<size_t>(0, 2)(rng)]; r < 1.0)
+      if (const double r = ranks[std::uniform_int_distribution<size_t>(0, 2)(rng)]; r < 1.0) {
         p.rank[l.name] = r;
+        if (rng() % 2) p.factorizations[l.name] = "spatial";
+      }
     return p;
   };
   policies::ApplyOptions apply_opts;
@@ -172,11 +179,15 @@ TEST_CASE("a table built for a space with ranks covers every factorized layer it
   latency_models::build_table(table, net, reach, {policies::Policy{}, draw(), draw()}, *target,
                               opts, opts, {});
   CHECK(table.entries().size() > whole.entries().size());
-  int factorized_layers = 0;
+  int factorized_layers = 0, spatial = 0;
   for (int k = 0; k < 20; ++k) {
     const auto c = policies::apply(net, draw(), apply_opts);
-    for (const auto& report : c.lowrank) factorized_layers += report.applied;
+    for (const auto& report : c.lowrank) {
+      factorized_layers += report.applied;
+      spatial += report.applied && report.kind == "spatial";
+    }
     CHECK(table.layer_sum_ms(c.net) == Approx(target->measure(c, opts).median_ms).epsilon(1e-9));
   }
   CHECK(factorized_layers > 20);  // the policies really factorized layers
+  CHECK(spatial > 5);             // both ways
 }

@@ -796,3 +796,84 @@ TEST_CASE("the size formula equals the parameter bytes written to disk (fp32)",
   CHECK(buf.size() == 20 + header_len + 8 + data_len + 4);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("per-point criteria, schemes and factorizations act where they are named",
+          "[policies][compress][methods]") {
+  // A policy that names a method for one decision point compresses that point exactly as a
+  // policy with that method globally does, and every other point as the global method does.
+  const auto net =
+      tightfit::models::make_model("vgg_small", tightfit::models::default_options("vgg_small"));
+  const auto dp = decision_points(net);
+  REQUIRE(dp.channels.size() >= 2);
+  // features.0 (group 0) reads the image, so its weights show its own ranking and scheme alone.
+  const std::string g0 = dp.channels[0].id, g1 = dp.channels[1].id;
+  const std::string l0 = dp.layers[0].name, l1 = dp.layers[1].name;
+  const auto weight = [](const CompressedNetwork& c, const std::string& layer) {
+    return c.net.node(c.net.find(layer)).params.at("weight").data;
+  };
+  const auto same_network = [&](const CompressedNetwork& x, const CompressedNetwork& y) {
+    for (const auto& l : dp.layers)
+      if (weight(x, l.name) != weight(y, l.name)) return false;
+    return true;
+  };
+  Policy mixed;  // group 1 by FPGM, group 0 by the global L1
+  mixed.keep = {{g0, 0.5}, {g1, 0.5}};
+  mixed.criteria[g1] = "fpgm";
+  Policy inverse = mixed;  // the same choice, said the other way round
+  inverse.criterion = "fpgm";
+  inverse.criteria = {{g0, "l1"}};
+  Policy l1_everywhere = mixed;
+  l1_everywhere.criteria.clear();
+  const auto a = apply(net, mixed), c = apply(net, l1_everywhere);
+  CHECK(same_network(a, apply(net, inverse)));
+  CHECK(weight(a, l0) == weight(c, l0));  // group 0: L1 in both
+  CHECK(weight(a, l1) != weight(c, l1));  // group 1: FPGM keeps other filters than L1 here
+  CHECK(mixed.key() != l1_everywhere.key());
+  CHECK(Policy::from_json(mixed.to_json()).key() == mixed.key());
+
+  Policy pow2;  // layer 1 by pow2, layer 0 by the global symmetric scheme
+  pow2.weight_bits = {{l0, 4}, {l1, 4}};
+  pow2.schemes[l1] = "pow2";
+  Policy pow2_inverse = pow2;
+  pow2_inverse.quantization.scheme = "pow2";
+  pow2_inverse.schemes = {{l0, "symmetric"}};
+  Policy symmetric = pow2;
+  symmetric.schemes.clear();
+  const auto q = apply(net, pow2), s = apply(net, symmetric);
+  CHECK(same_network(q, apply(net, pow2_inverse)));
+  CHECK(weight(q, l0) == weight(s, l0));
+  CHECK(weight(q, l1) != weight(s, l1));
+  CHECK(q.layers.at(l1).scheme == "pow2");
+  CHECK(q.layers.at(l0).scheme == "symmetric");
+
+  // Factorizations: one conv by tucker2 (the global), one by spatial.
+  Policy factorized;
+  const std::string conv_a = dp.layers[1].name, conv_b = dp.layers[2].name;
+  factorized.rank = {{conv_a, 0.5}, {conv_b, 0.25}};  // spatial at 0.5 would be no smaller
+  factorized.factorizations[conv_b] = "spatial";
+  const auto f = apply(net, factorized);
+  REQUIRE(f.lowrank.size() == 2);
+  for (const auto& r : f.lowrank) {
+    CHECK(r.applied);
+    CHECK(r.kind == (r.layer == conv_b ? "spatial" : "tucker2"));
+  }
+  CHECK(f.net.find(conv_b + ".lr0") >= 0);
+  CHECK(f.net.node(f.net.find(conv_b + ".lr0")).attrs.kernel[1] == 1);  // k x 1, then 1 x k
+
+  // Names outside the lists, points that do not exist and thinet per group are refused.
+  CHECK_THROWS_WITH(Policy::from_json({{"criteria", {{g0, "bogus"}}}}),
+                    Catch::Contains("criteria." + g0) && Catch::Contains("fpgm"));
+  CHECK_THROWS_WITH(Policy::from_json({{"factorizations", {{l0, "cp"}}}}),
+                    Catch::Contains("tucker2, spatial"));
+  Policy wrong;
+  wrong.criteria["no_such_group"] = "l1";
+  CHECK_THROWS_WITH(tightfit::policies::validate(wrong, dp), Catch::Contains("no_such_group"));
+  Policy thinet;
+  thinet.criteria[g0] = "thinet";
+  CHECK_THROWS_WITH(tightfit::policies::validate(thinet, dp),
+                    Catch::Contains("thinet refits every pruned group"));
+  Policy binary8;
+  binary8.weight_bits[l0] = 8;
+  binary8.schemes[l0] = "binary";
+  CHECK_THROWS_AS(tightfit::policies::validate(binary8, dp), ConfigError);
+}

@@ -59,7 +59,8 @@ search::ScreenConfig config() {
 }  // namespace
 
 TEST_CASE("the screener skips candidates predicted to be dominated", "[search][screen]") {
-  search::Screener s(config(), points());
+  const search::SearchSpace space(points(), {});
+  search::Screener s(config(), space);
   auto h = history(15);
   // Too few real scores: nothing is screened.
   auto slow_small = synthetic(0.25, 100);
@@ -91,7 +92,8 @@ TEST_CASE("the screener's state depends only on the evaluations so far", "[searc
   probe.latency_ms = 3.0;
   probe.size_bytes = 3000;
   // One screener saw the run grow step by step; another starts at the end (a resumed run).
-  search::Screener grown(config(), points()), resumed(config(), points());
+  const search::SearchSpace space(points(), {});
+  search::Screener grown(config(), space), resumed(config(), space);
   for (size_t n = 1; n <= h.size(); ++n)
     grown.screen(probe, std::vector<search::Evaluation>(h.begin(), h.begin() + n));
   const auto a = grown.screen(probe, h);

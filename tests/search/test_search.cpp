@@ -488,20 +488,22 @@ TEST_CASE("the front's int8 column counts the layers that run in int8 on the tar
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a search over ranks with a latency table and an \"auto\" channel multiple",
+TEST_CASE("a search over ranks and methods with a latency table and an \"auto\" channel multiple",
           "[search][e2e][lut]") {
   // The search resolves "auto" from latency curves it times on the target, profiles a table
-  // that covers every factorized layer the space reaches (and keeps the curves), and a second
-  // run reads the multiple from that table.
+  // that covers every factorized layer the space reaches, by either factorization (and keeps
+  // the curves), and a second run reads the multiple from that table. Criteria and
+  // factorizations are genes: both show up in the policies.
   const auto dir = std::filesystem::temp_directory_path() /
                    ("tightfit_test_search_rank_lut_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   auto config_json = nlohmann::json::parse(R"({
       "seed": 3, "model": {"zoo": "vgg_small"},
       "space": {"kind": "joint", "keep": [0.5, 1.0], "weight_bits": [32], "rank": [1.0, 0.5],
-                "channel_multiple": "auto"},
-      "strategy": {"name": "random", "evaluations": 6}, "baselines": {"keep": [0.5]},
-      "evaluator": {"name": "subset", "validation_images": 50},
+                "channel_multiple": "auto", "criterion": ["l1", "fpgm"],
+                "factorization": ["tucker2", "spatial"]},
+      "strategy": {"name": "random", "evaluations": 12}, "baselines": {"keep": [0.5]},
+      "evaluator": {"name": "subset", "validation_images": 50}, "finetune_front": {"top_k": 2},
       "target": {"name": "cpu-onednn", "warmup_runs": 1, "min_repeats": 3, "min_time_ms": 1}})");
   config_json["cost"] = {{"latency", "lut"}, {"table", (dir / "table.json").string()}};
   search::RunOptions opts;
@@ -513,14 +515,18 @@ TEST_CASE("a search over ranks with a latency table and an \"auto\" channel mult
   const int64_t multiple = resolved["auto"].get<int64_t>();
   CHECK(r.context["channel_multiple"].get<int64_t>() == multiple);
   CHECK(std::set<int64_t>{1, 2, 4, 8, 16, 32, 64}.count(multiple) == 1);
-  int factorized = 0;
+  int factorized = 0, spatial = 0, fpgm = 0;
   for (const auto& e : r.evaluations) {
     INFO(e.policy.to_json().dump() << ": " << e.error);
     CHECK(e.ok());  // every layer of every candidate has its entry
     CHECK(e.latency_source == "lut");
     factorized += !e.policy.rank.empty();
+    spatial += !e.policy.factorizations.empty();
+    fpgm += !e.policy.criteria.empty();
   }
   CHECK(factorized > 0);
+  CHECK(spatial > 0);
+  CHECK(fpgm > 0);
   for (size_t i : r.front) CHECK(r.evaluations[i].measured_latency_ms > 0);  // timed at the end
   const auto table = read_json_file((dir / "table.json").string());
   CHECK(table["preferred_channel_multiple"].get<int64_t>() == multiple);

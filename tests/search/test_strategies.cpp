@@ -12,6 +12,7 @@
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/moo.h"
+#include "search/screen.h"
 #include "search/strategies/evolution.h"
 #include "search/strategies/nsga2.h"
 #include "search/strategies/random.h"
@@ -597,4 +598,122 @@ TEST_CASE("the run's budget steers every strategy while it searches", "[search][
     low.accuracy = 0.45;
     CHECK(s.fitness(low) == Approx(0.45));
   }
+}
+
+TEST_CASE("method lists become per-point genes, decoded where the method is used",
+          "[search][space][methods]") {
+  const nlohmann::json j = {{"keep", {0.5, 1.0}},
+                            {"weight_bits", {32, 4}},
+                            {"rank", {1.0, 0.5}},
+                            {"criterion", {"l1", "fpgm", "l2"}},
+                            {"scheme", {"symmetric", "pow2"}},
+                            {"factorization", {"tucker2", "spatial"}}};
+  const auto space = make_space(j);
+  std::map<std::string, size_t> genes;
+  for (size_t g = 0; g < space.num_genes(); ++g) {
+    const auto name = space.gene_name(g);
+    genes[name.substr(name.find('/') + 1)]++;
+    if (space.gene_dim(g) == search::SearchSpace::Dim::kCriterion) {
+      CHECK(space.choices(g) == 3);
+      CHECK(space.gene_name_value(g, 1) == "fpgm");
+    }
+  }
+  const auto dp = points();
+  size_t factorizable_convs = 0;  // convs with a rank gene (not the one-channel input conv)
+  for (size_t g = 0; g < space.num_genes(); ++g)
+    for (const auto& l : dp.layers)
+      if (space.gene_name(g) == l.name + "/rank" && l.op == "conv2d") ++factorizable_convs;
+  CHECK(factorizable_convs > 0);
+  CHECK(genes["criterion"] == dp.channels.size());
+  CHECK(genes["scheme"] == dp.layers.size());
+  CHECK(genes["factorization"] == factorizable_convs);
+  CHECK(space.method_names(search::SearchSpace::Dim::kScheme) ==
+        std::vector<std::string>{"pow2", "symmetric"});
+
+  std::mt19937_64 rng(3);
+  std::set<std::string> criteria, schemes, methods;
+  for (int i = 0; i < 200; ++i) {
+    const auto p = space.sample(rng);
+    INFO(p.to_json().dump());
+    CHECK_NOTHROW(policies::validate(p, net()));
+    // Named only where used, and only when not the global (default) method.
+    for (const auto& [id, c] : p.criteria) {
+      CHECK(p.keep.count(id) == 1);
+      CHECK(c != "l1");
+      criteria.insert(c);
+    }
+    for (const auto& [layer, s] : p.schemes) {
+      CHECK(p.weight_bits.at(layer) == 4);
+      CHECK(s == "pow2");
+      schemes.insert(s);
+    }
+    for (const auto& [layer, f] : p.factorizations) {
+      CHECK(p.rank.count(layer) == 1);
+      CHECK(f == "spatial");
+      methods.insert(f);
+    }
+    if (i < 20) CHECK_NOTHROW(policies::apply(net(), p));  // and they compress
+  }
+  CHECK(criteria == std::set<std::string>{"fpgm", "l2"});
+  CHECK(schemes.size() == 1);
+  CHECK(methods.size() == 1);
+  // The uncompressed genome names no method; uniform baselines use the first listed.
+  CHECK(space.decode(space.identity_genome()).key() == policies::Policy{}.key());
+
+  // One listed method is every policy's global one, not a gene.
+  auto one = j;
+  one["criterion"] = {"fpgm"};
+  const auto fixed = make_space(one);
+  for (size_t g = 0; g < fixed.num_genes(); ++g)
+    CHECK(fixed.gene_dim(g) != search::SearchSpace::Dim::kCriterion);
+  const auto p = fixed.sample(rng);
+  CHECK(p.criterion == "fpgm");
+  CHECK(p.criteria.empty());
+  CHECK(fixed.uniform(0.5, 32).criterion == "fpgm");
+
+  // A per-layer override narrows a point's list.
+  auto narrowed = j;
+  narrowed["overrides"] = {{dp.layers[0].name, {{"scheme", {"symmetric"}}}}};
+  const auto n = make_space(narrowed);
+  for (size_t g = 0; g < n.num_genes(); ++g) CHECK(n.gene_name(g) != dp.layers[0].name + "/scheme");
+
+  // Unknown methods and thinet among others are config errors.
+  auto bad = j;
+  bad["criterion"] = {"l1", "thinet"};
+  CHECK_THROWS_WITH(make_space(bad), Catch::Contains("thinet"));
+  bad["criterion"] = {"l3"};
+  CHECK_THROWS_WITH(make_space(bad), Catch::Contains("space.criterion has 'l3'"));
+  bad = j;
+  bad["factorization"] = {"tucker2", "tucker2"};
+  CHECK_THROWS_WITH(make_space(bad), Catch::Contains("twice"));
+}
+
+TEST_CASE("the policy encoder one-hot encodes the method genes", "[search][space][methods]") {
+  const auto space = make_space({{"keep", {0.5, 1.0}},
+                                 {"weight_bits", {32, 4}},
+                                 {"criterion", {"l1", "fpgm"}},
+                                 {"scheme", {"symmetric", "pow2"}}});
+  const evaluators::PolicyEncoder plain(points());
+  const evaluators::PolicyEncoder enc(points(), search::method_choices(space));
+  const auto dp = points();
+  CHECK(enc.size() == plain.size() + 2 * dp.channels.size() + 2 * dp.layers.size());
+  CHECK(enc.feature_names().size() == enc.size());
+  policies::Policy p;
+  p.keep[dp.channels[0].id] = 0.5;
+  p.criteria[dp.channels[0].id] = "fpgm";
+  p.weight_bits[dp.layers[1].name] = 4;
+  p.schemes[dp.layers[1].name] = "pow2";
+  const auto f = enc.encode(p);
+  const auto names = enc.feature_names();
+  const auto at = [&](const std::string& n) {
+    return f[static_cast<size_t>(std::find(names.begin(), names.end(), n) - names.begin())];
+  };
+  CHECK(at(dp.channels[0].id + "/criterion=fpgm") == 1.0f);
+  CHECK(at(dp.channels[0].id + "/criterion=l1") == 0.0f);
+  CHECK(at(dp.channels[1].id + "/criterion=l1") == 1.0f);  // the global criterion
+  CHECK(at(dp.layers[1].name + "/scheme=pow2") == 1.0f);
+  CHECK(at(dp.layers[0].name + "/scheme=symmetric") == 1.0f);
+  // The features before the method ones are the plain encoder's.
+  const auto base = plain.encode(p);
+  CHECK(std::vector<float>(f.begin(), f.begin() + static_cast<long>(base.size())) == base);
 }
