@@ -5,10 +5,14 @@
 //   predictor      a latency lookup table profiled over the reachable layer configurations of
 //                  the default search space (cpu-onednn, fp32), calibrated on 6 networks, checked
 //                  against measurements of random policies
+//   joint          the same for the joint space of keep, weight and activation bits (32/8) and
+//                  rank (1, 0.5) with an int8 table (each layer in the precision it runs in),
+//                  the shares within 5% and 10% per kind of policy: fp32, mixed, factorized
 //   onednn         oneDNN engine over LibTorch time, fp32, per zoo model (small ones and 224x224)
 //   int8           8-bit weights and activations on every layer vs fp32 on cpu-onednn
 //   gflops         the oneDNN engine's GFLOP/s on ResNet-50 against this core's measured fp32 peak
 // Prints a table per part and writes {"cv", "cv_median", "predictor", "predictor_within_10pct",
+// "joint", "joint_within_10pct",
 // "onednn_over_libtorch_fp32", "int8_speedup", "int8_precision", "gflops_resnet50",
 // "peak_gflops", "gflops_over_peak", "context"}.
 
@@ -43,7 +47,7 @@ namespace {
 struct Args : bench::CommonArgs {
   Args() { out = "bench/results/latency.json"; }
   int policies = 100;
-  std::string sections = "repeat,predictor,ratio,int8,gflops";
+  std::string sections = "repeat,predictor,joint,ratio,int8,gflops";
 };
 
 const std::vector<std::string> kSmallModels = {"vgg_small", "resnet8", "resnet20",
@@ -143,10 +147,10 @@ int main(int argc, char** argv) {
   common.threads = "Intra-op threads of every measurement";
   common.seed = "Policy sampling and input seed";
   bench::add_common_options(app, a, common);
-  app.add_option("--policies", a.policies, "Random policies checked per model (predictor)")
+  app.add_option("--policies", a.policies, "Random policies checked per model (predictor, joint)")
       ->capture_default_str();
   app.add_option("--sections", a.sections,
-                 "Comma-separated parts to run: repeat, predictor, ratio, int8, gflops")
+                 "Comma-separated parts to run: repeat, predictor, joint, ratio, int8, gflops")
       ->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
   const auto want = [&](const std::string& section) {
@@ -263,6 +267,77 @@ int main(int argc, char** argv) {
       result["predictor_within_10pct"] =
           static_cast<double>(within10_all) / std::max(1, checked_all);
       std::printf("predictor_within_10pct %.3f\n\n",
+                  static_cast<double>(within10_all) / std::max(1, checked_all));
+    }
+
+    // (b2) the joint space: keep x weight bits (32/8) x activation bits (32/8) x rank, an int8
+    // table (layers in the precision they run in, precision-change steps), checked on random
+    // policies of the whole space and reported per kind of policy.
+    if (want("joint")) {
+      std::printf(
+          "joint space: lookup table (cpu-onednn, int8 precision: each layer as it runs), keep x "
+          "weight bits {32, 8} x act bits {32, 8} x rank {1, 0.5}, calibrated on %d networks\n"
+          "%-18s %-11s %8s %8s %8s %8s\n",
+          kCalibrationPoints, "model", "policies", "count", "rmspe", "<=5%", "<=10%");
+      targets::MeasureOptions int8_opts = small_opts;
+      int8_opts.precision = "int8";
+      int within10_all = 0, checked_all = 0;
+      for (const std::string model : {"resnet20", "mobilenetv2_small"}) {
+        const auto net = models::make_model(model, models::default_options(model));
+        search::SpaceConfig space;
+        space.weight_bits = {32, 8};
+        space.act_bits = {32, 8};
+        space.rank = {1.0, 0.5};
+        const search::SearchSpace search_space(policies::decision_points(net), space);
+        latency_models::LookupTable table(
+            latency_models::LutContext::of("cpu-onednn", int8_opts, model, net));
+        targets::MeasureOptions layer_opts = int8_opts;
+        layer_opts.min_time_ms = kLayerMs;
+        std::mt19937_64 rng(a.seed);
+        std::vector<policies::Policy> calibration = {policies::Policy{}};
+        for (int k = 1; k < kCalibrationPoints; ++k)
+          calibration.push_back(search_space.sample(rng));
+        auto& onednn = *targets.at("cpu-onednn");
+        latency_models::build_table(table, net, search_space.reach(), calibration, onednn,
+                                    layer_opts, int8_opts, {});
+        // The checked policies in three kinds, drawn in turn from sub-spaces: "mixed" (keep x
+        // bits, no factorization), "factorized" (keep x rank, fp32) and "joint" (everything).
+        auto mixed_space = space, factorized_space = space;
+        mixed_space.rank = {1.0};
+        factorized_space.weight_bits = {32};
+        factorized_space.act_bits = {32};
+        const search::SearchSpace mixed(policies::decision_points(net), mixed_space);
+        const search::SearchSpace factorized(policies::decision_points(net), factorized_space);
+        const std::vector<std::pair<std::string, const search::SearchSpace*>> kinds = {
+            {"mixed", &mixed}, {"factorized", &factorized}, {"joint", &search_space}};
+        std::vector<policies::Policy> check;
+        for (int k = 0; k < a.policies; ++k) check.push_back(kinds[k % 3].second->sample(rng));
+        const auto checked = latency_models::check_table(table, net, check, space.channel_multiple,
+                                                         onednn, int8_opts);
+        std::map<std::string, std::vector<double>> by_kind;
+        for (size_t k = 0; k < check.size(); ++k) {
+          by_kind[kinds[k % 3].first].push_back(checked.errors[k]);
+          by_kind["all"].push_back(checked.errors[k]);
+        }
+        nlohmann::json result_model = {{"entries", table.entries().size()},
+                                       {"scale", table.scale()},
+                                       {"offset_ms", table.offset_ms()}};
+        for (const auto& [kind, errors] : by_kind) {
+          const auto summary = latency_models::summarize_errors(errors);
+          result_model[kind] = summary.to_json();
+          std::printf("%-18s %-11s %8lld %7.1f%% %7.0f%% %7.0f%%\n", model.c_str(), kind.c_str(),
+                      static_cast<long long>(summary.policies), 100 * summary.rmspe,
+                      100 * summary.within_5pct, 100 * summary.within_10pct);
+        }
+        std::printf("%-18s %zu entries, scale %.3f, offset %.3f ms   (%.0f s)\n", model.c_str(),
+                    table.entries().size(), table.scale(), table.offset_ms(), elapsed());
+        result["joint"][model] = result_model;
+        within10_all += static_cast<int>(
+            std::lround(checked.within_10pct * static_cast<double>(checked.policies)));
+        checked_all += static_cast<int>(checked.policies);
+      }
+      result["joint_within_10pct"] = static_cast<double>(within10_all) / std::max(1, checked_all);
+      std::printf("joint_within_10pct %.3f\n\n",
                   static_cast<double>(within10_all) / std::max(1, checked_all));
     }
 

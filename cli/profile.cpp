@@ -54,8 +54,14 @@ int cmd_profile(const ProfileArgs& a) {
   latency_models::LookupTable table(context);
   if (std::filesystem::exists(a.out)) {
     table = latency_models::LookupTable::load(a.out, context);
-    std::fprintf(stderr, "[profile] resuming %s: %zu entries already measured\n", a.out.c_str(),
-                 table.entries().size());
+    if (table.version() < latency_models::kLutFormatVersion) {
+      std::fprintf(stderr, "[profile] %s was made by an older tightfit: profiling it again\n",
+                   a.out.c_str());
+      table = latency_models::LookupTable(context);
+    } else {
+      std::fprintf(stderr, "[profile] resuming %s: %zu entries already measured\n", a.out.c_str(),
+                   table.entries().size());
+    }
   }
 
   // Latency vs channel count first: the preferred multiple decides which keys are reachable.
@@ -105,7 +111,7 @@ int cmd_profile(const ProfileArgs& a) {
   std::mt19937_64 rng(a.seed);
   std::vector<policies::Policy> calibration = {policies::Policy{}};
   for (int k = 1; k < a.calibration_points; ++k)
-    calibration.push_back(search_space.sample_one_precision(rng));
+    calibration.push_back(search_space.sample(rng));  // mixed precision where the space has it
   // A live progress bar on a terminal; a line per tenth in a log file.
   const bool live = ::isatty(STDERR_FILENO);
   latency_models::build_table(
@@ -139,7 +145,7 @@ int cmd_profile(const ProfileArgs& a) {
 
   if (a.check > 0) {
     std::vector<policies::Policy> check;
-    for (int k = 0; k < a.check; ++k) check.push_back(search_space.sample_one_precision(rng));
+    for (int k = 0; k < a.check; ++k) check.push_back(search_space.sample(rng));
     const auto checked = latency_models::check_table(
         table, net, check, space.channel_multiple, *target, opts, [&](size_t done) {
           if (live) std::fprintf(stderr, "\r[profile] check %zu/%d", done, a.check);

@@ -1,7 +1,11 @@
 #include "latency_models/lut.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -13,12 +17,11 @@
 #include "graph/hash.h"
 #include "policies/compress.h"
 #include "policies/lowrank.h"
+#include "targets/int8.h"
 
 namespace tightfit::latency_models {
 
 namespace {
-
-constexpr int kLutFormatVersion = 1;
 
 /// The single consumer of node `id`, or -1 when it has none or several.
 std::vector<int> single_consumers(const graph::Network& net) {
@@ -41,16 +44,77 @@ const char* activation_name(graph::OpKind op) {
 
 std::string LayerKey::str() const {
   std::ostringstream os;
+  if (op == "quantize" || op == "fake_quant") {
+    os << op << ':' << in_channels << '@' << in_h << 'x' << in_w;
+    return os.str();
+  }
   os << op << ':' << in_channels << '>' << out_channels << '@' << in_h << 'x' << in_w << ",k"
      << kernel_h << 'x' << kernel_w << ",s" << stride_h << 'x' << stride_w << ",p" << pad_h << 'x'
      << pad_w << ",d" << dilation_h << 'x' << dilation_w << ",g" << groups << (bias ? ",bias" : "")
-     << (batch_norm ? ",bn" : "") << (activation.empty() ? "" : "," + activation);
+     << (batch_norm ? ",bn" : "") << (activation.empty() ? "" : "," + activation)
+     << (int8 ? ",int8" : "");
   return os.str();
 }
 
-std::vector<LayerKey> layer_keys(const graph::Network& net) {
+namespace {
+
+/// Ops an int8 layer's u8 codes pass through unchanged on their way to a fake_quant (the oneDNN
+/// engine's preserves_codes).
+bool passes_codes(graph::OpKind op) {
+  return op == graph::OpKind::kDropout || op == graph::OpKind::kFlatten ||
+         op == graph::OpKind::kMaxPool;
+}
+
+/// A precision-change step on an activation of `shape` (C x H x W, or features).
+LayerKey step_key(const std::string& op, const graph::Shape& shape) {
+  LayerKey k;
+  k.op = op;
+  k.in_channels = shape.at(0);
+  k.in_h = shape.size() > 1 ? shape[1] : 1;
+  k.in_w = shape.size() > 2 ? shape[2] : 1;
+  return k;
+}
+
+/// The precision-change steps of `net` (see layer_keys) given which layers run in int8.
+std::vector<LayerKey> step_keys(const graph::Network& net, const std::vector<graph::Shape>& shapes,
+                                const std::vector<std::optional<targets::Int8Layer>>& plan,
+                                const std::vector<int>& consumer) {
+  std::vector<std::vector<int>> users(net.size());
+  for (int i = 0; i < net.size(); ++i)
+    for (int in : net.node(i).inputs) users[in].push_back(i);
+  const auto int8_reader = [&](int u, int fq) {
+    return u < static_cast<int>(plan.size()) && plan[u] && plan[u]->fq == fq;
+  };
+  std::vector<LayerKey> keys;
+  for (int f = 0; f < net.size(); ++f) {
+    if (net.node(f).op != graph::OpKind::kFakeQuant) continue;
+    const auto& readers = users[f];
+    const size_t int8_readers = static_cast<size_t>(
+        std::count_if(readers.begin(), readers.end(), [&](int u) { return int8_reader(u, f); }));
+    const bool only_int8 = f != net.output() && !readers.empty() && int8_readers == readers.size();
+    if (!only_int8) keys.push_back(step_key("fake_quant", shapes[f]));
+    if (int8_readers == 0) continue;
+    // Codes are free when an int8 layer writes them: its output (through a fused BN and
+    // activation and ops that pass codes, each read only by the next) is this fake_quant.
+    int p = net.node(f).inputs.at(0);
+    while (passes_codes(net.node(p).op) && consumer[p] >= 0) p = net.node(p).inputs.at(0);
+    if (graph::is_activation(net.node(p).op) && consumer[p] >= 0) p = net.node(p).inputs.at(0);
+    if (net.node(p).op == graph::OpKind::kBatchNorm && consumer[p] >= 0)
+      p = net.node(p).inputs.at(0);
+    const bool written_as_codes = only_int8 && graph::has_weights(net.node(p).op) &&
+                                  p < static_cast<int>(plan.size()) && plan[p].has_value();
+    if (!written_as_codes) keys.push_back(step_key("quantize", shapes[f]));
+  }
+  return keys;
+}
+
+}  // namespace
+
+std::vector<LayerKey> layer_keys(const graph::Network& net, const std::string& precision) {
   const auto shapes = graph::infer_shapes(net);
   const auto consumer = single_consumers(net);
+  const auto plan = precision == "int8" ? targets::plan_int8_layers(net, targets::cpu_has_vnni())
+                                        : std::vector<std::optional<targets::Int8Layer>>{};
   std::vector<LayerKey> keys;
   for (int i = 0; i < net.size(); ++i) {
     const auto& node = net.node(i);
@@ -78,8 +142,10 @@ std::vector<LayerKey> layer_keys(const graph::Network& net) {
     }
     if (next >= 0)
       if (const char* act = activation_name(net.node(next).op)) k.activation = act;
+    k.int8 = i < static_cast<int>(plan.size()) && plan[i].has_value();
     keys.push_back(k);
   }
+  for (auto& k : step_keys(net, shapes, plan, consumer)) keys.push_back(std::move(k));
   return keys;
 }
 
@@ -100,11 +166,39 @@ graph::Node code_quant(const std::string& name, int input) {
 
 }  // namespace
 
+namespace {
+
+/// The network of a precision-change step (see layer_network).
+graph::Network step_network(const LayerKey& k) {
+  graph::Network net(graph::Shape{k.in_channels, k.in_h, k.in_w});
+  int x = net.add(code_quant(kLayerNode, 0));
+  if (k.op == "quantize") {  // read by an int8 layer, which takes u8 codes
+    graph::Node next;
+    next.name = "next";
+    next.op = graph::OpKind::kConv2d;
+    next.inputs = {x};
+    next.attrs.in_channels = k.in_channels;
+    next.attrs.out_channels = 1;
+    next.params["weight"] = graph::Tensor({1, k.in_channels, 1, 1}, 0.01f);
+    x = net.add(std::move(next));
+  }
+  graph::Node out;
+  out.name = "output";
+  out.op = graph::OpKind::kDropout;
+  out.attrs.p = 0.0;
+  out.inputs = {x};
+  net.set_output(net.add(std::move(out)));
+  return net;
+}
+
+}  // namespace
+
 graph::Network layer_network(const LayerKey& k, const std::string& precision) {
+  if (k.op == "quantize" || k.op == "fake_quant") return step_network(k);
   // Weights are irrelevant to the time of dense kernels: constant values keep it fast to build
   // (and 0.01 everywhere lies on every symmetric per-channel grid).
   const bool conv = k.op == "conv2d";
-  const bool int8 = precision == "int8";
+  const bool int8 = k.int8 || precision == "int8";
   graph::Network net(conv ? graph::Shape{k.in_channels, k.in_h, k.in_w}
                           : graph::Shape{k.in_channels, 1, 1});
   int x = 0;
@@ -183,7 +277,7 @@ graph::Network layer_network(const LayerKey& k, const std::string& precision) {
 
 double LookupTable::layer_sum_ms(const graph::Network& net) const {
   double sum = 0;
-  for (const auto& k : layer_keys(net)) {
+  for (const auto& k : layer_keys(net, context_.precision)) {
     auto it = entries_.find(k.str());
     if (it == entries_.end())
       throw InputError("the latency table has no entry for layer " + k.str() +
@@ -277,6 +371,7 @@ LookupTable LookupTable::from_json(const nlohmann::json& j, const std::string& w
     c.model = j.at("model").get<std::string>();
     c.model_hash = j.at("model_hash").get<std::string>();
     LookupTable t(c);
+    t.version_ = j.at("version").get<int>();
     t.scale_ = j.at("scale").get<double>();
     t.offset_ms_ = j.at("offset_ms").get<double>();
     t.entries_ = j.at("entries").get<std::map<std::string, double>>();
@@ -385,6 +480,14 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const Spac
     const auto outs = layout_counts(ca.layouts[i], counts);
     const bool depthwise =
         base.groups > 1 && base.groups == base.in_channels && base.groups == base.out_channels;
+    // The precision-change steps on this layer's input, at every channel count it reaches.
+    for (int64_t in : ins) {
+      const graph::Shape shape = node.op == graph::OpKind::kConv2d
+                                     ? graph::Shape{in, base.in_h, base.in_w}
+                                     : graph::Shape{in};
+      if (reach.act_quant) keys.push_back(step_key("fake_quant", shape));
+      if (reach.int8) keys.push_back(step_key("quantize", shape));
+    }
     const auto ranks = reach.rank.find(node.name);
     const auto methods = reach.factorization.find(node.name);
     const std::vector<std::string> factorizations = methods == reach.factorization.end()
@@ -403,6 +506,14 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const Spac
           for (const auto& method : factorizations)
             if (r < 1.0)
               for (auto& f : factor_keys(k, r, method)) keys.push_back(std::move(f));
+      }
+  }
+  if (reach.int8) {  // every layer configuration in int8 too
+    const size_t n = keys.size();
+    for (size_t i = 0; i < n; ++i)
+      if (keys[i].op == "conv2d" || keys[i].op == "linear") {
+        keys.push_back(keys[i]);
+        keys.back().int8 = true;
       }
   }
   return keys;
@@ -438,7 +549,7 @@ void profile(LookupTable& table, const std::vector<LayerKey>& keys, targets::Tar
   size_t done = 0;
   for (const LayerKey* k : todo) {
     policies::CompressedNetwork c;
-    c.net = layer_network(*k, table.context().precision);
+    c.net = layer_network(*k);  // in the key's own precision
     const auto m = target.measure(c, kernel_opts);
     if (!m.ok()) throw InputError("profiling layer " + k->str() + " failed: " + m.error);
     table.entries()[k->str()] = m.median_ms;
@@ -451,13 +562,36 @@ LutContext LutContext::of(const std::string& target, const targets::MeasureOptio
   return {target, opts.precision, opts.threads, opts.batch, model, graph::structure_hash(net)};
 }
 
+namespace {
+
+/// Calibration batches for policies applied only to be timed: activation ranges and data-driven
+/// criteria then come from random images of the network's input shape (times do not depend on
+/// the ranges, only on where quantization sits and whether its codes are unsigned, which random
+/// signed pixels decide as normalized images do).
+policies::Calibration timing_calibration(const graph::Network& net) {
+  constexpr int64_t kImages = 8;
+  constexpr int64_t kClasses = 10;
+  const auto& s = net.input_shape();
+  at::Generator gen = at::detail::createCPUGenerator(/*seed_in=*/7);
+  policies::Calibration c;
+  c.images.push_back(at::randn({kImages, s[0], s[1], s[2]}, gen));
+  c.labels.push_back(at::randint(kClasses, {kImages}, gen, at::kLong));
+  return c;
+}
+
+}  // namespace
+
 void build_table(LookupTable& table, const graph::Network& net, const SpaceReach& reach,
                  const std::vector<policies::Policy>& calibration, targets::Target& target,
                  const targets::MeasureOptions& layer_opts,
                  const targets::MeasureOptions& network_opts, const ProfileProgress& on_entry) {
-  profile(table, reachable_layer_keys(net, reach), target, layer_opts, on_entry);
+  SpaceReach r = reach;
+  r.int8 = reach.int8 && table.context().precision == "int8";
+  profile(table, reachable_layer_keys(net, r), target, layer_opts, on_entry);
+  const auto data = timing_calibration(net);
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = reach.channel_multiple;
+  apply_opts.calibration = &data;
   std::vector<policies::CompressedNetwork> networks;
   for (const auto& p : calibration) networks.push_back(policies::apply(net, p, apply_opts));
   calibrate_on(table, networks, target, network_opts);
@@ -474,17 +608,28 @@ TableCheck check_table(const LookupTable& table, const graph::Network& net,
                        const std::vector<policies::Policy>& policies, int64_t multiple,
                        targets::Target& target, const targets::MeasureOptions& opts,
                        const std::function<void(size_t done)>& on_policy) {
+  const auto data = timing_calibration(net);
   policies::ApplyOptions apply_opts;
   apply_opts.channel_multiple = multiple;
-  double sq = 0;
-  int64_t within5 = 0, within10 = 0;
-  TableCheck check;
+  apply_opts.calibration = &data;
+  std::vector<double> errors;
   for (size_t k = 0; k < policies.size(); ++k) {
     const auto c = policies::apply(net, policies[k], apply_opts);
     const auto m = target.measure(c, opts);
     if (on_policy) on_policy(k + 1);
-    if (!m.ok()) continue;
-    const double err = (table.predict({&c}).front() - m.median_ms) / m.median_ms;
+    errors.push_back(m.ok() ? (table.predict({&c}).front() - m.median_ms) / m.median_ms
+                            : std::nan(""));
+  }
+  return summarize_errors(errors);
+}
+
+TableCheck summarize_errors(const std::vector<double>& errors) {
+  TableCheck check;
+  check.errors = errors;
+  double sq = 0;
+  int64_t within5 = 0, within10 = 0;
+  for (double err : errors) {
+    if (std::isnan(err)) continue;
     sq += err * err;
     within5 += std::fabs(err) <= 0.05;
     within10 += std::fabs(err) <= 0.10;

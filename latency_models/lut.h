@@ -19,21 +19,29 @@
 
 namespace tightfit::latency_models {
 
-/// One layer as a target runs it: op, shapes, kernel geometry and what is fused after it.
+/// One layer as a target runs it: op, shapes, kernel geometry, what is fused after it and its
+/// precision; or one step between layers that a precision change costs (op "quantize": an
+/// activation written as u8 codes for int8 layers, "fake_quant": an 8-bit grid applied in fp32),
+/// keyed by the activation's channels and size.
 struct LayerKey {
-  std::string op;  ///< conv2d | linear
+  std::string op;  ///< conv2d | linear | quantize | fake_quant
   int64_t in_channels = 0, out_channels = 0, in_h = 1, in_w = 1;
   int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1, groups = 1;
   bool bias = false;
   bool batch_norm = false;  ///< followed by a BatchNorm (folded by fusing targets)
   std::string activation;   ///< relu | relu6 | hardswish | "" (fused by fusing targets)
+  bool int8 = false;        ///< runs as a u8 x s8 layer between 8-bit neighbours
 
   std::string str() const;  ///< canonical key
 };
 
-/// The conv/linear layers of `net` as LUT keys (in node order).
-std::vector<LayerKey> layer_keys(const graph::Network& net);
+/// The steps of `net` a table sums, as LUT keys: its conv/linear layers (in node order), each in
+/// the precision it runs in when `net` runs in `precision` (int8: the layers
+/// targets::plan_int8_layers plans, which the oneDNN engine runs in int8), then a step for each
+/// activation fake_quant that is not folded into a layer: "fake_quant" where an fp32 consumer
+/// reads it, "quantize" where int8 layers read it and no int8 layer before it writes its codes.
+std::vector<LayerKey> layer_keys(const graph::Network& net, const std::string& precision = "fp32");
 
 /// Every conv/linear configuration `net` can take within `reach`: each layer with each input and
 /// output channel count its channel groups reach (keep fractions rounded to the multiple as
@@ -43,13 +51,18 @@ std::vector<LayerKey> layer_keys(const graph::Network& net);
 /// profile() measures each key once.
 std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const SpaceReach& reach);
 
+/// The table file format this version writes.
+inline constexpr int kLutFormatVersion = 2;
+
 /// Name of the layer node in layer_network(): time it with MeasureOptions::kernel = this.
 inline constexpr const char* kLayerNode = "layer";
 
-/// A one-layer network that runs `key` (input, layer, optional BN and activation). For "int8"
-/// the layer reads and writes 8-bit codes as it does inside a fully int8 network: an unsigned
-/// 7-bit fake_quant before it, weights on an 8-bit grid, and after it a fake_quant read by a
-/// one-channel int8 layer (so a fusing target writes the codes directly).
+/// A one-layer network that runs `key` (input, layer, optional BN and activation). An int8 key
+/// (or precision "int8") reads and writes 8-bit codes as it does inside a fully int8 network: an
+/// unsigned 7-bit fake_quant before it, weights on an 8-bit grid, and after it a fake_quant read
+/// by a one-channel int8 layer (so a fusing target writes the codes directly). A "quantize" key:
+/// the input, a u8 fake_quant named kLayerNode and a one-channel int8 layer reading it; a
+/// "fake_quant" key: the input and the fake_quant alone.
 graph::Network layer_network(const LayerKey& key, const std::string& precision = "fp32");
 
 struct LutContext {
@@ -70,6 +83,9 @@ class LookupTable {
   LookupTable() = default;
   explicit LookupTable(LutContext context) : context_(std::move(context)) {}
   std::string name() const { return "lut:" + context_.target; }
+  /// Format of the file it was loaded from (kLutFormatVersion for a new table). Version 1
+  /// tables hold neither per-layer precision nor precision-change steps.
+  int version() const { return version_; }
   /// Predicted latency per candidate, in ms (lower is better); InputError naming a layer the
   /// table has no entry for.
   std::vector<double> predict(
@@ -109,6 +125,7 @@ class LookupTable {
   void fit_line(const std::vector<double>& layer_sums_ms, const std::vector<double>& measured_ms);
 
   LutContext context_;
+  int version_ = kLutFormatVersion;
   std::map<std::string, double> entries_;
   double scale_ = 1.0;
   double offset_ms_ = 0.0;
@@ -141,8 +158,14 @@ struct TableCheck {
   double rmspe = 0;         ///< root mean square of (predicted - measured) / measured
   double within_5pct = 0;   ///< share of predictions within 5% of the measurement
   double within_10pct = 0;  ///< and within 10%
-  nlohmann::json to_json() const;
+  /// (predicted - measured) / measured per policy, in the order checked (NaN where the
+  /// measurement failed).
+  std::vector<double> errors;
+  nlohmann::json to_json() const;  ///< the summary (not the per-policy errors)
 };
+
+/// The summary of relative errors `errors` (NaN ones left out).
+TableCheck summarize_errors(const std::vector<double>& errors);
 
 /// Measures each of `policies` applied to `net` on `target` and compares the table's prediction;
 /// policies whose measurement fails are left out. `on_policy` runs after each (for progress).

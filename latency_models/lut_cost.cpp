@@ -26,9 +26,11 @@ TableCost::TableCost(const std::string& path, const CostContext& context) : path
     if (table_.entries().empty() || table_.scale() <= 0)
       throw InputError("latency table '" + path +
                        "' is not calibrated; finish it with `tightfit profile`");
-    return;
+    if (table_.version() == kLutFormatVersion) return;
   }
-  if (context.say) context.say("profiling a latency table into " + path + " (missing)");
+  if (context.say)
+    context.say("profiling a latency table into " + path +
+                (std::filesystem::exists(path) ? " (made by an older tightfit)" : " (missing)"));
   table_ = LookupTable(expected);
   if (!context.channel_curves.empty()) {
     table_.channel_curves() = context.channel_curves;

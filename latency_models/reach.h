@@ -17,6 +17,11 @@ struct SpaceReach {
   std::map<std::string, std::vector<double>> rank;
   /// layer -> the conv factorizations ("tucker2", "spatial") its ranks may use; absent: tucker2.
   std::map<std::string, std::vector<std::string>> factorization;
+  /// Some layer may take activation bits below 32 (fake_quant steps before it).
+  bool act_quant = false;
+  /// Some layer may run in int8 (8-bit inputs and weights of at most 8 bits): int8 entries and
+  /// quantize steps, for tables of the int8 precision.
+  bool int8 = false;
 };
 
 }  // namespace tightfit::latency_models

@@ -108,7 +108,8 @@ void Session::open_cost_model(const Say& say) {
   context.calibration_policies = [this] {
     std::mt19937_64 rng(config.seed);
     std::vector<policies::Policy> out = {policies::Policy{}};
-    for (int k = 0; k < kCalibrationPolicies; ++k) out.push_back(space.sample_one_precision(rng));
+    // Mixed precision too: the steps between int8 and fp32 layers are part of what is fitted.
+    for (int k = 0; k < kCalibrationPolicies; ++k) out.push_back(space.sample(rng));
     return out;
   };
   cost = latency_models::make_cost_model(config.cost, context);

@@ -609,7 +609,12 @@ latency_models::SpaceReach SearchSpace::reach() const {
     if (slot.dim == Dim::kRank && *std::min_element(slot.values.begin(), slot.values.end()) < 1.0)
       r.rank[slot.point] = slot.values;
     if (slot.dim == Dim::kFactorization) r.factorization[slot.point] = slot.names;
+    const double least = *std::min_element(slot.values.begin(), slot.values.end());
+    if (slot.dim == Dim::kActBits && least < kFloatBits) r.act_quant = true;
+    if (slot.dim == Dim::kWeightBits && least <= 8) r.int8 = true;
   }
+  // int8 needs 8-bit inputs as well as weights (per layer, but a union is what a table covers).
+  r.int8 = r.int8 && r.act_quant;
   r.keep.assign(keep.begin(), keep.end());
   return r;
 }

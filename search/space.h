@@ -163,14 +163,15 @@ class SearchSpace {
 
   /// decode(sample_genome(rng)).
   policies::Policy sample(std::mt19937_64& rng) const;
-  /// sample() without weight and activation bits (nor schemes): the whole networks a latency
-  /// table, which holds one precision, is calibrated and checked on.
+  /// sample() without weight and activation bits (nor schemes): whole networks of one
+  /// precision.
   policies::Policy sample_one_precision(std::mt19937_64& rng) const;
   /// The same keep fraction, weight bits and input bits on every decision point, ignoring the
   /// space's lists.
   policies::Policy uniform(double keep, int bits, int act_bits = 32) const;
   /// What the space's policies can make of the layers, for a latency table to cover: every keep
-  /// fraction of any channel group, the channel multiple, and each layer's ranks.
+  /// fraction of any channel group, the channel multiple, each layer's ranks and
+  /// factorizations, and whether activations may be quantized and layers run in int8.
   latency_models::SpaceReach reach() const;
 
  private:

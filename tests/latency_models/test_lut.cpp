@@ -1,6 +1,8 @@
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -11,6 +13,7 @@
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
+#include "targets/onednn_engine.h"
 #include "targets/target.h"
 
 using namespace tightfit;
@@ -190,4 +193,68 @@ TEST_CASE(
   }
   CHECK(factorized_layers > 20);  // the policies really factorized layers
   CHECK(spatial > 5);             // both ways
+}
+
+TEST_CASE("an int8 table prices each layer in the precision it runs in and the steps between",
+          "[latency_models][lut][int8]") {
+  // features.4 and features.8 of vgg_small take 8-bit weights and inputs on a 7-bit grid, which
+  // runs in int8 on every CPU (exact without VNNI too); the other layers stay fp32.
+  const auto net = models::make_model("vgg_small", models::default_options("vgg_small"));
+  const auto points = policies::decision_points(net);
+  policies::Policy mixed;
+  mixed.quantization.reduce_range = true;
+  for (const char* layer : {"features.4", "features.8"}) {
+    mixed.weight_bits[layer] = 8;
+    mixed.act_bits[layer] = 8;
+  }
+  torch::manual_seed(1);
+  policies::Calibration calibration;  // non-negative pixels: the first layer could run in int8
+  calibration.images.push_back(torch::rand({8, 1, 28, 28}));
+  policies::ApplyOptions opts;
+  opts.calibration = &calibration;
+  const auto c = policies::apply(net, mixed, opts);
+  const auto keys = latency_models::layer_keys(c.net, "int8");
+  std::vector<std::string> int8, steps;
+  for (const auto& k : keys) {
+    if (k.int8) int8.push_back(k.str());
+    if (k.op == "quantize" || k.op == "fake_quant") steps.push_back(k.str());
+  }
+  REQUIRE(int8.size() == 2);
+  CHECK_THAT(int8[0], Catch::StartsWith("conv2d:32>64@14x14"));
+  CHECK_THAT(int8[1], Catch::StartsWith("conv2d:64>64@7x7"));
+  // The first int8 layer's input is quantized from features.0's fp32 output; features.4 writes
+  // the codes features.8 reads (through its BN, ReLU and max pool).
+  CHECK(steps == std::vector<std::string>{"quantize:32@14x14"});
+  // The engine runs what the keys say: a test that fails when no layer ran in int8.
+  CHECK(targets::OneDnnEngine(c.net, 1, "int8").int8_layers() == 2);
+  // In an fp32 table the same network is fp32 throughout, its fake_quants fp32 loops.
+  std::vector<std::string> fp32_steps;
+  for (const auto& k : latency_models::layer_keys(c.net, "fp32")) {
+    CHECK_FALSE(k.int8);
+    if (k.op == "fake_quant") fp32_steps.push_back(k.str());
+  }
+  CHECK(fp32_steps == std::vector<std::string>{"fake_quant:32@14x14", "fake_quant:64@7x7"});
+
+  // A table for a space with 8-bit weights and inputs holds both precisions and the steps, and
+  // predicts the mixed network from them.
+  auto target = latency_models::make_target("cpu-onednn");
+  targets::MeasureOptions measure;
+  measure.precision = "int8";
+  measure.min_time_ms = 1;
+  measure.warmup_runs = 1;
+  measure.min_repeats = 3;
+  latency_models::SpaceReach reach;
+  reach.act_quant = reach.int8 = true;
+  latency_models::LookupTable table(
+      latency_models::LutContext::of("cpu-onednn", measure, "vgg_small", net));
+  policies::Policy uniform8;  // every layer 8-bit
+  uniform8.quantization.reduce_range = true;
+  for (const auto& l : points.layers) uniform8.weight_bits[l.name] = uniform8.act_bits[l.name] = 8;
+  latency_models::build_table(table, net, reach, {policies::Policy{}, uniform8, mixed}, *target,
+                              measure, measure, {});
+  for (const auto& k : keys) CHECK(table.entries().count(k.str()) == 1);
+  CHECK(table.entries().count("quantize:64@7x7") == 1);  // reached, though not used above
+  const double predicted = table.predict({&c}).front();
+  CHECK(predicted > 0);
+  CHECK(std::isfinite(predicted));
 }
