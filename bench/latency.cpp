@@ -235,12 +235,10 @@ int main(int argc, char** argv) {
             latency_models::LutContext::of("cpu-onednn", small_opts, model, net));
         targets::MeasureOptions layer_opts = small_opts;
         layer_opts.min_time_ms = kLayerMs;
-        // The identity and random fp32 policies calibrate; more drawn after them check.
+        // The extremes and random policies calibrate; more drawn after them check.
         const search::SearchSpace search_space(policies::decision_points(net), space);
         std::mt19937_64 rng(a.seed);
-        std::vector<policies::Policy> calibration = {policies::Policy{}};
-        for (int k = 1; k < kCalibrationPoints; ++k)
-          calibration.push_back(search_space.sample_one_precision(rng));
+        const auto calibration = search_space.latency_calibration(rng, kCalibrationPoints - 3);
         auto& onednn = *targets.at("cpu-onednn");
         latency_models::build_table(table, net, search_space.reach(), calibration, onednn,
                                     layer_opts, small_opts, {});
@@ -294,9 +292,7 @@ int main(int argc, char** argv) {
         targets::MeasureOptions layer_opts = int8_opts;
         layer_opts.min_time_ms = kLayerMs;
         std::mt19937_64 rng(a.seed);
-        std::vector<policies::Policy> calibration = {policies::Policy{}};
-        for (int k = 1; k < kCalibrationPoints; ++k)
-          calibration.push_back(search_space.sample(rng));
+        const auto calibration = search_space.latency_calibration(rng, kCalibrationPoints - 3);
         auto& onednn = *targets.at("cpu-onednn");
         latency_models::build_table(table, net, search_space.reach(), calibration, onednn,
                                     layer_opts, int8_opts, {});
@@ -319,9 +315,34 @@ int main(int argc, char** argv) {
           by_kind[kinds[k % 3].first].push_back(checked.errors[k]);
           by_kind["all"].push_back(checked.errors[k]);
         }
+        // What int8 buys layer by layer: fp32 over int8 time of each configuration the table
+        // holds in both precisions, dense and depthwise apart.
+        std::vector<double> dense_speedup, depthwise_speedup;
+        for (const auto& [key, ms] : table.entries()) {
+          const auto cut = key.rfind(",int8");
+          if (cut == std::string::npos || cut + 5 != key.size() || !(ms > 0)) continue;
+          const auto fp32 = table.entries().find(key.substr(0, cut));
+          if (fp32 == table.entries().end()) continue;
+          const auto groups = key.find(",g");  // LayerKey::str(): ...,g<groups>,...
+          const bool depthwise =
+              groups != std::string::npos && std::stoll(key.substr(groups + 2)) > 1;
+          (depthwise ? depthwise_speedup : dense_speedup).push_back(fp32->second / ms);
+        }
         nlohmann::json result_model = {{"entries", table.entries().size()},
                                        {"scale", table.scale()},
                                        {"offset_ms", table.offset_ms()}};
+        const auto median_or_null = [](const std::vector<double>& v) {
+          return v.empty() ? nlohmann::json() : nlohmann::json(tightfit::median(v));
+        };
+        result_model["int8_speedup_dense_median"] = median_or_null(dense_speedup);
+        result_model["int8_speedup_depthwise_median"] = median_or_null(depthwise_speedup);
+        const auto ratio = [](const std::vector<double>& v) {
+          return v.empty() ? std::string("-") : std::to_string(tightfit::median(v)).substr(0, 4);
+        };
+        std::printf(
+            "%-18s int8 layer speed-up in the table (fp32 / int8 time, median): dense %s, "
+            "depthwise %s\n",
+            model.c_str(), ratio(dense_speedup).c_str(), ratio(depthwise_speedup).c_str());
         for (const auto& [kind, errors] : by_kind) {
           const auto summary = latency_models::summarize_errors(errors);
           result_model[kind] = summary.to_json();

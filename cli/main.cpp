@@ -150,7 +150,8 @@ int main(int argc, char** argv) {
   prof->add_option("--min-time-ms", pa.min_time_ms, "Timed time per layer configuration")
       ->capture_default_str();
   prof->add_option("--calibration-points", pa.calibration_points,
-                   "Whole networks measured to calibrate the table")
+                   "Whole networks measured to calibrate the table: the uncompressed, the most "
+                   "compressed and the smallest fp32 one, then random policies")
       ->capture_default_str();
   prof->add_option("--check", pa.check, "Random policies measured to check the prediction")
       ->capture_default_str();

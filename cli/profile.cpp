@@ -109,9 +109,8 @@ int cmd_profile(const ProfileArgs& a) {
   // Calibration on the uncompressed network and random policies, measured end to end; the
   // check's policies are drawn after them from the same generator.
   std::mt19937_64 rng(a.seed);
-  std::vector<policies::Policy> calibration = {policies::Policy{}};
-  for (int k = 1; k < a.calibration_points; ++k)
-    calibration.push_back(search_space.sample(rng));  // mixed precision where the space has it
+  const auto calibration =
+      search_space.latency_calibration(rng, std::max(0, a.calibration_points - 3));
   // A live progress bar on a terminal; a line per tenth in a log file.
   const bool live = ::isatty(STDERR_FILENO);
   latency_models::build_table(

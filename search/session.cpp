@@ -11,8 +11,8 @@
 namespace tightfit::search {
 
 namespace {
-/// Whole networks a new latency table is calibrated on: the uncompressed one and this many
-/// random policies of the space.
+/// Random policies of the space a new latency table is calibrated on, besides the extremes
+/// (SearchSpace::latency_calibration).
 constexpr int kCalibrationPolicies = 5;
 /// Layers whose latency curves resolve "auto" when no latency table has them (as `tightfit
 /// profile --curves 3`), each count timed for at most this long.
@@ -107,10 +107,7 @@ void Session::open_cost_model(const Say& say) {
   context.say = say;
   context.calibration_policies = [this] {
     std::mt19937_64 rng(config.seed);
-    std::vector<policies::Policy> out = {policies::Policy{}};
-    // Mixed precision too: the steps between int8 and fp32 layers are part of what is fitted.
-    for (int k = 0; k < kCalibrationPolicies; ++k) out.push_back(space.sample(rng));
-    return out;
+    return space.latency_calibration(rng, kCalibrationPolicies);
   };
   cost = latency_models::make_cost_model(config.cost, context);
 }

@@ -619,6 +619,17 @@ latency_models::SpaceReach SearchSpace::reach() const {
   return r;
 }
 
+std::vector<policies::Policy> SearchSpace::latency_calibration(std::mt19937_64& rng,
+                                                               int random) const {
+  Genome most(genes_.size());
+  for (size_t g = 0; g < genes_.size(); ++g) most[g] = choices(g) - 1;
+  std::vector<policies::Policy> out = {
+      policies::Policy{}, decode(most),
+      uniform(*std::min_element(config_.keep.begin(), config_.keep.end()), kFloatBits)};
+  for (int k = 0; k < random; ++k) out.push_back(sample(rng));
+  return out;
+}
+
 policies::Policy SearchSpace::sample_one_precision(std::mt19937_64& rng) const {
   policies::Policy p = sample(rng);
   p.weight_bits.clear();

@@ -163,6 +163,10 @@ class SearchSpace {
 
   /// decode(sample_genome(rng)).
   policies::Policy sample(std::mt19937_64& rng) const;
+  /// The whole networks a latency table is calibrated on: the uncompressed one, the space's
+  /// most compressed one, its smallest fp32 one (the least keep fraction everywhere), then
+  /// `random` sample()s; the extremes anchor the fit at both ends of the range a front spans.
+  std::vector<policies::Policy> latency_calibration(std::mt19937_64& rng, int random) const;
   /// sample() without weight and activation bits (nor schemes): whole networks of one
   /// precision.
   policies::Policy sample_one_precision(std::mt19937_64& rng) const;
