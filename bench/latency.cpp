@@ -10,9 +10,10 @@
 //                  the shares within 5% and 10% per kind of policy: fp32, mixed, factorized
 //   onednn         oneDNN engine over LibTorch time, fp32, per zoo model (small ones and 224x224)
 //   int8           8-bit weights and activations on every layer vs fp32 on cpu-onednn
+//   bf16           bf16 weights on every layer, precision bf16, vs fp32 on cpu-onednn
 //   gflops         the oneDNN engine's GFLOP/s on ResNet-50 against this core's measured fp32 peak
 // Prints a table per part and writes {"cv", "cv_median", "predictor", "predictor_within_10pct",
-// "joint", "joint_within_10pct",
+// "joint", "joint_within_10pct", "bf16_speedup", "bf16_precision", "cpu_bf16",
 // "onednn_over_libtorch_fp32", "int8_speedup", "int8_precision", "gflops_resnet50",
 // "peak_gflops", "gflops_over_peak", "context"}.
 
@@ -37,6 +38,7 @@
 #include "models/zoo.h"
 #include "policies/compress.h"
 #include "search/space.h"
+#include "targets/int8.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"
 
@@ -47,7 +49,7 @@ namespace {
 struct Args : bench::CommonArgs {
   Args() { out = "bench/results/latency.json"; }
   int policies = 100;
-  std::string sections = "repeat,predictor,joint,ratio,int8,gflops";
+  std::string sections = "repeat,predictor,joint,ratio,int8,bf16,gflops";
 };
 
 const std::vector<std::string> kSmallModels = {"vgg_small", "resnet8", "resnet20",
@@ -149,8 +151,9 @@ int main(int argc, char** argv) {
   bench::add_common_options(app, a, common);
   app.add_option("--policies", a.policies, "Random policies checked per model (predictor, joint)")
       ->capture_default_str();
-  app.add_option("--sections", a.sections,
-                 "Comma-separated parts to run: repeat, predictor, joint, ratio, int8, gflops")
+  app.add_option(
+         "--sections", a.sections,
+         "Comma-separated parts to run: repeat, predictor, joint, ratio, int8, bf16, gflops")
       ->capture_default_str();
   if (const auto rc = bench::parse_args(app, argc, argv)) return *rc;
   const auto want = [&](const std::string& section) {
@@ -440,6 +443,33 @@ int main(int argc, char** argv) {
         std::printf("%-14s %10.3f %10.3f %8.3f %10s%s\n", model.c_str(), f.median_ms, q.median_ms,
                     ok ? f.median_ms / q.median_ms : 0.0, q.precision.c_str(),
                     q.ok() ? "" : ("  failed: " + q.error).c_str());
+      }
+      std::printf("(%.0f s)\n\n", elapsed());
+    }
+
+    // (d2) bf16 over fp32: 16-bit bf16 weights on every layer, precision bf16 (run in bf16
+    // where the CPU has AVX512-BF16, in fp32 elsewhere; "ran" says which)
+    if (want("bf16")) {
+      std::printf("bf16 vs fp32 on cpu-onednn (bf16 weights on every layer; CPU bf16: %s)\n",
+                  targets::cpu_has_bf16() ? "yes" : "no");
+      std::printf("%-14s %10s %10s %8s %10s\n", "model", "fp32_ms", "bf16_ms", "speedup", "ran");
+      result["cpu_bf16"] = targets::cpu_has_bf16();
+      for (const std::string model : {"resnet50", "mobilenetv2"}) {
+        const auto& net = large_net(model);
+        policies::Policy p;
+        p.quantization.float16 = "bf16";
+        for (const auto& l : policies::decision_points(net).layers) p.weight_bits[l.name] = 16;
+        targets::MeasureOptions bf16_opts = large_opts;
+        bf16_opts.precision = "bf16";
+        const auto b = measure("cpu-onednn", policies::apply(net, p), bf16_opts, "bf16." + model);
+        const auto& f = large_fp32(model);
+        const bool ok = b.ok() && f.ok();
+        result["bf16_speedup"][model] = ok ? nlohmann::json(f.median_ms / b.median_ms) : nullptr;
+        result["bf16_precision"][model] = b.precision;
+        result["bf16_ms"][model] = ms_or_null(b);
+        std::printf("%-14s %10.3f %10.3f %8.3f %10s%s\n", model.c_str(), f.median_ms, b.median_ms,
+                    ok ? f.median_ms / b.median_ms : 0.0, b.precision.c_str(),
+                    b.ok() ? "" : ("  failed: " + b.error).c_str());
       }
       std::printf("(%.0f s)\n\n", elapsed());
     }

@@ -52,7 +52,7 @@ std::string LayerKey::str() const {
      << kernel_h << 'x' << kernel_w << ",s" << stride_h << 'x' << stride_w << ",p" << pad_h << 'x'
      << pad_w << ",d" << dilation_h << 'x' << dilation_w << ",g" << groups << (bias ? ",bias" : "")
      << (batch_norm ? ",bn" : "") << (activation.empty() ? "" : "," + activation)
-     << (int8 ? ",int8" : "");
+     << (int8 ? ",int8" : "") << (bf16 ? ",bf16" : "");
   return os.str();
 }
 
@@ -115,6 +115,7 @@ std::vector<LayerKey> layer_keys(const graph::Network& net, const std::string& p
   const auto consumer = single_consumers(net);
   const auto plan = precision == "int8" ? targets::plan_int8_layers(net, targets::cpu_has_vnni())
                                         : std::vector<std::optional<targets::Int8Layer>>{};
+  const auto bf16 = targets::plan_bf16_layers(net, precision == "bf16" && targets::cpu_has_bf16());
   std::vector<LayerKey> keys;
   for (int i = 0; i < net.size(); ++i) {
     const auto& node = net.node(i);
@@ -143,6 +144,7 @@ std::vector<LayerKey> layer_keys(const graph::Network& net, const std::string& p
     if (next >= 0)
       if (const char* act = activation_name(net.node(next).op)) k.activation = act;
     k.int8 = i < static_cast<int>(plan.size()) && plan[i].has_value();
+    k.bf16 = bf16[static_cast<size_t>(i)];
     keys.push_back(k);
   }
   for (auto& k : step_keys(net, shapes, plan, consumer)) keys.push_back(std::move(k));
@@ -199,6 +201,8 @@ graph::Network layer_network(const LayerKey& k, const std::string& precision) {
   // (and 0.01 everywhere lies on every symmetric per-channel grid).
   const bool conv = k.op == "conv2d";
   const bool int8 = k.int8 || precision == "int8";
+  // 2^-7 is a bfloat16 (a bf16 layer), 0.01 is not (every other layer runs in fp32 or int8).
+  const float w = k.bf16 ? 0.0078125f : 0.01f;
   graph::Network net(conv ? graph::Shape{k.in_channels, k.in_h, k.in_w}
                           : graph::Shape{k.in_channels, 1, 1});
   int x = 0;
@@ -225,9 +229,9 @@ graph::Network layer_network(const LayerKey& k, const std::string& precision) {
     a.dilation = {k.dilation_h, k.dilation_w};
     a.groups = k.groups;
     layer.params["weight"] =
-        graph::Tensor({k.out_channels, k.in_channels / k.groups, k.kernel_h, k.kernel_w}, 0.01f);
+        graph::Tensor({k.out_channels, k.in_channels / k.groups, k.kernel_h, k.kernel_w}, w);
   } else {
-    layer.params["weight"] = graph::Tensor({k.out_channels, k.in_channels}, 0.01f);
+    layer.params["weight"] = graph::Tensor({k.out_channels, k.in_channels}, w);
   }
   if (k.bias) layer.params["bias"] = graph::Tensor({k.out_channels}, 0.0f);
   x = net.add(std::move(layer));
@@ -508,14 +512,19 @@ std::vector<LayerKey> reachable_layer_keys(const graph::Network& net, const Spac
               for (auto& f : factor_keys(k, r, method)) keys.push_back(std::move(f));
       }
   }
-  if (reach.int8) {  // every layer configuration in int8 too
-    const size_t n = keys.size();
-    for (size_t i = 0; i < n; ++i)
-      if (keys[i].op == "conv2d" || keys[i].op == "linear") {
+  // Every layer configuration in the lower precisions the table's target may run too.
+  const size_t n = keys.size();
+  for (size_t i = 0; i < n; ++i)
+    if (keys[i].op == "conv2d" || keys[i].op == "linear") {
+      if (reach.int8) {
         keys.push_back(keys[i]);
         keys.back().int8 = true;
       }
-  }
+      if (reach.bf16) {
+        keys.push_back(keys[i]);
+        keys.back().bf16 = true;
+      }
+    }
   return keys;
 }
 
@@ -587,6 +596,7 @@ void build_table(LookupTable& table, const graph::Network& net, const SpaceReach
                  const targets::MeasureOptions& network_opts, const ProfileProgress& on_entry) {
   SpaceReach r = reach;
   r.int8 = reach.int8 && table.context().precision == "int8";
+  r.bf16 = reach.bf16 && table.context().precision == "bf16" && targets::cpu_has_bf16();
   profile(table, reachable_layer_keys(net, r), target, layer_opts, on_entry);
   const auto data = timing_calibration(net);
   policies::ApplyOptions apply_opts;

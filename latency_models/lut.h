@@ -32,13 +32,15 @@ struct LayerKey {
   bool batch_norm = false;  ///< followed by a BatchNorm (folded by fusing targets)
   std::string activation;   ///< relu | relu6 | hardswish | "" (fused by fusing targets)
   bool int8 = false;        ///< runs as a u8 x s8 layer between 8-bit neighbours
+  bool bf16 = false;        ///< runs with bf16 inputs and weights (precision "bf16")
 
   std::string str() const;  ///< canonical key
 };
 
 /// The steps of `net` a table sums, as LUT keys: its conv/linear layers (in node order), each in
 /// the precision it runs in when `net` runs in `precision` (int8: the layers
-/// targets::plan_int8_layers plans, which the oneDNN engine runs in int8), then a step for each
+/// targets::plan_int8_layers plans, which the oneDNN engine runs in int8; bf16: those
+/// targets::plan_bf16_layers plans on this CPU, none without AVX512-BF16), then a step for each
 /// activation fake_quant that is not folded into a layer: "fake_quant" where an fp32 consumer
 /// reads it, "quantize" where int8 layers read it and no int8 layer before it writes its codes.
 std::vector<LayerKey> layer_keys(const graph::Network& net, const std::string& precision = "fp32");
@@ -60,7 +62,8 @@ inline constexpr const char* kLayerNode = "layer";
 /// A one-layer network that runs `key` (input, layer, optional BN and activation). An int8 key
 /// (or precision "int8") reads and writes 8-bit codes as it does inside a fully int8 network: an
 /// unsigned 7-bit fake_quant before it, weights on an 8-bit grid, and after it a fake_quant read
-/// by a one-channel int8 layer (so a fusing target writes the codes directly). A "quantize" key:
+/// by a one-channel int8 layer (so a fusing target writes the codes directly). A bf16 key has
+/// bfloat16 weights (any other key's are not). A "quantize" key:
 /// the input, a u8 fake_quant named kLayerNode and a one-channel int8 layer reading it; a
 /// "fake_quant" key: the input and the fake_quant alone.
 graph::Network layer_network(const LayerKey& key, const std::string& precision = "fp32");

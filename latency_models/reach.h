@@ -22,6 +22,8 @@ struct SpaceReach {
   /// Some layer may run in int8 (8-bit inputs and weights of at most 8 bits): int8 entries and
   /// quantize steps, for tables of the int8 precision.
   bool int8 = false;
+  /// Some layer may take 16-bit weights (bf16 entries, for tables of the bf16 precision).
+  bool bf16 = false;
 };
 
 }  // namespace tightfit::latency_models

@@ -319,6 +319,8 @@ SpaceConfig SpaceConfig::from_json(const nlohmann::json& j, const std::string& w
   check_thinet(c.criterion, where + ".criterion");
   check_names(c.scheme, policies::quant_scheme_names(), where + ".scheme");
   check_names(c.factorization, policies::kConvFactorizations, where + ".factorization");
+  if (c.float16 != "fp16" && c.float16 != "bf16")
+    throw ConfigError(where + ".float16 is '" + c.float16 + "'; valid values: fp16, bf16");
 
   if (const auto it = j.find("overrides"); it != j.end()) {
     if (!it->is_object())
@@ -464,6 +466,7 @@ void SearchSpace::set_global_methods(policies::Policy& p) const {
   p.criterion = global_method(config_.criterion, p.criterion);
   p.quantization.scheme = global_method(config_.scheme, p.quantization.scheme);
   p.factorization.conv = global_method(config_.factorization, p.factorization.conv);
+  p.quantization.float16 = config_.float16;
 }
 
 policies::Policy SearchSpace::decode(const Genome& genome) const {
@@ -612,6 +615,9 @@ latency_models::SpaceReach SearchSpace::reach() const {
     const double least = *std::min_element(slot.values.begin(), slot.values.end());
     if (slot.dim == Dim::kActBits && least < kFloatBits) r.act_quant = true;
     if (slot.dim == Dim::kWeightBits && least <= 8) r.int8 = true;
+    if (slot.dim == Dim::kWeightBits &&
+        std::find(slot.values.begin(), slot.values.end(), 16.0) != slot.values.end())
+      r.bf16 = true;
   }
   // int8 needs 8-bit inputs as well as weights (per layer, but a union is what a table covers).
   r.int8 = r.int8 && r.act_quant;

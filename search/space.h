@@ -73,6 +73,8 @@ struct SpaceConfig {
   std::vector<std::string> criterion = {"l1"};
   std::vector<std::string> scheme = {"symmetric"};
   std::vector<std::string> factorization = {"tucker2"};
+  /// What 16 weight bits mean: "fp16" or "bf16" (which cpu-onednn's bf16 precision executes).
+  std::string float16 = "fp16";
   std::string kind = "joint";  ///< one of kSpaceKinds
   /// Kept channels rounded to this multiple; kAutoChannelMultiple ("auto" in JSON) until resolved.
   int64_t channel_multiple = 8;
@@ -94,6 +96,7 @@ struct SpaceConfig {
     f("criterion", criterion);
     f("scheme", scheme);
     f("factorization", factorization);
+    f("float16", float16);
     f("kind", kind);
     f("pin_first_last_bits", pin_first_last_bits);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "targets/lowering.h"
@@ -104,6 +105,33 @@ bool cpu_has_vnni() {
     default:
       return false;
   }
+}
+
+bool cpu_has_bf16() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core_bf16:
+    case dnnl::cpu_isa::avx512_core_amx:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<bool> plan_bf16_layers(const graph::Network& net, bool has_bf16) {
+  std::vector<bool> out(static_cast<size_t>(net.size()), false);
+  if (!has_bf16) return out;
+  for (int i = 0; i < net.size(); ++i) {
+    const graph::Node& n = net.node(i);
+    if (!graph::has_weights(n.op)) continue;
+    const auto& w = n.params.at("weight").data;
+    // A bfloat16 is the upper half of a float32: exact when the lower 16 bits are zero.
+    out[static_cast<size_t>(i)] = std::all_of(w.begin(), w.end(), [](float v) {
+      uint32_t bits = 0;
+      std::memcpy(&bits, &v, sizeof bits);
+      return (bits & 0xFFFFu) == 0;
+    });
+  }
+  return out;
 }
 
 }  // namespace tightfit::targets

@@ -94,11 +94,20 @@ struct Int8Layer : Int8Weights {
 /// within [-64, 63]. A backend may run fewer of them in int8, never more.
 std::vector<std::optional<Int8Layer>> plan_int8_layers(const graph::Network& net, bool vnni);
 
+/// Which conv/linear nodes of `net` hold bf16 weights (every weight value exactly a bfloat16:
+/// what a policy's 16-bit weights with quantization.float16 "bf16" are), by node id. With
+/// `has_bf16` (cpu_has_bf16) a backend running bf16 executes them with bf16 inputs and weights
+/// (f32 accumulation and output); without it, none: they run in fp32.
+std::vector<bool> plan_bf16_layers(const graph::Network& net, bool has_bf16);
+
 // --- CPU ----------------------------------------------------------------------------------------
 
 /// True when this CPU multiplies full-range u8 activations by s8 weights exactly (AVX512-VNNI or
 /// AVX-VNNI), as oneDNN sees it at run time (its effective ISA, which ONEDNN_MAX_CPU_ISA lowers).
 /// Without it int8 needs activation codes <= 127 or weight codes within [-64, 63].
 bool cpu_has_vnni();
+
+/// True when this CPU has bf16 dot products (AVX512-BF16, or AMX), as oneDNN sees it at run time.
+bool cpu_has_bf16();
 
 }  // namespace tightfit::targets

@@ -22,6 +22,10 @@
 //     int8 layers becomes a parallel loop writing u8 codes in the layout the consumer picked.
 //     Without VNNI a u8 x s8 product pair saturates in int16 unless activations are <= 127 or
 //     weights are in [-64, 63]; a layer meeting neither runs in fp32 instead.
+//   - precision "bf16": on a CPU with AVX512-BF16 (cpu_has_bf16), a conv/linear whose weights
+//     are all bfloat16 values (a policy's 16-bit bf16 weights) runs with bf16 inputs and weights,
+//     f32 accumulation and f32 output; its input is converted by the reorder in front of it. The
+//     rest runs in fp32, and everything does on a CPU without bf16 dot products.
 // run() executes the list in order; the output is reordered to plain row-major at the end.
 
 #include "targets/onednn_engine.h"
@@ -37,6 +41,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/json.h"
 #include "targets/int8.h"
 #include "targets/lowering.h"
 
@@ -122,8 +127,8 @@ struct OneDnnEngine::Impl {
   memory input_mem;   ///< plain NCHW, written by run()
   memory output_mem;  ///< plain row-major, read by run()
   graph::Shape in_shape, out_shape;
-  std::string precision;  ///< what ran: fp32, int8 or int8+fp32
-  int64_t int8_layers = 0, fp32_layers = 0;
+  std::string precision;  ///< what ran: fp32, int8, int8+fp32, bf16 or bf16+fp32
+  int64_t int8_layers = 0, bf16_layers = 0, fp32_layers = 0;
 };
 
 namespace {
@@ -148,6 +153,7 @@ class Compiler {
     int8_.assign(n, std::nullopt);
     codes_of_.assign(n, -1);
     if (impl_.precision == "int8") int8_ = plan_int8_layers(net_, cpu_has_vnni());
+    bf16_ = plan_bf16_layers(net_, impl_.precision == "bf16" && cpu_has_bf16());
     for (int i = 0; i < n; ++i) {
       if (fused_[i]) continue;
       const Node& node = net_.node(i);
@@ -160,10 +166,9 @@ class Compiler {
     const int out = net_.output();
     TIGHTFIT_CHECK(!fused_[out], "the output node was fused into its producer");
     impl_.out_shape = with_batch(batch_, shapes_[out]);
-    if (impl_.int8_layers == 0)
-      impl_.precision = "fp32";
-    else
-      impl_.precision = impl_.fp32_layers == 0 ? "int8" : "int8+fp32";
+    const int64_t low = impl_.int8_layers + impl_.bf16_layers;
+    const std::string kind = impl_.int8_layers > 0 ? "int8" : "bf16";
+    impl_.precision = low == 0 ? "fp32" : impl_.fp32_layers == 0 ? kind : kind + "+fp32";
     try {
       impl_.output_mem = as(out, plain_desc(impl_.out_shape), net_.node(out).name);
     } catch (const dnnl::error& e) {
@@ -183,6 +188,7 @@ class Compiler {
   /// root id -> the same value reordered into other layouts
   std::vector<std::vector<std::pair<memory::desc, memory>>> converted_;
   std::vector<std::optional<Int8Layer>> int8_;  ///< conv/linear nodes that run in int8
+  std::vector<bool> bf16_;  ///< conv/linear nodes run with bf16 inputs and weights
   /// node -> the fake_quant whose u8 codes its value holds (-1: its own f32 values)
   std::vector<int> codes_of_;
 
@@ -340,12 +346,15 @@ class Compiler {
                   MakeDesc make_desc) {
     const Node& n = net_.node(id);
     const bool int8 = !p.codes.empty();
+    const bool bf16 = !int8 && bf16_[id];
+    const Dt src_type = int8 ? Dt::u8 : bf16 ? Dt::bf16 : Dt::f32;
+    const Dt weight_type = int8 ? Dt::s8 : bf16 ? Dt::bf16 : Dt::f32;
     const auto primitive_desc = [&](const OutputPlan& plan) {
       dnnl::primitive_attr attr;
       if (int8) attr.set_output_scales(p.out_scales.size() > 1 ? 1 << 1 : 0, p.out_scales);
       attr.set_post_ops(plan.po);
-      return typename Primitive::primitive_desc(
-          make_desc(int8 ? Dt::u8 : Dt::f32, int8 ? Dt::s8 : Dt::f32, plan.type), attr, eng());
+      return typename Primitive::primitive_desc(make_desc(src_type, weight_type, plan.type), attr,
+                                                eng());
     };
     OutputPlan plan = output_plan(last, act, int8);
     std::optional<typename Primitive::primitive_desc> pd;
@@ -362,7 +371,7 @@ class Compiler {
         constant({static_cast<int64_t>(p.bias.size())}, Tag::a, p.bias.data(), pd->bias_desc());
     const memory src = int8 ? quantized_input(int8_[id]->fq, pd->src_desc(), n.name)
                             : as(n.inputs.at(0), pd->src_desc(), n.name);
-    ++(int8 ? impl_.int8_layers : impl_.fp32_layers);
+    ++(int8 ? impl_.int8_layers : bf16 ? impl_.bf16_layers : impl_.fp32_layers);
     memory dst(pd->dst_desc(), eng());
     add_step(n.name, Primitive(*pd),
              {{DNNL_ARG_SRC, src},
@@ -800,8 +809,7 @@ class Compiler {
       }
     const int64_t rows = batch_ * in_s[0];
     const memory plain = as(in, plain_desc(dims(in)), n.name);  // owned by its producing step
-    const memory src(memory::desc({rows, h * w}, Dt::f32, Tag::ab), eng(),
-                     plain.get_data_handle());
+    const memory src(memory::desc({rows, h * w}, Dt::f32, Tag::ab), eng(), plain.get_data_handle());
     const memory::desc weights_md({h * w, oh * ow}, Dt::f32, Tag::ab);
     const memory weights = constant({h * w, oh * ow}, Tag::ab, m.data(), weights_md);
     // The step's arguments own the buffers (the values are views of them).
@@ -849,8 +857,7 @@ OneDnnEngine::OneDnnEngine(const graph::Network& net, int64_t batch, const std::
   const auto supported = supported_precisions();
   if (std::find(supported.begin(), supported.end(), precision) == supported.end())
     throw InputError("oneDNN engine: precision '" + precision +
-                     "' is not supported on this CPU (bf16/f16 convolutions need AVX-512); "
-                     "supported: fp32, int8");
+                     "' is not supported; supported: " + join(supported));
   if (batch < 1) throw InputError("oneDNN engine: batch must be >= 1");
   impl_->precision = precision;
   Compiler(net, batch, *impl_).compile();
@@ -932,10 +939,11 @@ const std::string& OneDnnEngine::precision() const { return impl_->precision; }
 int OneDnnEngine::num_steps() const { return static_cast<int>(impl_->steps.size()); }
 
 int64_t OneDnnEngine::int8_layers() const { return impl_->int8_layers; }
+int64_t OneDnnEngine::bf16_layers() const { return impl_->bf16_layers; }
 int64_t OneDnnEngine::fp32_layers() const { return impl_->fp32_layers; }
 
 bool OneDnnEngine::exact_full_range_int8() { return cpu_has_vnni(); }
 
-std::vector<std::string> OneDnnEngine::supported_precisions() { return {"fp32", "int8"}; }
+std::vector<std::string> OneDnnEngine::supported_precisions() { return {"fp32", "int8", "bf16"}; }
 
 }  // namespace tightfit::targets

@@ -20,7 +20,9 @@ class OneDnnEngine {
   /// Compiles `net` for `batch` images. Precisions: "fp32"; "int8" runs each conv/linear fed by
   /// an unsigned fake_quant (zero point 0) with <= 8-bit symmetric per-channel weights as a
   /// u8 x s8 primitive (exact: without VNNI only when activations are <= 127 or weights within
-  /// [-64, 63]) and every other layer in fp32. Throws InputError for an op,
+  /// [-64, 63]) and every other layer in fp32; "bf16" runs each conv/linear whose weights are
+  /// bfloat16 values with bf16 inputs and weights where the CPU has AVX512-BF16 (cpu_has_bf16),
+  /// the rest (and everything elsewhere) in fp32. Throws InputError for an op,
   /// attribute or precision the engine does not support and for oneDNN errors (naming the node).
   OneDnnEngine(const graph::Network& net, int64_t batch, const std::string& precision = "fp32");
   ~OneDnnEngine();
@@ -49,11 +51,12 @@ class OneDnnEngine {
   const graph::Shape& output_shape() const;
   /// Input shape including the batch dimension.
   const graph::Shape& input_shape() const;
-  /// Precision the network actually runs in: "fp32", "int8" (every conv/linear in int8) or
-  /// "int8+fp32" (some of them).
+  /// Precision the network actually runs in: "fp32", "int8" (every conv/linear in int8),
+  /// "int8+fp32" (some of them), "bf16" or "bf16+fp32".
   const std::string& precision() const;
   /// Conv/linear layers compiled as int8 and as fp32 primitives.
   int64_t int8_layers() const;
+  int64_t bf16_layers() const;
   int64_t fp32_layers() const;
   /// Number of primitives and custom steps executed per run (reorders included).
   int num_steps() const;

@@ -13,6 +13,7 @@
 #include "latency_models/lut.h"
 #include "models/zoo.h"
 #include "policies/compress.h"
+#include "targets/int8.h"
 #include "targets/onednn_engine.h"
 #include "targets/target.h"
 
@@ -257,4 +258,26 @@ TEST_CASE("an int8 table prices each layer in the precision it runs in and the s
   const double predicted = table.predict({&c}).front();
   CHECK(predicted > 0);
   CHECK(std::isfinite(predicted));
+}
+
+TEST_CASE("a bf16 table prices bf16-weight layers as bf16 only where the CPU runs them",
+          "[latency_models][lut][bf16]") {
+  const auto net = models::make_model("resnet8", models::default_options("resnet8"));
+  policies::Policy bf16;
+  bf16.quantization.float16 = "bf16";
+  const auto points = policies::decision_points(net);
+  bf16.weight_bits[points.layers.at(1).name] = 16;
+  const auto c = policies::apply(net, bf16);
+  int64_t flagged = 0;
+  for (const auto& k : latency_models::layer_keys(c.net, "bf16")) flagged += k.bf16;
+  CHECK(flagged == (targets::cpu_has_bf16() ? 1 : 0));
+  for (const auto& k : latency_models::layer_keys(c.net, "fp32")) CHECK_FALSE(k.bf16);
+  // A bf16 key's one-layer network holds bfloat16 weights, which the engine runs in bf16.
+  latency_models::LayerKey key = latency_models::layer_keys(net).at(1);
+  key.bf16 = true;
+  CHECK_THAT(key.str(), Catch::EndsWith(",bf16"));
+  const auto one = latency_models::layer_network(key);
+  CHECK(targets::OneDnnEngine(one, 1, "bf16").bf16_layers() == (targets::cpu_has_bf16() ? 1 : 0));
+  key.bf16 = false;
+  CHECK(targets::OneDnnEngine(latency_models::layer_network(key), 1, "bf16").bf16_layers() == 0);
 }

@@ -717,3 +717,18 @@ TEST_CASE("the policy encoder one-hot encodes the method genes", "[search][space
   const auto base = plain.encode(p);
   CHECK(std::vector<float>(f.begin(), f.begin() + static_cast<long>(base.size())) == base);
 }
+
+TEST_CASE("space.float16 says what 16 weight bits mean", "[search][space][bf16]") {
+  const auto space = make_space({{"weight_bits", {32, 16}}, {"float16", "bf16"}});
+  std::mt19937_64 rng(5);
+  bool sixteen = false;
+  for (int i = 0; i < 20; ++i) {
+    const auto p = space.sample(rng);
+    CHECK(p.quantization.float16 == "bf16");
+    for (const auto& [layer, bits] : p.weight_bits) sixteen = sixteen || bits == 16;
+  }
+  CHECK(sixteen);
+  CHECK(space.reach().bf16);
+  CHECK_FALSE(make_space(nullptr).reach().bf16);
+  CHECK_THROWS_WITH(make_space({{"float16", "fp8"}}), Catch::Contains("space.float16 is 'fp8'"));
+}
