@@ -467,6 +467,7 @@ int main(int argc, char** argv) {
         result["bf16_speedup"][model] = ok ? nlohmann::json(f.median_ms / b.median_ms) : nullptr;
         result["bf16_precision"][model] = b.precision;
         result["bf16_ms"][model] = ms_or_null(b);
+        result["fp32_ms"][model] = ms_or_null(f);
         std::printf("%-14s %10.3f %10.3f %8.3f %10s%s\n", model.c_str(), f.median_ms, b.median_ms,
                     ok ? f.median_ms / b.median_ms : 0.0, b.precision.c_str(),
                     b.ok() ? "" : ("  failed: " + b.error).c_str());
