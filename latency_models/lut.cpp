@@ -170,26 +170,38 @@ graph::Node code_quant(const std::string& name, int input) {
 
 namespace {
 
-/// The network of a precision-change step (see layer_network).
-graph::Network step_network(const LayerKey& k) {
-  graph::Network net(graph::Shape{k.in_channels, k.in_h, k.in_w});
-  int x = net.add(code_quant(kLayerNode, 0));
-  if (k.op == "quantize") {  // read by an int8 layer, which takes u8 codes
-    graph::Node next;
-    next.name = "next";
-    next.op = graph::OpKind::kConv2d;
-    next.inputs = {x};
-    next.attrs.in_channels = k.in_channels;
-    next.attrs.out_channels = 1;
-    next.params["weight"] = graph::Tensor({1, k.in_channels, 1, 1}, 0.01f);
-    x = net.add(std::move(next));
-  }
+/// Adds a one-channel int8 layer (conv, or linear for a vector) reading `x`, a fake_quant of
+/// `channels` channels: a consumer that takes u8 codes. Returns its id.
+int add_int8_reader(graph::Network& net, int x, int64_t channels, bool linear) {
+  graph::Node next;
+  next.name = "next";
+  next.op = linear ? graph::OpKind::kLinear : graph::OpKind::kConv2d;
+  next.inputs = {x};
+  next.attrs.in_channels = channels;
+  next.attrs.out_channels = 1;
+  next.params["weight"] =
+      linear ? graph::Tensor({1, channels}, 0.01f) : graph::Tensor({1, channels, 1, 1}, 0.01f);
+  return net.add(std::move(next));
+}
+
+/// Makes an identity at inference after `x` the output, so a target that fuses the activation
+/// into the layer still has a node of its own to return.
+void add_output(graph::Network& net, int x) {
   graph::Node out;
   out.name = "output";
   out.op = graph::OpKind::kDropout;
   out.attrs.p = 0.0;
   out.inputs = {x};
   net.set_output(net.add(std::move(out)));
+}
+
+/// The network of a precision-change step (see layer_network).
+graph::Network step_network(const LayerKey& k) {
+  graph::Network net(graph::Shape{k.in_channels, k.in_h, k.in_w});
+  int x = net.add(code_quant(kLayerNode, 0));
+  // A quantize step is read by an int8 layer, which takes u8 codes.
+  if (k.op == "quantize") x = add_int8_reader(net, x, k.in_channels, false);
+  add_output(net, x);
   return net;
 }
 
@@ -253,29 +265,8 @@ graph::Network layer_network(const LayerKey& k, const std::string& precision) {
     act.inputs = {x};
     x = net.add(std::move(act));
   }
-  if (int8) {
-    x = net.add(code_quant("output_quant", x));
-    graph::Node next;
-    next.name = "next";
-    next.op = graph::OpKind::kConv2d;
-    next.inputs = {x};
-    next.attrs.in_channels = k.out_channels;
-    next.attrs.out_channels = 1;
-    next.params["weight"] = graph::Tensor({1, k.out_channels, 1, 1}, 0.01f);
-    if (!conv) {
-      next.op = graph::OpKind::kLinear;
-      next.params["weight"] = graph::Tensor({1, k.out_channels}, 0.01f);
-    }
-    x = net.add(std::move(next));
-  }
-  // An identity at inference as the output, so a target that fuses the activation into the
-  // layer still has a node of its own to return.
-  graph::Node out;
-  out.name = "output";
-  out.op = graph::OpKind::kDropout;
-  out.attrs.p = 0.0;
-  out.inputs = {x};
-  net.set_output(net.add(std::move(out)));
+  if (int8) x = add_int8_reader(net, net.add(code_quant("output_quant", x)), k.out_channels, !conv);
+  add_output(net, x);
   return net;
 }
 

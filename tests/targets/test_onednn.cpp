@@ -359,11 +359,11 @@ TEST_CASE("cpu-onednn reports unsupported precisions and networks as failed meas
   targets::MeasureOptions opts;
   opts.min_repeats = 1;
   opts.warmup_runs = 0;
-  opts.precision = "bf16";
+  opts.precision = "fp8";
   targets::Measurement m;
   REQUIRE_NOTHROW(m = target.measure(c, opts));
   CHECK_FALSE(m.ok());
-  CHECK_THAT(m.error, Catch::Contains("bf16"));
+  CHECK_THAT(m.error, Catch::Contains("fp8") && Catch::Contains("fp32, int8, bf16"));
 }
 
 TEST_CASE("cpu-onednn pools adaptively to sizes that do not divide the input, or enlarge it",
