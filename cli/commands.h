@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "datasets/fashion_mnist.h"
 #include "evaluators/pruningnet.h"
@@ -40,6 +41,8 @@ int cmd_search(const std::string& config_path, const std::string& out, bool json
 
 /// Writes run_dir/report.html from the run's front.json and evaluations.jsonl.
 int cmd_report(const std::string& run_dir);
+/// `tightfit merge RUN... --out DIR`: the fronts of many runs as one (search/merge.h).
+int cmd_merge(const std::vector<std::string>& runs, const std::string& out, bool json);
 
 struct CompressArgs {
   std::string model, policy, out, data_dir = datasets::kFashionMnistDir;

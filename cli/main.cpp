@@ -89,6 +89,18 @@ int main(int argc, char** argv) {
   std::string report_dir;
   rep->add_option("--run", report_dir, "Run folder written by `tightfit search --out`")->required();
 
+  auto* merge = app.add_subcommand("merge",
+                                   "Merge the fronts of many search runs of one model and target "
+                                   "into one front (front.json, report.html), each member with "
+                                   "its run");
+  std::vector<std::string> merge_runs;
+  std::string merge_out;
+  bool merge_json = false;
+  merge->add_option("runs", merge_runs, "Run folders written by `tightfit search --out`")
+      ->required();
+  merge->add_option("--out", merge_out, "Output folder")->required();
+  merge->add_flag("--json", merge_json, "Print the merged front.json on stdout");
+
   auto* comp = app.add_subcommand("compress",
                                   "Apply a policy to a model; write the compressed "
                                   "network and a JSON report");
@@ -203,6 +215,7 @@ int main(int argc, char** argv) {
     if (*fidelity) return cmd_fidelity(fid);
     if (*exp) return cmd_export(ea);
     if (*rep) return cmd_report(report_dir);
+    if (*merge) return cmd_merge(merge_runs, merge_out, merge_json);
     if (*srch) return cmd_search(config_path, out_dir, search_json, search_data_dir, search_resume);
   } catch (const InputError& e) {
     std::fprintf(stderr, "tightfit: error: %s\n", e.what());

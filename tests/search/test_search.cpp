@@ -17,6 +17,7 @@
 #include "policies/compress.h"
 #include "search/config.h"
 #include "search/controller.h"
+#include "search/merge.h"
 #include "search/outputs.h"
 #include "search/pareto.h"
 #include "search/strategy.h"
@@ -536,5 +537,72 @@ TEST_CASE("a search over ranks and methods with a latency table and an \"auto\" 
   const auto again = search::run_search(search::SearchConfig::from_json(config_json, "test"), opts);
   CHECK(again.context.at("channel_multiple_auto")["from"] == "latency table");
   CHECK(again.context["channel_multiple"].get<int64_t>() == multiple);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("merge makes one front of many runs and names those that are missing or unfinished",
+          "[search][merge]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tightfit_test_merge_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto config_json = nlohmann::json::parse(R"({
+      "model": {"zoo": "vgg_small"}, "strategy": {"name": "random", "evaluations": 6},
+      "evaluator": {"name": "subset", "validation_images": 100}, "finetune_front": null,
+      "target": {"name": "analytic-roofline"}})");
+  search::RunOptions opts;
+  opts.progress = false;
+  std::vector<std::string> runs;
+  for (int seed : {1, 2}) {
+    config_json["seed"] = seed;
+    opts.out_dir = (dir / ("seed" + std::to_string(seed))).string();
+    search::run_search(search::SearchConfig::from_json(config_json, "test"), opts);
+    runs.push_back(opts.out_dir);
+  }
+  std::filesystem::create_directories(dir / "unfinished");
+  std::ofstream(dir / "unfinished" / "evaluations.jsonl") << "{}\n";
+  runs.push_back((dir / "unfinished").string());
+  runs.push_back((dir / "missing").string());
+
+  const auto merged = search::merge_runs(runs);
+  REQUIRE(merged.runs.size() == 4);
+  CHECK(merged.runs[0].status == "finished");
+  CHECK(merged.runs[1].status == "finished");
+  CHECK(merged.runs[2].status == "unfinished");
+  CHECK(merged.runs[3].status == "missing");
+  // The merged front is the non-dominated part of the union of the runs' fronts.
+  const auto point = [](const nlohmann::json& m) {
+    return std::vector<double>{-m["accuracy"].get<double>(), m["latency_ms"].get<double>(),
+                               m["size_bytes"].get<double>()};
+  };
+  std::vector<nlohmann::json> all;
+  for (size_t r = 0; r < 2; ++r) {
+    const auto doc = read_json_file(runs[r] + "/front.json");
+    for (const auto& m : doc["front"]) {
+      all.push_back(m);
+      all.back()["run"] = runs[r];
+    }
+  }
+  const auto& front = merged.doc["front"];
+  REQUIRE(!front.empty());
+  for (const auto& m : front) {
+    CHECK(std::find(all.begin(), all.end(), m) != all.end());  // a member of its run's front
+    for (const auto& other : all) CHECK_FALSE(search::dominates(point(other), point(m)));
+  }
+  for (const auto& m : all)  // and every member left out is dominated by one kept
+    if (std::find(front.begin(), front.end(), m) == front.end())
+      CHECK(std::any_of(front.begin(), front.end(), [&](const nlohmann::json& k) {
+        return search::dominates(point(k), point(m)) || point(k) == point(m);
+      }));
+  search::write_merge(merged, (dir / "merged").string());
+  CHECK(std::filesystem::exists(dir / "merged" / "report.html"));
+  CHECK(read_json_file((dir / "merged" / "front.json").string())["front"] == front);
+
+  // Runs of another model cannot share the front; nothing finished is an error too.
+  config_json["model"]["zoo"] = "resnet8";
+  opts.out_dir = (dir / "resnet8").string();
+  search::run_search(search::SearchConfig::from_json(config_json, "test"), opts);
+  CHECK_THROWS_WITH(search::merge_runs({runs[0], opts.out_dir}),
+                    Catch::Contains("cannot share one front") && Catch::Contains("resnet8"));
+  CHECK_THROWS_WITH(search::merge_runs({runs[2], runs[3]}), Catch::Contains("has finished"));
   std::filesystem::remove_all(dir);
 }
