@@ -102,10 +102,6 @@ int cmd_profile(const ProfileArgs& a) {
   }
 
   const search::SearchSpace search_space(policies::decision_points(net), space);
-  const auto reach = search_space.reach();
-  std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
-               a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads,
-               latency_models::reachable_layer_keys(net, reach).size());
   // Calibration on the uncompressed network and random policies, measured end to end; the
   // check's policies are drawn after them from the same generator.
   std::mt19937_64 rng(a.seed);
@@ -114,7 +110,11 @@ int cmd_profile(const ProfileArgs& a) {
   // A live progress bar on a terminal; a line per tenth in a log file.
   const bool live = ::isatty(STDERR_FILENO);
   latency_models::build_table(
-      table, net, reach, calibration, *target, opts, opts, [&](size_t done, size_t total) {
+      table, net, search_space.reach(), calibration, *target, opts, opts,
+      [&](size_t done, size_t total) {
+        if (done == 1)  // build_table enumerates the configurations once; say how many now
+          std::fprintf(stderr, "[profile] %s on %s (%s, %d threads): %zu layer configurations\n",
+                       a.model.c_str(), a.target.c_str(), a.precision.c_str(), a.threads, total);
         table.save(a.out);  // resumable: every entry is on disk as soon as it is measured
         constexpr int kBarWidth = 30;
         const int filled = static_cast<int>(kBarWidth * done / std::max<size_t>(1, total));
